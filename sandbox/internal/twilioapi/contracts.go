@@ -55,9 +55,9 @@ type QueueListener interface {
 // or an event TaskRouter sent.
 type Entry struct {
 	Time   time.Time         `json:"time"`
-	Sid    string            `json:"sid"`     // the resource it concerns (CA…, WT…, WR…, WK…, EV…)
-	Kind   string            `json:"kind"`    // call, task, reservation, worker, event, webhook, flow
-	What   string            `json:"what"`    // e.g. "ringing", "amd: machine_start", "reservation.created"
+	Sid    string            `json:"sid"`  // the resource it concerns (CA…, WT…, WR…, WK…, EV…)
+	Kind   string            `json:"kind"` // call, task, reservation, worker, event, webhook, flow
+	What   string            `json:"what"` // e.g. "ringing", "amd: machine_start", "reservation.created"
 	Detail map[string]string `json:"detail,omitempty"`
 }
 
