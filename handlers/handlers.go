@@ -1,0 +1,242 @@
+// Package handlers is queuebridge's HTTP adapter: it checks that a request comes from Twilio,
+// parses it into the domain's types, calls the bridge and renders its decision as TwiML or a
+// status. It makes no business decision of its own.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/twilio/twilio-go/client"
+
+	"queuebridge/taskrouter"
+)
+
+// Bridge is what the handlers need of the domain.
+type Bridge interface {
+	HandleEvent(ctx context.Context, e taskrouter.Event) error
+	AgentAnswered(ctx context.Context, a taskrouter.Answer) (taskrouter.Instruction, error)
+	DialEnded(ctx context.Context, d taskrouter.DialResult) (taskrouter.Instruction, error)
+	AgentCallStatus(ctx context.Context, u taskrouter.CallUpdate) error
+}
+
+// Config wires the server.
+type Config struct {
+	Bridge Bridge
+	// AuthToken checks X-Twilio-Signature.
+	AuthToken string
+	// PublicBaseURL is the URL Twilio used to reach us; signatures are computed over it, never
+	// over the Host header, which a proxy may have changed.
+	PublicBaseURL string
+	// Ready reports whether the service can do its work (for /readyz).
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	// Observe, when set, is told of every request: its route, status and duration.
+	Observe func(route string, status int, took time.Duration)
+	// MaxBody bounds a webhook's body (default 64 KiB; Twilio's are a few KiB).
+	MaxBody int64
+	Logger  *slog.Logger
+}
+
+type server struct {
+	Config
+	validator client.RequestValidator
+	base      string
+}
+
+// New returns the HTTP server with every route (see routes.go).
+func New(cfg Config) *echo.Echo {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &server{Config: cfg, validator: client.NewRequestValidator(cfg.AuthToken), base: strings.TrimRight(cfg.PublicBaseURL, "/")}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.routes(e)
+	return e
+}
+
+// twilioForm is a webhook's parsed, signature-checked form.
+type twilioForm struct {
+	url.Values
+}
+
+// verified reads the form body (bounded), and checks X-Twilio-Signature over PUBLIC_BASE_URL +
+// path + query and the POST parameters. A failure changes nothing and answers 403.
+func (s *server) verified(c echo.Context) (twilioForm, error) {
+	req := c.Request()
+	body, err := io.ReadAll(io.LimitReader(req.Body, s.MaxBody+1))
+	if err != nil {
+		return twilioForm{}, taskrouter.Errorf(taskrouter.EInvalid, "reading body: %v", err)
+	}
+	if int64(len(body)) > s.MaxBody {
+		return twilioForm{}, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "body larger than the limit")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return twilioForm{}, taskrouter.Errorf(taskrouter.EInvalid, "body is not form-encoded: %v", err)
+	}
+	sig := req.Header.Get("X-Twilio-Signature")
+	if sig == "" {
+		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature is missing")
+	}
+	params := make(map[string]string, len(form))
+	for k, v := range form {
+		params[k] = v[0]
+	}
+	if !s.validator.Validate(s.base+req.URL.RequestURI(), params, sig) {
+		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature does not match this request")
+	}
+	return twilioForm{form}, nil
+}
+
+// events receives TaskRouter's event callbacks. Ignored event types get a 200 too.
+func (s *server) events(c echo.Context) error {
+	form, err := s.verified(c)
+	if err != nil {
+		return err
+	}
+	ev, err := taskrouter.ParseEvent(form.Values)
+	if err != nil {
+		return err
+	}
+	if err := s.Bridge.HandleEvent(c.Request().Context(), ev); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// dialQueue answers the agent leg's TwiML request (after AMD) and the Dial's action request.
+func (s *server) dialQueue(c echo.Context) error {
+	form, err := s.verified(c)
+	if err != nil {
+		return err
+	}
+	q := c.Request().URL.Query()
+	reservation, task, callSID := q.Get("reservation"), q.Get("task"), form.Get("CallSid")
+	if err := checkSIDs(map[string][2]string{
+		"reservation": {reservation, taskrouter.PrefixReservation},
+		"task":        {task, taskrouter.PrefixTask},
+		"CallSid":     {callSID, taskrouter.PrefixCall},
+	}); err != nil {
+		return err
+	}
+	var ins taskrouter.Instruction
+	if dialStatus := form.Get("DialCallStatus"); dialStatus != "" {
+		ins, err = s.Bridge.DialEnded(c.Request().Context(), taskrouter.DialResult{
+			ReservationSID: reservation, CallSID: callSID, DialCallStatus: taskrouter.CallStatus(dialStatus),
+		})
+	} else {
+		var answeredBy taskrouter.AnsweredBy
+		if answeredBy, err = taskrouter.ParseAnsweredBy(form.Get("AnsweredBy")); err != nil {
+			return err
+		}
+		ins, err = s.Bridge.AgentAnswered(c.Request().Context(), taskrouter.Answer{
+			ReservationSID: reservation, TaskSID: task, CallSID: callSID, AnsweredBy: answeredBy,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	xml, err := RenderTwiML(ins)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(xml))
+}
+
+// statusCallback receives the agent leg's status callbacks.
+func (s *server) statusCallback(c echo.Context) error {
+	form, err := s.verified(c)
+	if err != nil {
+		return err
+	}
+	reservation, callSID := c.Request().URL.Query().Get("reservation"), form.Get("CallSid")
+	if err := checkSIDs(map[string][2]string{
+		"reservation": {reservation, taskrouter.PrefixReservation},
+		"CallSid":     {callSID, taskrouter.PrefixCall},
+	}); err != nil {
+		return err
+	}
+	status, err := taskrouter.ParseCallStatus(form.Get("CallStatus"))
+	if err != nil {
+		return err
+	}
+	if err := s.Bridge.AgentCallStatus(c.Request().Context(), taskrouter.CallUpdate{
+		ReservationSID: reservation, CallSID: callSID, Status: status,
+	}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func checkSIDs(fields map[string][2]string) error {
+	for _, name := range []string{"reservation", "task", "CallSid"} {
+		f, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if f[0] == "" {
+			return taskrouter.Errorf(taskrouter.EInvalid, "%s is missing", name)
+		}
+		if !taskrouter.ValidSID(f[0], f[1]) {
+			return taskrouter.Errorf(taskrouter.EInvalid, "%s %q is not a %s… SID", name, f[0], f[1])
+		}
+	}
+	return nil
+}
+
+func (s *server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+
+func (s *server) readyz(c echo.Context) error {
+	if s.Ready != nil {
+		if err := s.Ready(c.Request().Context()); err != nil {
+			s.Logger.Warn("not ready", "err", err)
+			return c.String(http.StatusServiceUnavailable, "not ready\n")
+		}
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// handleError maps errors to statuses in one place. Unknown errors are logged and answered with
+// a generic 500: internals never reach the response.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg, _ := he.Message.(string)
+		if msg == "" {
+			msg = http.StatusText(he.Code)
+		}
+		_ = c.String(he.Code, msg+"\n")
+		return
+	}
+	code := taskrouter.ErrorCode(err)
+	status := map[string]int{
+		taskrouter.EInvalid:      http.StatusBadRequest,
+		taskrouter.EUnauthorized: http.StatusForbidden,
+		taskrouter.ENotFound:     http.StatusNotFound,
+		taskrouter.EConflict:     http.StatusConflict,
+	}[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+		s.Logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+	} else {
+		s.Logger.Info("request refused", "path", c.Path(), "status", status, "why", taskrouter.ErrorMessage(err))
+	}
+	_ = c.String(status, taskrouter.ErrorMessage(err)+"\n")
+}

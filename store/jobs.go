@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"queuebridge/taskrouter"
+)
+
+// ClaimJobs marks up to limit due jobs running and returns them, oldest due first.
+func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskrouter.Job, error) {
+	var jobs []taskrouter.Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'running'
+			WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?)
+			RETURNING id, kind, reservation_sid, call_sid, attempts, not_before, deadline, last_error`, millis(now), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j taskrouter.Job
+			var kind string
+			var notBefore, deadline int64
+			if err := rows.Scan(&j.ID, &kind, &j.ReservationSID, &j.CallSID, &j.Attempts, &notBefore, &deadline, &j.LastErr); err != nil {
+				return err
+			}
+			j.Kind, j.NotBefore, j.Deadline = taskrouter.JobKind(kind), fromMillis(notBefore), fromMillis(deadline)
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claiming jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// FinishJob deletes a job that is done or given up. The outcome is for the log, kept by the caller.
+func (db *DB) FinishJob(ctx context.Context, id int64, _ string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+		return err
+	})
+}
+
+// RetryJob queues the job again at notBefore, counting the attempt.
+func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`,
+			millis(notBefore), lastErr, id)
+		return err
+	})
+}
+
+// ResumeJobs queues again the jobs a stopped process left running.
+func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// NextJobAt returns when the earliest queued job is due.
+func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT MIN(not_before) FROM jobs WHERE state = 'queued'`).Scan(&at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, err
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMillis(at.Int64), true, nil
+}
+
+// PendingJobs counts queued and running jobs.
+func (db *DB) PendingJobs(ctx context.Context) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&n)
+	return n, err
+}
+
+// PruneEvents forgets processed event SIDs older than before (TaskRouter stops retrying long
+// before), keeping the table small.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, millis(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,360 @@
+// Package store keeps queuebridge's state in SQLite (pure Go, no cgo): reservations, the outbox
+// of jobs, and the event SIDs already processed. It implements taskrouter.Store; every update is
+// one serialized write transaction, committed (WAL, synchronous=FULL) before the caller answers
+// Twilio, so acknowledged work survives a crash.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"queuebridge/taskrouter"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the SQLite store.
+type DB struct {
+	write *sql.DB // one connection: writers are serialized here, not by SQLITE_BUSY
+	read  *sql.DB
+	now   func() time.Time
+}
+
+var _ taskrouter.Store = (*DB)(nil)
+
+// Path turns DATABASE_URL into a file path: a plain path or sqlite://path (sqlite:///abs/path).
+func Path(databaseURL string) (string, error) {
+	switch {
+	case databaseURL == "":
+		return "queuebridge.db", nil
+	case strings.HasPrefix(databaseURL, "sqlite://"):
+		p := strings.TrimPrefix(databaseURL, "sqlite://")
+		if p == "" {
+			return "", fmt.Errorf("DATABASE_URL %q: no file path after sqlite://", databaseURL)
+		}
+		return p, nil
+	case strings.Contains(databaseURL, "://"):
+		return "", fmt.Errorf("DATABASE_URL %q: only SQLite (a file path or sqlite://path) is supported in this build", databaseURL)
+	}
+	return databaseURL, nil
+}
+
+// Open opens (creating if needed) the database at path and applies the embedded migrations.
+// now is the clock used for bookkeeping timestamps (time.Now when nil).
+func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
+	if now == nil {
+		now = time.Now
+	}
+	pragmas := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"}}
+	dsn := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate"
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	db := &DB{write: write, read: read, now: now}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		var n int
+		if err := db.write.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, version); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+const reservationColumns = `sid, task_sid, workspace_sid, workflow_sid, worker_sid, worker_name, contact_uri, caller_id,
+	state, call_sid, call_status, answered_by, outcome, created_at, updated_at, dialing_at, deadline`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanReservation(row scanner) (taskrouter.Reservation, error) {
+	var r taskrouter.Reservation
+	var state, callStatus, answeredBy string
+	var created, updated, dialing, deadline int64
+	err := row.Scan(&r.SID, &r.TaskSID, &r.WorkspaceSID, &r.WorkflowSID, &r.WorkerSID, &r.WorkerName, &r.ContactURI,
+		&r.CallerID, &state, &r.CallSID, &callStatus, &answeredBy, &r.Outcome, &created, &updated, &dialing, &deadline)
+	if err != nil {
+		return r, err
+	}
+	r.State, r.CallStatus, r.AnsweredBy = taskrouter.State(state), taskrouter.CallStatus(callStatus), taskrouter.AnsweredBy(answeredBy)
+	r.CreatedAt, r.UpdatedAt, r.DialingAt, r.Deadline = fromMillis(created), fromMillis(updated), fromMillis(dialing), fromMillis(deadline)
+	return r, nil
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Reservation returns the stored reservation or taskrouter.ErrNotFound.
+func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
+	r, err := scanReservation(db.read.QueryRowContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE sid = ?`, sid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, taskrouter.ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("reading reservation %s: %w", sid, err)
+	}
+	return r, nil
+}
+
+// CallOwner returns the reservation whose agent leg callSID is, or "".
+func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
+	var sid string
+	err := db.read.QueryRowContext(ctx, `SELECT sid FROM reservations WHERE call_sid = ?`, callSID).Scan(&sid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return sid, err
+}
+
+// UpdateReservation runs fn on the reservation inside one write transaction.
+func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
+	var out taskrouter.Reservation
+	var dup bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if dup, err = seen(ctx, tx, eventSID, db.now()); err != nil || dup {
+			if dup {
+				out, err = reservationTx(ctx, tx, sid)
+				if errors.Is(err, taskrouter.ErrNotFound) {
+					err = nil
+				}
+			}
+			return err
+		}
+		snap := taskrouter.Snapshot{}
+		snap.Reservation, err = reservationTx(ctx, tx, sid)
+		switch {
+		case err == nil:
+			snap.Found = true
+		case errors.Is(err, taskrouter.ErrNotFound):
+		default:
+			return err
+		}
+		if snap.Found {
+			taskSID = snap.Reservation.TaskSID
+		}
+		if snap.TaskCanceled, err = canceledReason(ctx, tx, taskSID); err != nil {
+			return err
+		}
+		out, err = db.apply(ctx, tx, snap, fn)
+		return err
+	})
+	return out, dup, err
+}
+
+// CancelTask records the task as canceled and runs fn on each of its reservations.
+func (db *DB) CancelTask(ctx context.Context, taskSID, reason, eventSID string, fn taskrouter.UpdateFunc) (bool, error) {
+	var dup bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if dup, err = seen(ctx, tx, eventSID, db.now()); err != nil || dup {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO canceled_tasks(task_sid, reason, at) VALUES (?, ?, ?)`,
+			taskSID, reason, millis(db.now())); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ?`, taskSID)
+		if err != nil {
+			return err
+		}
+		var list []taskrouter.Reservation
+		for rows.Next() {
+			r, err := scanReservation(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			list = append(list, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range list {
+			if _, err := db.apply(ctx, tx, taskrouter.Snapshot{Reservation: r, Found: true, TaskCanceled: reason}, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dup, err
+}
+
+// apply runs fn and stores what it decides.
+func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, fn taskrouter.UpdateFunc) (taskrouter.Reservation, error) {
+	change, err := fn(snap)
+	if err != nil {
+		return snap.Reservation, err
+	}
+	out := snap.Reservation
+	if change.Reservation != nil {
+		out = *change.Reservation
+		if err := upsertReservation(ctx, tx, out); err != nil {
+			return snap.Reservation, err
+		}
+	}
+	for _, j := range change.Jobs {
+		if j.ReservationSID == "" {
+			j.ReservationSID = out.SID
+		}
+		if j.NotBefore.IsZero() {
+			j.NotBefore = db.now()
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
+			return snap.Reservation, fmt.Errorf("queueing %s job: %w", j.Kind, err)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// seen records eventSID and reports whether it was recorded before.
+func seen(ctx context.Context, tx *sql.Tx, eventSID string, now time.Time) (bool, error) {
+	if eventSID == "" {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events(sid, type, at) VALUES (?, '', ?)`, eventSID, millis(now))
+	if err != nil {
+		return false, fmt.Errorf("recording event %s: %w", eventSID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 0, err
+}
+
+func reservationTx(ctx context.Context, tx *sql.Tx, sid string) (taskrouter.Reservation, error) {
+	r, err := scanReservation(tx.QueryRowContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE sid = ?`, sid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, taskrouter.ErrNotFound
+	}
+	return r, err
+}
+
+// canceledReason returns why the task was canceled, or "" when it is not known to be.
+func canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (string, error) {
+	if taskSID == "" {
+		return "", nil
+	}
+	var reason string
+	err := tx.QueryRowContext(ctx, `SELECT reason FROM canceled_tasks WHERE task_sid = ?`, taskSID).Scan(&reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return reason, err
+}
+
+func upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO reservations(`+reservationColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(sid) DO UPDATE SET task_sid=excluded.task_sid, workspace_sid=excluded.workspace_sid,
+			workflow_sid=excluded.workflow_sid, worker_sid=excluded.worker_sid, worker_name=excluded.worker_name,
+			contact_uri=excluded.contact_uri, caller_id=excluded.caller_id, state=excluded.state,
+			call_sid=excluded.call_sid, call_status=excluded.call_status, answered_by=excluded.answered_by,
+			outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
+			deadline=excluded.deadline`,
+		r.SID, r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
+		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		millis(r.CreatedAt), millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline))
+	if err != nil {
+		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
+	}
+	return nil
+}

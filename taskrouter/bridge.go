@@ -1,0 +1,436 @@
+package taskrouter
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Bridge is the reservation state machine: it turns TaskRouter events and the agent leg's
+// webhooks into stored transitions and queued jobs, and runs those jobs (see Run).
+type Bridge struct {
+	store  Store
+	voice  Voice
+	router Router
+	opts   Options
+	log    *slog.Logger
+	wake   chan struct{}
+	hooks  Hooks
+}
+
+// Hooks let an observer (metrics) see what the bridge decides. Every field is optional.
+type Hooks struct {
+	// Outcome is called once per reservation when it reaches a final state of ours.
+	Outcome func(state State, outcome string)
+	// CallPlaced is called after Calls.create returned, with the time since reservation.created.
+	CallPlaced func(sinceCreated time.Duration)
+	// TwilioRequest is called after every Twilio REST request the bridge makes.
+	TwilioRequest func(op string, took time.Duration, err error)
+	// JobRetried is called when a job is scheduled again after a failure.
+	JobRetried func(kind JobKind)
+}
+
+// NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.
+func NewBridge(store Store, voice Voice, router Router, opts Options, hooks Hooks) (*Bridge, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	return &Bridge{
+		store: store, voice: voice, router: router, opts: opts, hooks: hooks,
+		log:  opts.Logger,
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Instruction is what the agent leg is told to do; the HTTP adapter renders it as TwiML.
+type Instruction struct {
+	Kind InstructionKind
+	// ReservationSID and PostWorkActivitySID, for Connect.
+	ReservationSID      string
+	PostWorkActivitySID string
+	// ActionURL receives the Dial's outcome, for Connect.
+	ActionURL string
+	// Message is said to the agent before hanging up, for Goodbye.
+	Message string
+}
+
+// InstructionKind is the kind of an Instruction.
+type InstructionKind string
+
+// The instructions.
+const (
+	// Connect dequeues the caller through the reservation: <Dial action><Queue reservationSid/></Dial>.
+	Connect InstructionKind = "connect"
+	// Hangup ends the leg silently (a machine, a fax, a finished bridge).
+	Hangup InstructionKind = "hangup"
+	// Goodbye tells the agent briefly why, then hangs up.
+	Goodbye InstructionKind = "goodbye"
+)
+
+// Messages said to agents.
+const (
+	MsgCallerGone    = "Sorry, the caller is no longer waiting. Goodbye."
+	MsgNotNeeded     = "Sorry, this call is no longer needed. Goodbye."
+	MsgDequeueFailed = "Sorry, the caller could not be connected. Goodbye."
+)
+
+// DialQueueURL is the agent leg's TwiML URL, keyed by the reservation.
+func (b *Bridge) DialQueueURL(reservationSID, taskSID string) string {
+	return b.opts.PublicBaseURL + "/dial-queue?" + url.Values{"reservation": {reservationSID}, "task": {taskSID}}.Encode()
+}
+
+// StatusCallbackURL is the agent leg's status callback URL.
+func (b *Bridge) StatusCallbackURL(reservationSID string) string {
+	return b.opts.PublicBaseURL + "/status-callback?" + url.Values{"reservation": {reservationSID}}.Encode()
+}
+
+func (b *Bridge) notify() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Bridge) logger(r Reservation) *slog.Logger {
+	return b.log.With("reservation", r.SID, "task", r.TaskSID, "worker", r.WorkerSID, "call", r.CallSID)
+}
+
+// final records the end of a reservation's open life once, for hooks.
+func (b *Bridge) final(r Reservation) {
+	if b.hooks.Outcome != nil {
+		b.hooks.Outcome(r.State, r.Outcome)
+	}
+}
+
+// HandleEvent acts on one TaskRouter event. Duplicates (same event SID) and reordered events
+// change nothing that was decided already.
+func (b *Bridge) HandleEvent(ctx context.Context, e Event) error {
+	var err error
+	switch e.Type {
+	case EventReservationCreated:
+		err = b.reservationCreated(ctx, e)
+	case EventReservationAccepted:
+		err = b.reservationFollows(ctx, e, StateAccepted, "accepted")
+	case EventReservationWrapup:
+		err = b.reservationFollows(ctx, e, StateWrapping, "wrapup")
+	case EventReservationCompleted:
+		err = b.reservationFollows(ctx, e, StateCompleted, "completed")
+	case EventReservationRejected:
+		err = b.reservationEnded(ctx, e, StateRejected, "rejected at TaskRouter")
+	case EventReservationTimeout, EventReservationCanceled, EventReservationRescinded:
+		err = b.reservationEnded(ctx, e, StateCanceled, e.Type)
+	case EventTaskCanceled:
+		err = b.taskCanceled(ctx, e)
+	default:
+		b.log.Debug("event ignored", "event", e.Type, "sid", e.SID, "task", e.TaskSID)
+	}
+	if err != nil {
+		return fmt.Errorf("event %s %s (reservation %s, task %s): %w", e.Type, e.SID, e.ReservationSID, e.TaskSID, err)
+	}
+	b.notify()
+	return nil
+}
+
+func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
+	now := b.opts.Now()
+	res, dup, err := b.store.UpdateReservation(ctx, e.ReservationSID, e.TaskSID, e.SID, func(s Snapshot) (Change, error) {
+		if s.Found {
+			return Change{}, nil // a duplicate, or an event about it that came first
+		}
+		r := Reservation{
+			SID: e.ReservationSID, TaskSID: e.TaskSID, WorkspaceSID: e.WorkspaceSID, WorkflowSID: e.WorkflowSID,
+			WorkerSID: e.WorkerSID, WorkerName: e.WorkerName,
+			ContactURI: stringAttr(e.WorkerAttrs, "contact_uri"),
+			CallerID:   firstNonEmpty(b.opts.CallerID, stringAttr(e.TaskAttributes, "from"), stringAttr(e.TaskAttributes, "caller")),
+			State:      StatePending, CreatedAt: now, UpdatedAt: now,
+			Deadline: now.Add(b.opts.reservationTimeout(e.WorkflowSID)),
+		}
+		switch {
+		case s.TaskCanceled != "":
+			r.State, r.Outcome = StateCanceled, "task canceled before reservation.created: "+s.TaskCanceled
+			return Change{Reservation: &r}, nil
+		case !ValidContactURI(r.ContactURI):
+			r.State, r.Outcome = StateRejected, fmt.Sprintf("worker has no usable contact_uri (%q)", r.ContactURI)
+			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
+		case !ValidContactURI(r.CallerID):
+			r.State, r.Outcome = StateRejected, fmt.Sprintf("no usable caller ID: set CALLER_ID or give the task a \"from\" attribute (got %q)", r.CallerID)
+			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
+		}
+		return Change{Reservation: &r, Jobs: []Job{{Kind: JobDial, Deadline: r.Deadline}}}, nil
+	})
+	if err != nil || dup {
+		return err
+	}
+	switch res.State {
+	case StatePending:
+		b.logger(res).Info("reservation created: dialing agent", "to", res.ContactURI)
+	case StateRejected:
+		b.logger(res).Warn("reservation rejected", "why", res.Outcome)
+		b.final(res)
+	}
+	return nil
+}
+
+// reservationFollows applies an event that reports TaskRouter's truth after a bridge
+// (accepted, wrapup, completed). It never moves a reservation backwards.
+func (b *Bridge) reservationFollows(ctx context.Context, e Event, to State, what string) error {
+	rank := map[State]int{StateAccepted: 1, StateWrapping: 2, StateCompleted: 3}
+	now := b.opts.Now()
+	res, dup, err := b.store.UpdateReservation(ctx, e.ReservationSID, e.TaskSID, e.SID, func(s Snapshot) (Change, error) {
+		r := s.Reservation
+		if !s.Found {
+			r = Reservation{SID: e.ReservationSID, TaskSID: e.TaskSID, WorkspaceSID: e.WorkspaceSID, WorkflowSID: e.WorkflowSID,
+				WorkerSID: e.WorkerSID, WorkerName: e.WorkerName, CreatedAt: now, Deadline: now}
+		}
+		if rank[r.State] >= rank[to] {
+			return Change{}, nil
+		}
+		r.State, r.UpdatedAt = to, now
+		if r.Outcome == "" || to == StateAccepted {
+			r.Outcome = "bridged"
+		}
+		change := Change{Reservation: &r}
+		if to == StateWrapping {
+			change.Jobs = []Job{{Kind: JobCompleteTask, Deadline: now.Add(time.Hour)}}
+		}
+		return change, nil
+	})
+	if err != nil || dup {
+		return err
+	}
+	if res.State == to {
+		b.logger(res).Info("reservation "+what, "state", to)
+		if to == StateAccepted {
+			b.final(res)
+		}
+	}
+	return nil
+}
+
+// reservationEnded applies an event that ends the reservation at TaskRouter (timeout, canceled,
+// rescinded, rejected): our agent leg, if any, is ended.
+func (b *Bridge) reservationEnded(ctx context.Context, e Event, to State, why string) error {
+	now := b.opts.Now()
+	res, dup, err := b.store.UpdateReservation(ctx, e.ReservationSID, e.TaskSID, e.SID, func(s Snapshot) (Change, error) {
+		if !s.Found {
+			// It ended before we saw it created: remember, so a late reservation.created is not dialed.
+			r := Reservation{SID: e.ReservationSID, TaskSID: e.TaskSID, WorkspaceSID: e.WorkspaceSID,
+				WorkflowSID: e.WorkflowSID, WorkerSID: e.WorkerSID, WorkerName: e.WorkerName,
+				State: to, Outcome: why + " before reservation.created", CreatedAt: now, UpdatedAt: now, Deadline: now}
+			return Change{Reservation: &r}, nil
+		}
+		return b.endLocked(s.Reservation, to, why, now), nil
+	})
+	if err != nil || dup {
+		return err
+	}
+	if res.State == to && res.UpdatedAt.Equal(now) {
+		b.logger(res).Info("reservation ended at TaskRouter", "state", to, "why", res.Outcome)
+		b.final(res)
+	}
+	return nil
+}
+
+// endLocked ends an open reservation and, when the agent leg exists, queues its hang-up. A leg
+// still being created (dialing, no SID) is ended by the dispatcher once its SID is known.
+func (b *Bridge) endLocked(r Reservation, to State, why string, now time.Time) Change {
+	if !r.State.Open() {
+		return Change{}
+	}
+	r.State, r.Outcome, r.UpdatedAt = to, why, now
+	change := Change{Reservation: &r}
+	if r.CallSID != "" && !r.CallStatus.Final() {
+		change.Jobs = []Job{{Kind: JobHangup, CallSID: r.CallSID, Deadline: now.Add(5 * time.Minute)}}
+	}
+	return change
+}
+
+func (b *Bridge) taskCanceled(ctx context.Context, e Event) error {
+	now := b.opts.Now()
+	why := "task canceled"
+	if e.Reason != "" {
+		why += ": " + e.Reason
+	}
+	var ended []Reservation
+	_, err := b.store.CancelTask(ctx, e.TaskSID, firstNonEmpty(e.Reason, "canceled"), e.SID, func(s Snapshot) (Change, error) {
+		c := b.endLocked(s.Reservation, StateCanceled, why, now)
+		if c.Reservation != nil {
+			ended = append(ended, *c.Reservation)
+		}
+		return c, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range ended {
+		b.logger(r).Info("reservation ended: task canceled", "why", why)
+		b.final(r)
+	}
+	return nil
+}
+
+// Answer is the agent leg's TwiML request: the call was answered and AMD has decided.
+type Answer struct {
+	ReservationSID string
+	TaskSID        string
+	CallSID        string
+	AnsweredBy     AnsweredBy
+}
+
+// AgentAnswered decides what an answered agent leg does: a human is connected to the waiting
+// caller, a machine or fax is hung up on and the reservation rejected, and a leg whose
+// reservation is over (or that is not the reservation's leg at all) is told so and hung up on.
+// A retried request for the same call gets the same answer.
+func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, error) {
+	now := b.opts.Now()
+	var ins Instruction
+	res, _, err := b.store.UpdateReservation(ctx, a.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+		r := s.Reservation
+		ins = Instruction{Kind: Goodbye, Message: MsgNotNeeded}
+		if !s.Found || (r.CallSID != "" && r.CallSID != a.CallSID) {
+			return Change{}, nil // not this reservation's leg: an orphan
+		}
+		connect := Instruction{Kind: Connect, ReservationSID: r.SID, PostWorkActivitySID: b.opts.PostWorkActivitySID,
+			ActionURL: b.DialQueueURL(r.SID, r.TaskSID)}
+		switch r.State {
+		case StateBridging:
+			ins = connect // Twilio retried the request
+			return Change{}, nil
+		case StatePending, StateDialing, StateRinging:
+		default:
+			if r.State == StateRejected && r.AnsweredBy == a.AnsweredBy && r.CallSID == a.CallSID && a.AnsweredBy.IsMachine() {
+				ins = Instruction{Kind: Hangup} // a retry after a machine verdict
+			} else {
+				ins = Instruction{Kind: Goodbye, Message: MsgCallerGone}
+			}
+			return Change{}, nil
+		}
+		r.CallSID, r.AnsweredBy, r.UpdatedAt = a.CallSID, a.AnsweredBy, now
+		if r.CallStatus == "" || !r.CallStatus.Final() {
+			r.CallStatus = CallInProgress
+		}
+		verdict := a.AnsweredBy
+		if verdict == "" && b.opts.MachineDetection != AMDOff {
+			verdict = AnsweredUnknown // AMD was asked for and gave nothing: treat as undecided
+		}
+		switch {
+		case verdict == "" || verdict == AnsweredHuman || (verdict == AnsweredUnknown && b.opts.UnknownAnswer == UnknownConnect):
+			r.State = StateBridging
+			ins = connect
+			return Change{Reservation: &r}, nil
+		default: // a machine, a fax, or unknown under the reject policy
+			r.State, r.Outcome = StateRejected, "answered by "+string(verdict)
+			ins = Instruction{Kind: Hangup}
+			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
+		}
+	})
+	if err != nil {
+		return Instruction{}, fmt.Errorf("answer for reservation %s (call %s): %w", a.ReservationSID, a.CallSID, err)
+	}
+	log := b.logger(res).With("call", a.CallSID, "answered_by", string(a.AnsweredBy))
+	switch ins.Kind {
+	case Connect:
+		log.Info("agent answered: connecting caller")
+	case Hangup:
+		log.Info("agent leg not a human: hanging up, reservation rejected", "outcome", res.Outcome)
+		if res.State == StateRejected && res.UpdatedAt.Equal(now) {
+			b.final(res)
+		}
+	case Goodbye:
+		log.Info("agent answered but the reservation is over", "state", res.State)
+	}
+	b.notify()
+	return ins, nil
+}
+
+// DialResult is the Dial's action request: how the dequeue ended.
+type DialResult struct {
+	ReservationSID string
+	CallSID        string
+	DialCallStatus CallStatus
+}
+
+// DialEnded handles the Dial's outcome. After a bridge that took place nothing more is said; when
+// the dequeue failed (the caller left, the reservation was no longer pending) the agent is told
+// briefly, and a reservation still open is rejected so TaskRouter routes the task again.
+func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, error) {
+	if d.DialCallStatus == CallCompleted || d.DialCallStatus == CallInProgress || d.DialCallStatus == "answered" {
+		return Instruction{Kind: Hangup}, nil
+	}
+	now := b.opts.Now()
+	res, _, err := b.store.UpdateReservation(ctx, d.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+		r := s.Reservation
+		if !s.Found || r.CallSID != d.CallSID || !r.State.Open() {
+			return Change{}, nil
+		}
+		r.State, r.Outcome, r.UpdatedAt = StateRejected, "dequeue failed: "+string(d.DialCallStatus), now
+		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
+	})
+	if err != nil {
+		return Instruction{}, fmt.Errorf("dial result for reservation %s (call %s): %w", d.ReservationSID, d.CallSID, err)
+	}
+	b.logger(res).Warn("dequeue failed: agent told, leg ended", "dial_call_status", string(d.DialCallStatus))
+	if res.State == StateRejected && res.UpdatedAt.Equal(now) {
+		b.final(res)
+	}
+	b.notify()
+	return Instruction{Kind: Goodbye, Message: MsgDequeueFailed}, nil
+}
+
+// CallUpdate is one status callback of the agent leg.
+type CallUpdate struct {
+	ReservationSID string
+	CallSID        string
+	Status         CallStatus
+}
+
+// AgentCallStatus records the agent leg's status. A leg that ends without a human taking the
+// call (busy, no-answer, failed, canceled by someone else, or hung up before the bridge) rejects
+// the reservation while it is still open, so TaskRouter tries the next agent.
+func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
+	now := b.opts.Now()
+	res, _, err := b.store.UpdateReservation(ctx, u.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+		r := s.Reservation
+		if !s.Found || (r.CallSID != "" && r.CallSID != u.CallSID) {
+			return Change{}, nil
+		}
+		if r.CallStatus.Final() || r.CallStatus == u.Status {
+			return Change{}, nil // late or repeated callback
+		}
+		if r.CallSID == "" && r.State != StateDialing && r.State != StatePending {
+			return Change{}, nil
+		}
+		r.CallSID, r.CallStatus, r.UpdatedAt = u.CallSID, u.Status, now
+		change := Change{Reservation: &r}
+		if r.State == StateDialing || r.State == StatePending {
+			r.State = StateRinging
+		}
+		if u.Status.Final() && r.State.Open() {
+			r.State = StateRejected
+			if u.Status == CallCompleted {
+				r.Outcome = "agent leg ended before the bridge"
+			} else {
+				r.Outcome = string(u.Status)
+			}
+			change.Jobs = []Job{{Kind: JobReject, Deadline: r.Deadline}}
+		}
+		return change, nil
+	})
+	if err != nil {
+		return fmt.Errorf("status %s for reservation %s (call %s): %w", u.Status, u.ReservationSID, u.CallSID, err)
+	}
+	if res.State == StateRejected && res.UpdatedAt.Equal(now) && res.CallStatus == u.Status {
+		b.logger(res).Info("agent leg ended without a bridge: reservation rejected", "status", string(u.Status))
+		b.final(res)
+	}
+	b.notify()
+	return nil
+}
+
+// Reservation returns the stored reservation (for operators and tests).
+func (b *Bridge) Reservation(ctx context.Context, sid string) (Reservation, error) {
+	return b.store.Reservation(ctx, sid)
+}

@@ -1,0 +1,162 @@
+package taskrouter
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Options tune the bridge. Zero values take the defaults given on each field.
+type Options struct {
+	// PublicBaseURL is where Twilio reaches queuebridge; the agent leg's TwiML and status URLs
+	// are built from it.
+	PublicBaseURL string
+	// CallerID is the agent leg's From; empty: the caller's number (task attribute "from").
+	CallerID string
+	// MachineDetection is Enable (default) or DetectMessageEnd; "off" disables AMD.
+	MachineDetection string
+	// RingTimeout is how long the agent's phone rings (default 60 s, Twilio's).
+	RingTimeout time.Duration
+	// AMDTimeout is MachineDetectionTimeout (default 30 s, Twilio's).
+	AMDTimeout time.Duration
+	// SpeechThreshold, SpeechEndThreshold, SilenceTimeout tune AMD; zero keeps Twilio's defaults.
+	SpeechThreshold, SpeechEndThreshold, SilenceTimeout time.Duration
+	// UnknownAnswer is what AnsweredBy=unknown does (default connect).
+	UnknownAnswer UnknownPolicy
+	// PostWorkActivitySID, when set, is the worker's activity after the bridged call.
+	PostWorkActivitySID string
+	// NoAnswerActivitySID, when set, is the worker's activity after a reject for a leg the agent
+	// did not pick up (no-answer, busy, voicemail, fax), so an absent agent stops receiving calls.
+	NoAnswerActivitySID string
+	// ReservationTimeout is the workflow's reservation timeout (default 120 s, TaskRouter's);
+	// ReservationTimeouts overrides it per workflow SID.
+	ReservationTimeout  time.Duration
+	ReservationTimeouts map[string]time.Duration
+	// Workers is how many jobs run at once (default 16).
+	Workers int
+	// RetryBase and RetryMax bound the exponential backoff of retried Twilio requests
+	// (defaults 200 ms and 10 s).
+	RetryBase, RetryMax time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Machine detection modes.
+const (
+	AMDEnable           = "Enable"
+	AMDDetectMessageEnd = "DetectMessageEnd"
+	AMDOff              = "off"
+)
+
+func (o Options) withDefaults() Options {
+	if o.MachineDetection == "" {
+		o.MachineDetection = AMDEnable
+	}
+	if o.RingTimeout == 0 {
+		o.RingTimeout = 60 * time.Second
+	}
+	if o.AMDTimeout == 0 {
+		o.AMDTimeout = 30 * time.Second
+	}
+	if o.UnknownAnswer == "" {
+		o.UnknownAnswer = UnknownConnect
+	}
+	if o.ReservationTimeout == 0 {
+		o.ReservationTimeout = 120 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 200 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.PublicBaseURL = strings.TrimRight(o.PublicBaseURL, "/")
+	return o
+}
+
+// Validate checks the options that do not need Twilio to be checked.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	u, err := url.Parse(o.PublicBaseURL)
+	if o.PublicBaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("PUBLIC_BASE_URL %q: want an absolute http(s) URL such as https://bridge.example.com", o.PublicBaseURL)
+	}
+	switch o.MachineDetection {
+	case AMDEnable, AMDDetectMessageEnd, AMDOff:
+	default:
+		return fmt.Errorf("AMD_MODE %q: want Enable, DetectMessageEnd or off", o.MachineDetection)
+	}
+	if s := o.RingTimeout.Seconds(); s < 5 || s > 600 {
+		return fmt.Errorf("RING_TIMEOUT %v: Twilio accepts 5 to 600 seconds", o.RingTimeout)
+	}
+	if s := o.AMDTimeout.Seconds(); s < 3 || s > 59 {
+		return fmt.Errorf("AMD_TIMEOUT %v: Twilio accepts 3 to 59 seconds", o.AMDTimeout)
+	}
+	switch o.UnknownAnswer {
+	case UnknownConnect, UnknownReject:
+	default:
+		return fmt.Errorf("UNKNOWN_ANSWER %q: want connect or reject", o.UnknownAnswer)
+	}
+	if o.CallerID != "" && !ValidContactURI(o.CallerID) {
+		return fmt.Errorf("CALLER_ID %q: want an E.164 number such as +15551234567", o.CallerID)
+	}
+	return nil
+}
+
+// CheckTiming is the start-up check that the agent leg fits in a reservation: ring time plus AMD
+// time must be shorter than the workflow's reservation timeout, or TaskRouter would time the
+// reservation out while the agent is still being rung or classified.
+func (o Options) CheckTiming(workflow string, reservationTimeout time.Duration) error {
+	o = o.withDefaults()
+	need := o.RingTimeout
+	if o.MachineDetection != AMDOff {
+		need += o.AMDTimeout
+	}
+	if need >= reservationTimeout {
+		return fmt.Errorf("workflow %s: ring timeout %v + AMD timeout %v = %v does not fit in its reservation timeout %v: "+
+			"lower RING_TIMEOUT or AMD_TIMEOUT, or raise the workflow's TaskReservationTimeout above %v",
+			workflow, o.RingTimeout, o.AMDTimeout, need, reservationTimeout, need)
+	}
+	return nil
+}
+
+func (o Options) reservationTimeout(workflowSID string) time.Duration {
+	if d, ok := o.ReservationTimeouts[workflowSID]; ok && d > 0 {
+		return d
+	}
+	return o.ReservationTimeout
+}
+
+// ValidContactURI reports whether s can be dialed as an agent leg: an E.164 number, or a
+// sip: or client: URI.
+func ValidContactURI(s string) bool {
+	switch {
+	case strings.HasPrefix(s, "sip:"), strings.HasPrefix(s, "client:"):
+		return len(s) > len("client:") && !strings.ContainsAny(s, " \t\r\n")
+	case strings.HasPrefix(s, "+"):
+		digits := s[1:]
+		if len(digits) < 2 || len(digits) > 15 || digits[0] == '0' {
+			return false
+		}
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,190 @@
+package taskrouter
+
+import (
+	"context"
+	"time"
+)
+
+// State is where queuebridge's handling of a reservation stands.
+type State string
+
+// The reservation states. Pending → Dialing → Ringing → Bridging → Accepted → Wrapping →
+// Completed is a bridged call; Rejected and Canceled end every other path.
+const (
+	// StatePending: reservation.created is stored and a dial job is queued.
+	StatePending State = "pending"
+	// StateDialing: Calls.create is being (or was, before a crash) sent; no call SID yet.
+	StateDialing State = "dialing"
+	// StateRinging: the agent leg exists (its SID is stored) and has not been answered by a human.
+	StateRinging State = "ringing"
+	// StateBridging: a human answered and was given <Dial><Queue reservationSid>.
+	StateBridging State = "bridging"
+	// StateAccepted: TaskRouter reports the reservation accepted (the dequeue bridged the caller).
+	StateAccepted State = "accepted"
+	// StateWrapping: the bridged call ended; the task is being completed.
+	StateWrapping State = "wrapping"
+	// StateCompleted: the reservation (and the task) are completed.
+	StateCompleted State = "completed"
+	// StateRejected: queuebridge (or someone else) rejected the reservation; TaskRouter routes again.
+	StateRejected State = "rejected"
+	// StateCanceled: TaskRouter ended the reservation (task canceled, timeout, rescinded).
+	StateCanceled State = "canceled"
+)
+
+// Open reports whether the reservation is still waiting for an agent's answer: TaskRouter may
+// still cancel it, and queuebridge still owes it an accept or a reject.
+func (s State) Open() bool {
+	return s == StatePending || s == StateDialing || s == StateRinging || s == StateBridging
+}
+
+// Reservation is queuebridge's record of one TaskRouter reservation and its agent leg.
+type Reservation struct {
+	SID          string
+	TaskSID      string
+	WorkspaceSID string
+	WorkflowSID  string
+	WorkerSID    string
+	WorkerName   string
+	// ContactURI is the agent leg's To; CallerID its From.
+	ContactURI string
+	CallerID   string
+	State      State
+	// CallSID is the agent leg, once Twilio has given it.
+	CallSID    string
+	CallStatus CallStatus
+	AnsweredBy AnsweredBy
+	// Outcome says why the reservation ended where it did (e.g. "machine_start", "no-answer",
+	// "task canceled: hangup"); for operators and tests.
+	Outcome   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// DialingAt is when Calls.create was (last) sent: the lower bound for finding an orphan call.
+	DialingAt time.Time
+	// Deadline is when TaskRouter times the reservation out: retries stop there.
+	Deadline time.Time
+}
+
+// JobKind is a side effect on Twilio that the dispatcher carries out, durably queued.
+type JobKind string
+
+// The jobs.
+const (
+	// JobDial places the agent leg (Calls.create with AMD).
+	JobDial JobKind = "dial"
+	// JobReject rejects the reservation so that TaskRouter routes the task again.
+	JobReject JobKind = "reject"
+	// JobHangup ends the agent leg: canceled while it rings, completed once answered.
+	JobHangup JobKind = "hangup"
+	// JobCompleteTask completes the task after wrap-up.
+	JobCompleteTask JobKind = "complete_task"
+)
+
+// Job is one queued side effect. Jobs are stored in the same transaction as the state change
+// that needs them, so work acknowledged with a 2xx survives a crash.
+type Job struct {
+	ID             int64
+	Kind           JobKind
+	ReservationSID string
+	// CallSID is the leg a hangup job ends.
+	CallSID string
+	// Attempts counts the tries so far.
+	Attempts  int
+	NotBefore time.Time
+	// Deadline is when the job stops being worth doing (the reservation's deadline).
+	Deadline time.Time
+	LastErr  string
+}
+
+// Snapshot is what a store hands an update function: the reservation as stored, if any, and
+// whether its task is known to be canceled.
+type Snapshot struct {
+	Reservation Reservation
+	Found       bool
+	// TaskCanceled is the reason the task was canceled, or "" when it was not (as far as we know).
+	TaskCanceled string
+}
+
+// Change is what an update function decides: the new reservation (nil: nothing to store) and
+// the jobs to queue with it.
+type Change struct {
+	Reservation *Reservation
+	Jobs        []Job
+}
+
+// UpdateFunc decides a change from a snapshot. It runs inside the store's write transaction and
+// must not do I/O.
+type UpdateFunc func(Snapshot) (Change, error)
+
+// Store keeps reservations, the outbox of jobs and the event SIDs already processed. Every
+// update runs in one serialized write transaction, which makes each transition a compare-and-set.
+type Store interface {
+	// UpdateReservation applies fn to the reservation sid. taskSID, when given, finds a canceled
+	// task for a reservation not stored yet. When eventSID is not empty and was processed before,
+	// fn is not run and duplicate is true.
+	UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn UpdateFunc) (res Reservation, duplicate bool, err error)
+	// CancelTask records that the task was canceled (so a late reservation.created for it is not
+	// dialed) and applies fn to each of its stored reservations, all in one transaction.
+	CancelTask(ctx context.Context, taskSID, reason, eventSID string, fn UpdateFunc) (duplicate bool, err error)
+	// Reservation returns the stored reservation or ErrNotFound.
+	Reservation(ctx context.Context, sid string) (Reservation, error)
+	// CallOwner returns the SID of the reservation whose agent leg callSID is, or "".
+	CallOwner(ctx context.Context, callSID string) (string, error)
+
+	// ClaimJobs marks up to limit due jobs as running and returns them.
+	ClaimJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
+	// FinishJob removes a job that is done (or given up, with why).
+	FinishJob(ctx context.Context, id int64, outcome string) error
+	// RetryJob puts a job back to run again at notBefore.
+	RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error
+	// ResumeJobs puts back jobs left running by a process that stopped; it returns how many.
+	ResumeJobs(ctx context.Context) (int, error)
+	// NextJobAt returns when the earliest queued job is due, if any.
+	NextJobAt(ctx context.Context) (time.Time, bool, error)
+	// PendingJobs counts queued and running jobs (the outbox depth).
+	PendingJobs(ctx context.Context) (int, error)
+
+	// Ping checks that the store can be reached (for /readyz).
+	Ping(ctx context.Context) error
+}
+
+// CallRequest is the agent leg to place.
+type CallRequest struct {
+	To             string
+	From           string
+	URL            string
+	StatusCallback string
+	// MachineDetection is Enable or DetectMessageEnd; empty disables AMD.
+	MachineDetection   string
+	Timeout            int // ring seconds
+	AMDTimeout         int // MachineDetectionTimeout, seconds; 0 = Twilio's default
+	SpeechThreshold    int // ms; 0 = default
+	SpeechEndThreshold int // ms; 0 = default
+	SilenceTimeout     int // ms; 0 = default
+}
+
+// CallInfo is what a call lookup returns.
+type CallInfo struct {
+	SID       string
+	To        string
+	From      string
+	Status    CallStatus
+	CreatedAt time.Time
+}
+
+// Voice is what the bridge needs of Twilio Programmable Voice.
+type Voice interface {
+	// PlaceCall creates the agent leg and returns its SID.
+	PlaceCall(ctx context.Context, req CallRequest) (callSID string, err error)
+	// EndCall sets the call's status: canceled (queued or ringing) or completed (live).
+	EndCall(ctx context.Context, callSID string, status CallStatus) error
+	// FindCalls lists calls to → from created at or after since (to find an orphan leg).
+	FindCalls(ctx context.Context, to, from string, since time.Time) ([]CallInfo, error)
+}
+
+// Router is what the bridge needs of TaskRouter.
+type Router interface {
+	// RejectReservation rejects a pending reservation; activitySID, when set, becomes the worker's activity.
+	RejectReservation(ctx context.Context, workspaceSID, taskSID, reservationSID, activitySID string) error
+	// CompleteTask completes an assigned or wrapping task.
+	CompleteTask(ctx context.Context, workspaceSID, taskSID, reason string) error
+}
