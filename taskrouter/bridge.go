@@ -301,7 +301,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 			return Change{}, nil
 		case StatePending, StateDialing, StateRinging:
 		default:
-			if r.State == StateRejected && r.AnsweredBy == a.AnsweredBy && r.CallSID == a.CallSID && a.AnsweredBy.IsMachine() {
+			if r.State == StateRejected && r.CallSID == a.CallSID && r.AnsweredBy != "" && r.AnsweredBy == a.AnsweredBy {
 				ins = Instruction{Kind: Hangup} // a retry after a machine verdict
 			} else {
 				ins = Instruction{Kind: Goodbye, Message: MsgCallerGone}

@@ -1,0 +1,269 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"queuebridge/handlers"
+	"queuebridge/sandbox/twiliosig"
+	"queuebridge/store"
+	"queuebridge/taskrouter"
+)
+
+// publicBase is deliberately not the test server's address: signatures are checked over
+// PUBLIC_BASE_URL, as behind a proxy.
+const publicBase = "https://bridge.example.com"
+
+const (
+	workspaceSID = "WS00000000000000000000000000000001"
+	workflowSID  = "WW00000000000000000000000000000001"
+	agentNumber  = "+15005550101"
+	callerNumber = "+15005550199"
+)
+
+var seq atomic.Int64
+
+// sid mints a unique SID with the prefix.
+func sid(prefix string) string { return fmt.Sprintf("%s%032x", prefix, seq.Add(1)) }
+
+type harness struct {
+	t      *testing.T
+	tw     *fakeTwilio
+	dbPath string
+	db     *store.DB
+	bridge *taskrouter.Bridge
+	srv    *httptest.Server
+	opts   taskrouter.Options
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+type harnessOption func(*harness)
+
+// withOptions adjusts the bridge's options.
+func withOptions(f func(*taskrouter.Options)) harnessOption {
+	return func(h *harness) { f(&h.opts) }
+}
+
+// withoutDispatcher leaves jobs queued until startDispatcher.
+func withoutDispatcher() harnessOption { return func(h *harness) { h.done = nil } }
+
+// withTwilio and withDB let a test restart the bridge on the same Twilio and database.
+func withTwilio(tw *fakeTwilio) harnessOption { return func(h *harness) { h.tw = tw } }
+func withDB(path string) harnessOption       { return func(h *harness) { h.dbPath = path } }
+
+func newHarness(t *testing.T, options ...harnessOption) *harness {
+	t.Helper()
+	h := &harness{t: t, done: make(chan struct{})}
+	h.opts = taskrouter.Options{
+		PublicBaseURL: publicBase, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, o := range options {
+		o(h)
+	}
+	if h.tw == nil {
+		h.tw = newFakeTwilio(t)
+	}
+	if h.dbPath == "" {
+		h.dbPath = filepath.Join(t.TempDir(), "qb.db")
+	}
+	db, err := store.Open(context.Background(), h.dbPath, nil)
+	require.NoError(t, err)
+	h.db = db
+	client, err := taskrouter.NewRestClient(taskrouter.Credentials{AccountSID: accountSID, AuthToken: authToken}, h.tw.srv.URL, 300*time.Millisecond)
+	require.NoError(t, err)
+	api := &taskrouter.TwilioAPI{Client: client}
+	h.bridge, err = taskrouter.NewBridge(db, api, api, h.opts, taskrouter.Hooks{})
+	require.NoError(t, err)
+	h.srv = httptest.NewServer(handlers.New(handlers.Config{
+		Bridge: h.bridge, AuthToken: authToken, PublicBaseURL: publicBase, Ready: db.Ping, Logger: h.opts.Logger,
+	}))
+	startNow := h.done != nil
+	h.done = make(chan struct{})
+	if startNow {
+		h.startDispatcher()
+	}
+	t.Cleanup(h.close)
+	return h
+}
+
+func (h *harness) startDispatcher() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	go func() {
+		defer close(h.done)
+		_ = h.bridge.Run(ctx)
+	}()
+}
+
+// close stops the dispatcher (waiting for jobs in flight), the server and the store: what a
+// crash leaves behind is whatever was committed.
+func (h *harness) close() {
+	if h.srv == nil {
+		return
+	}
+	h.srv.Close()
+	if h.stop != nil {
+		h.stop()
+		<-h.done
+	}
+	h.db.Close()
+	h.srv = nil
+}
+
+// post sends a form POST signed as Twilio would sign it for publicBase+target.
+func (h *harness) post(target string, form url.Values) (int, string) {
+	h.t.Helper()
+	return h.postSigned(target, form, twiliosig.Sign(authToken, publicBase+target, form))
+}
+
+func (h *harness) postSigned(target string, form url.Values, signature string) (int, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.srv.URL+target, strings.NewReader(form.Encode()))
+	require.NoError(h.t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if signature != "" {
+		req.Header.Set("X-Twilio-Signature", signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// res is one reservation of a test: its SIDs.
+type res struct {
+	SID, Task, Worker string
+}
+
+func newRes() res { return res{SID: sid("WR"), Task: sid("WT"), Worker: sid("WK")} }
+
+// event builds a TaskRouter event callback form for r.
+func event(typ string, r res, extra ...string) url.Values {
+	taskAttrs, _ := json.Marshal(map[string]any{"from": callerNumber, "call_sid": sid("CA")})
+	workerAttrs, _ := json.Marshal(map[string]any{"contact_uri": agentNumber})
+	f := url.Values{
+		"EventType": {typ}, "Sid": {sid("EV")}, "AccountSid": {accountSID}, "WorkspaceSid": {workspaceSID},
+		"ResourceType": {strings.SplitN(typ, ".", 2)[0]}, "TaskSid": {r.Task}, "ReservationSid": {r.SID},
+		"WorkerSid": {r.Worker}, "WorkerName": {"alice"}, "WorkflowSid": {workflowSID},
+		"TaskAttributes": {string(taskAttrs)}, "WorkerAttributes": {string(workerAttrs)},
+		"TimestampMs": {fmt.Sprint(time.Now().UnixMilli())},
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		f.Set(extra[i], extra[i+1])
+	}
+	return f
+}
+
+func (h *harness) sendEvent(typ string, r res, extra ...string) {
+	h.t.Helper()
+	status, body := h.post("/taskrouter/events", event(typ, r, extra...))
+	require.Equal(h.t, http.StatusOK, status, body)
+}
+
+// waitCall waits for the agent leg of r to be placed and returns its SID.
+func (h *harness) waitCall(r res) string {
+	h.t.Helper()
+	var call string
+	require.Eventually(h.t, func() bool {
+		got, err := h.db.Reservation(context.Background(), r.SID)
+		call = got.CallSID
+		return err == nil && call != ""
+	}, 5*time.Second, 2*time.Millisecond, "the agent leg of %s was not placed", r.SID)
+	return call
+}
+
+// waitIdle waits until the outbox is empty.
+func (h *harness) waitIdle() {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		n, err := h.db.PendingJobs(context.Background())
+		return err == nil && n == 0
+	}, 5*time.Second, 2*time.Millisecond, "jobs still queued")
+}
+
+func (h *harness) reservation(r res) taskrouter.Reservation {
+	h.t.Helper()
+	got, err := h.db.Reservation(context.Background(), r.SID)
+	require.NoError(h.t, err)
+	return got
+}
+
+// answer posts the agent leg's TwiML request with the AMD verdict and parses the TwiML.
+func (h *harness) answer(r res, call string, answeredBy string) twimlResponse {
+	h.t.Helper()
+	form := url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"}}
+	if answeredBy != "" {
+		form.Set("AnsweredBy", answeredBy)
+		form.Set("MachineDetectionDuration", "1800")
+	}
+	status, body := h.post(dialQueuePath(r), form)
+	require.Equal(h.t, http.StatusOK, status, body)
+	return parseTwiML(h.t, body)
+}
+
+func dialQueuePath(r res) string {
+	return "/dial-queue?" + url.Values{"reservation": {r.SID}, "task": {r.Task}}.Encode()
+}
+
+func (h *harness) callStatus(r res, call, status string) {
+	h.t.Helper()
+	code, body := h.post("/status-callback?reservation="+r.SID, url.Values{"CallSid": {call}, "CallStatus": {status}, "AccountSid": {accountSID}})
+	require.Equal(h.t, http.StatusNoContent, code, body)
+}
+
+// twimlResponse is TwiML parsed back: tests never compare XML strings (attribute order varies).
+type twimlResponse struct {
+	XMLName xml.Name `xml:"Response"`
+	Verbs   []struct {
+		XMLName xml.Name
+		Action  string `xml:"action,attr"`
+		Text    string `xml:",chardata"`
+		Queue   []struct {
+			ReservationSid      string `xml:"reservationSid,attr"`
+			PostWorkActivitySid string `xml:"postWorkActivitySid,attr"`
+		} `xml:"Queue"`
+	} `xml:",any"`
+}
+
+func parseTwiML(t *testing.T, body string) twimlResponse {
+	t.Helper()
+	var r twimlResponse
+	require.NoError(t, xml.Unmarshal([]byte(body), &r), body)
+	return r
+}
+
+// verbs lists the verb names in order.
+func (r twimlResponse) verbs() []string {
+	out := make([]string, len(r.Verbs))
+	for i, v := range r.Verbs {
+		out[i] = v.XMLName.Local
+	}
+	return out
+}
+
+// assertConnects checks the TwiML dequeues the caller through the reservation, nothing after it.
+func assertConnects(t *testing.T, tw twimlResponse, r res) {
+	t.Helper()
+	require.Equal(t, []string{"Dial"}, tw.verbs())
+	require.Len(t, tw.Verbs[0].Queue, 1)
+	assert.Equal(t, r.SID, tw.Verbs[0].Queue[0].ReservationSid)
+	assert.Equal(t, publicBase+dialQueuePath(r), tw.Verbs[0].Action)
+}
