@@ -119,7 +119,7 @@ func parseAttributes(field, s string) (map[string]any, error) {
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, Errorf(EInvalid, "%s is not a JSON object: %v", field, err)
+		return nil, Errorf(EInvalid, "%s is not a JSON object", field)
 	}
 	return m, nil
 }

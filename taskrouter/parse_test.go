@@ -1,0 +1,148 @@
+package taskrouter
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twilio/twilio-go/client"
+)
+
+const (
+	testWS = "WS00000000000000000000000000000001"
+	testWT = "WT00000000000000000000000000000001"
+	testWR = "WR00000000000000000000000000000001"
+	testWK = "WK00000000000000000000000000000001"
+)
+
+func reservationForm() url.Values {
+	return url.Values{
+		"EventType": {"reservation.created"}, "Sid": {"EV00000000000000000000000000000001"},
+		"WorkspaceSid": {testWS}, "TaskSid": {testWT}, "ReservationSid": {testWR}, "WorkerSid": {testWK},
+		"ResourceType": {"Reservation"}, "TimestampMs": {"1700000000123"},
+		"TaskAttributes": {`{"from":"+15551230000","department":"sales"}`}, "WorkerAttributes": {`{"contact_uri":"+15551239999"}`},
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	e, err := ParseEvent(reservationForm())
+	require.NoError(t, err)
+	assert.Equal(t, EventReservationCreated, e.Type)
+	assert.Equal(t, "reservation", e.ResourceType, "compared lower-cased")
+	assert.Equal(t, "sales", e.TaskAttributes["department"])
+	assert.Equal(t, "+15551239999", stringAttr(e.WorkerAttrs, "contact_uri"))
+	assert.Equal(t, time.UnixMilli(1700000000123).UTC(), e.Timestamp)
+
+	cases := []struct {
+		name  string
+		mod   func(url.Values)
+		error string
+	}{
+		{"no type", func(f url.Values) { f.Del("EventType") }, "EventType is missing"},
+		{"bad event sid", func(f url.Values) { f.Set("Sid", "EVx") }, `Sid "EVx" is not an EV… SID`},
+		{"no workspace", func(f url.Values) { f.Del("WorkspaceSid") }, "WorkspaceSid is missing"},
+		{"task sid of the wrong kind", func(f url.Values) { f.Set("TaskSid", testWR) }, "TaskSid \"" + testWR + "\" is not a WT… SID"},
+		{"no reservation", func(f url.Values) { f.Del("ReservationSid") }, "ReservationSid is missing"},
+		{"no worker", func(f url.Values) { f.Del("WorkerSid") }, "WorkerSid is missing"},
+		{"task attributes", func(f url.Values) { f.Set("TaskAttributes", "not json") }, "TaskAttributes is not a JSON object"},
+		{"worker attributes", func(f url.Values) { f.Set("WorkerAttributes", `"a string"`) }, "WorkerAttributes is not a JSON object"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := reservationForm()
+			tc.mod(f)
+			_, err := ParseEvent(f)
+			require.Error(t, err)
+			assert.Equal(t, EInvalid, ErrorCode(err))
+			assert.Equal(t, tc.error, ErrorMessage(err))
+		})
+	}
+
+	t.Run("ignored types need only their type", func(t *testing.T) {
+		e, err := ParseEvent(url.Values{"EventType": {"worker.activity.update"}, "TaskAttributes": {"junk"}})
+		require.NoError(t, err)
+		assert.False(t, e.Handled())
+	})
+	t.Run("task events need no reservation", func(t *testing.T) {
+		f := reservationForm()
+		f.Set("EventType", "task.canceled")
+		f.Del("ReservationSid")
+		f.Del("WorkerSid")
+		f.Set("TaskCanceledReason", "hangup")
+		e, err := ParseEvent(f)
+		require.NoError(t, err)
+		assert.Equal(t, "hangup", e.Reason)
+	})
+}
+
+func TestParseAnsweredByAndCallStatus(t *testing.T) {
+	for _, v := range []string{"", "human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax", "unknown"} {
+		a, err := ParseAnsweredBy(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, v != "" && v != "human" && v != "unknown", a.IsMachine(), v)
+	}
+	_, err := ParseAnsweredBy("machine")
+	assert.Error(t, err)
+
+	for _, v := range []string{"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"} {
+		s, err := ParseCallStatus(v)
+		require.NoError(t, err)
+		assert.Equal(t, v == "completed" || v == "busy" || v == "failed" || v == "no-answer" || v == "canceled", s.Final(), v)
+	}
+	_, err = ParseCallStatus("")
+	assert.EqualError(t, err, "invalid: CallStatus is missing")
+}
+
+func TestValidContactURI(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"+15551234567": true, "+442071838750": true, "sip:alice@example.com": true, "client:alice": true,
+		"": false, "15551234567": false, "+0123": false, "+1555123456789012": false, "+1555-123": false,
+		"sip:": false, "client:": false, "sip:a b@x": false,
+	} {
+		assert.Equal(t, want, ValidContactURI(uri), uri)
+	}
+}
+
+func TestOptionsValidateAndTiming(t *testing.T) {
+	ok := Options{PublicBaseURL: "https://bridge.example.com"}
+	require.NoError(t, ok.Validate())
+	cases := []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"relative base", func(o *Options) { o.PublicBaseURL = "bridge.example.com" }, "PUBLIC_BASE_URL"},
+		{"amd mode", func(o *Options) { o.MachineDetection = "Maybe" }, "AMD_MODE"},
+		{"ring timeout", func(o *Options) { o.RingTimeout = 2 * time.Second }, "RING_TIMEOUT"},
+		{"amd timeout", func(o *Options) { o.AMDTimeout = 90 * time.Second }, "AMD_TIMEOUT"},
+		{"unknown policy", func(o *Options) { o.UnknownAnswer = "maybe" }, "UNKNOWN_ANSWER"},
+		{"caller id", func(o *Options) { o.CallerID = "5551234" }, "CALLER_ID"},
+	}
+	for _, tc := range cases {
+		o := ok
+		tc.mod(&o)
+		assert.ErrorContains(t, o.Validate(), tc.want, tc.name)
+	}
+
+	assert.NoError(t, ok.CheckTiming("main", 120*time.Second), "60 s ring + 30 s AMD fit in 120 s")
+	err := ok.CheckTiming("main (WW1)", 90*time.Second)
+	assert.EqualError(t, err, "workflow main (WW1): ring timeout 1m0s + AMD timeout 30s = 1m30s does not fit in its reservation timeout 1m30s: "+
+		"lower RING_TIMEOUT or AMD_TIMEOUT, or raise the workflow's TaskReservationTimeout above 1m30s")
+	off := ok
+	off.MachineDetection = AMDOff
+	assert.NoError(t, off.CheckTiming("main", 90*time.Second), "without AMD only the ring time counts")
+}
+
+func TestClassify(t *testing.T) {
+	assert.Equal(t, Retryable, Classify(&client.TwilioRestError{Status: 429}))
+	assert.Equal(t, Retryable, Classify(&client.TwilioRestError{Status: 503}))
+	assert.Equal(t, Permanent, Classify(&client.TwilioRestError{Status: 400, Code: 21211}))
+	assert.Equal(t, Permanent, Classify(&client.TwilioRestError{Status: 404}))
+	assert.Equal(t, Retryable, Classify(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}))
+	assert.Equal(t, Ambiguous, Classify(&url.Error{Op: "Post", Err: errors.New("context deadline exceeded")}))
+	assert.Equal(t, Retryable, Classify(errors.New("error decoding the response for an HTTP error code: 502: invalid character '<'")))
+}
