@@ -65,7 +65,7 @@ func withoutDispatcher() harnessOption { return func(h *harness) { h.done = nil 
 
 // withTwilio and withDB let a test restart the bridge on the same Twilio and database.
 func withTwilio(tw *fakeTwilio) harnessOption { return func(h *harness) { h.tw = tw } }
-func withDB(path string) harnessOption       { return func(h *harness) { h.dbPath = path } }
+func withDB(path string) harnessOption        { return func(h *harness) { h.dbPath = path } }
 
 func newHarness(t *testing.T, options ...harnessOption) *harness {
 	t.Helper()
