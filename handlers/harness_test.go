@@ -89,10 +89,12 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 	client, err := taskrouter.NewRestClient(taskrouter.Credentials{AccountSID: accountSID, AuthToken: authToken}, h.tw.srv.URL, 300*time.Millisecond)
 	require.NoError(t, err)
 	api := &taskrouter.TwilioAPI{Client: client}
-	h.bridge, err = taskrouter.NewBridge(db, api, api, h.opts, taskrouter.Hooks{})
+	metrics := handlers.NewMetrics(db.PendingJobs)
+	h.bridge, err = taskrouter.NewBridge(db, api, api, h.opts, metrics.Hooks())
 	require.NoError(t, err)
 	h.srv = httptest.NewServer(handlers.New(handlers.Config{
 		Bridge: h.bridge, AuthToken: authToken, PublicBaseURL: publicBase, Ready: db.Ping, Logger: h.opts.Logger,
+		Metrics: metrics.Handler(), Observe: metrics.Observe,
 	}))
 	startNow := h.done != nil
 	h.done = make(chan struct{})

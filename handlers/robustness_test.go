@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -240,3 +241,27 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func with(f url.Values, k, v string) url.Values { f.Set(k, v); return f }
 func without(f url.Values, k string) url.Values { f.Del(k); return f }
+
+func TestMetricsCountOutcomesWithBoundedLabels(t *testing.T) {
+	h := newHarness(t)
+	r := newRes()
+	h.sendEvent("reservation.created", r)
+	call := h.waitCall(r)
+	h.answer(r, call, "machine_start")
+	h.waitIdle()
+
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	assert.Contains(t, text, `queuebridge_reservations_total{outcome="answered_by_machine_start",state="rejected"} 1`)
+	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/dial-queue",status="200"} 1`)
+	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/taskrouter/events",status="200"} 1`)
+	assert.Contains(t, text, `queuebridge_twilio_request_duration_seconds_count{operation="create_call"} 1`)
+	assert.Contains(t, text, `queuebridge_twilio_request_duration_seconds_count{operation="reject_reservation"} 1`)
+	assert.Contains(t, text, `queuebridge_created_to_call_seconds_count 1`)
+	assert.Contains(t, text, `queuebridge_outbox_jobs 0`)
+	assert.NotContains(t, text, r.SID, "no SIDs in labels")
+	assert.NotContains(t, text, agentNumber, "no phone numbers in labels")
+}

@@ -129,14 +129,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	bridge, err := taskrouter.NewBridge(db, tw, tw, opts, taskrouter.Hooks{})
+	metrics := handlers.NewMetrics(db.PendingJobs)
+	bridge, err := taskrouter.NewBridge(db, tw, tw, opts, metrics.Hooks())
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	srv := handlers.New(handlers.Config{
 		Bridge: bridge, AuthToken: cfg.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
-		Ready: db.Ping, Logger: log,
+		Ready: db.Ping, Logger: log, Metrics: metrics.Handler(), Observe: metrics.Observe,
 	})
 	return &app{cfg: cfg, log: log, db: db, bridge: bridge,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}}, nil
