@@ -426,10 +426,16 @@ func (e *Engine) dispatch(ws *workspace) {
 		}
 	}
 	sort.Slice(waiting, func(i, j int) bool {
-		if waiting[i].priority != waiting[j].priority {
-			return waiting[i].priority > waiting[j].priority
+		a, b := waiting[i], waiting[j]
+		if a.priority != b.priority {
+			return a.priority > b.priority
 		}
-		return waiting[i].seq < waiting[j].seq
+		if a.queueSid == b.queueSid {
+			if q := e.queues[a.queueSid]; q != nil && q.taskOrder == "LIFO" {
+				return a.seq > b.seq
+			}
+		}
+		return a.seq < b.seq
 	})
 	for _, t := range waiting {
 		q := e.queues[t.queueSid]

@@ -171,12 +171,13 @@ type sender struct {
 	}
 	now func() time.Time
 
-	mu     sync.Mutex
-	queue  []*event
-	wake   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu           sync.Mutex
+	queue        []*event
+	stopWhenIdle bool
+	wake         chan struct{}
+	ctx          context.Context
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 func newSender(hooks *twilioapi.Webhooks, rec *twilioapi.Recorder, log interface{ Warn(string, ...any) }, now func() time.Time) *sender {
@@ -207,7 +208,11 @@ func (s *sender) run() {
 		s.mu.Lock()
 		batch := s.queue
 		s.queue = nil
+		stop := s.stopWhenIdle && len(batch) == 0
 		s.mu.Unlock()
+		if stop {
+			return
+		}
 		for _, ev := range batch {
 			if s.ctx.Err() != nil {
 				return
@@ -259,24 +264,15 @@ func jsonString(v any) (string, error) {
 	return string(b), nil
 }
 
-// drainAndClose lets the sender deliver what is queued, then stops it.
+// drainAndClose lets the sender deliver what is already queued, then stops it.
 func (s *sender) drainAndClose() {
-	for {
-		s.mu.Lock()
-		empty := len(s.queue) == 0
-		s.mu.Unlock()
-		if empty {
-			break
-		}
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-		select {
-		case <-s.done:
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
+	s.mu.Lock()
+	s.stopWhenIdle = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
-	s.close()
+	<-s.done
+	s.cancel()
 }

@@ -153,16 +153,22 @@ func TestSenderNeverBlocksTheEngine(t *testing.T) {
 	h.ws = *ws.Sid
 	q := h.queue("q", "")
 	wf := h.simpleWorkflow(q)
-	done := make(chan struct{})
+	errs := make(chan error, 5)
 	go func() {
-		defer close(done)
 		for range 5 {
-			h.task(wf, nil)
+			_, err := h.tr.CreateTask(h.ws, (&trapi.CreateTaskParams{}).SetWorkflowSid(wf))
+			errs <- err
 		}
 	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("REST calls blocked behind event delivery")
+	for range 5 {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("REST calls blocked behind event delivery")
+		}
 	}
+	tasks, err := h.tr.ListTask(h.ws, nil)
+	require.NoError(t, err)
+	assert.Len(t, tasks, 5)
 }

@@ -722,6 +722,7 @@ func (e *Engine) updateWorker(r *http.Request, base string) (*reply, error) {
 		w.attributes, w.attrs = attributes, attrs
 		w.updated = e.now()
 		w.version++
+		e.record("worker", w.sid, "attributes", map[string]string{"worker": w.sid, "attributes": attributes})
 		e.emit(ws, "worker.attributes.update", "Worker "+w.friendlyName+" attributes updated", "worker", w.sid, nil, w, nil, nil)
 	}
 	if actGiven {

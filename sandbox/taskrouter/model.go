@@ -143,8 +143,6 @@ func (t *task) open() bool { return t.status == taskPending || t.status == taskR
 
 // Rendering. base is scheme://host of the request, so url and links point back at the sandbox.
 
-const twilioBase = "https://taskrouter.twilio.com"
-
 func nullable(s string) any {
 	if s == "" {
 		return nil
