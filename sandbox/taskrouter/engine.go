@@ -489,7 +489,8 @@ func (e *Engine) onReservationTimeout(resSid string) {
 		e.setWorkerActivity(w, ws.timeoutActivitySid)
 	}
 	if t != nil {
-		t.excluded[r.workerSid] = true
+		// The worker is not excluded: the timeout activity keeps her away, and once she is
+		// available again she may be offered the task again.
 		e.reservationEnded(t)
 	}
 }

@@ -94,7 +94,7 @@ type task struct {
 	targetExpired  bool
 	targetTimer    clock.Timer
 	ttlTimer       clock.Timer
-	excluded       map[string]bool // workers that rejected or let a reservation time out
+	excluded       map[string]bool // workers that rejected the task: never offered it again
 	rejections     int
 }
 

@@ -2,6 +2,7 @@ package taskrouter
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -389,4 +390,106 @@ func TestCompletingFreesWorkerInReservationActivity(t *testing.T) {
 	w := h.fetchWorker(alice)
 	assert.Equal(t, h.available, *w.ActivitySid, "back to the activity it had before the reservation")
 	assert.True(t, *w.Available)
+}
+
+func TestTimedOutWorkerGetsTheTaskAgainWhenBackAvailable(t *testing.T) {
+	h := newHarness(t)
+	h.workspace("")
+	q := h.queue("q", "")
+	alice := h.worker("alice", nil, h.available)
+	wf := h.simpleWorkflow(q)
+	task := h.task(wf, nil)
+	h.next(1)
+	h.clock.Advance(2 * time.Minute)
+	assert.Equal(t, []string{"reservation.timeout", "worker.activity.update"}, h.next(1))
+	assert.Equal(t, "pending", *h.fetchTask(task).AssignmentStatus)
+	_, err := h.tr.UpdateWorker(h.ws, alice, (&trapi.UpdateWorkerParams{}).SetActivitySid(h.available))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"worker.activity.update", "reservation.created"}, h.next(1))
+	assert.Equal(t, alice, *h.pendingReservation(task).WorkerSid)
+}
+
+func TestAttributeUpdateReroutesWaitingTask(t *testing.T) {
+	h := newHarness(t)
+	h.workspace("")
+	en := h.queue("en", `languages HAS "en"`)
+	es := h.queue("es", `languages HAS "es"`)
+	maria := h.worker("maria", map[string]any{"languages": []any{"es"}}, h.available)
+	wf := h.workflow(map[string]any{"task_routing": map[string]any{"filters": []any{
+		map[string]any{"expression": `language == "es"`, "targets": []any{map[string]any{"queue": es}}},
+		map[string]any{"expression": "1==1", "targets": []any{map[string]any{"queue": en}}},
+	}}}, 0)
+	task := h.task(wf, map[string]any{"language": "en"})
+	h.next(1)
+	assert.Equal(t, en, *h.fetchTask(task).TaskQueueSid)
+	assert.Equal(t, "pending", *h.fetchTask(task).AssignmentStatus, "nobody speaks english")
+	_, err := h.tr.UpdateTask(h.ws, task, (&trapi.UpdateTaskParams{}).SetAttributes(`{"language":"es"}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"task.updated", "workflow.target-matched", "task-queue.entered", "reservation.created"}, h.next(1))
+	assert.Equal(t, es, *h.fetchTask(task).TaskQueueSid)
+	assert.Equal(t, maria, *h.pendingReservation(task).WorkerSid)
+}
+
+func TestPriorityAndLIFOOrderWhoIsServedFirst(t *testing.T) {
+	cases := []struct {
+		order string
+		want  []int // creation index of the tasks, in the order they get the worker
+	}{
+		{"FIFO", []int{2, 0, 1}},
+		{"LIFO", []int{2, 1, 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.order, func(t *testing.T) {
+			h := newHarness(t)
+			h.workspace("")
+			q, err := h.tr.CreateTaskQueue(h.ws, (&trapi.CreateTaskQueueParams{}).SetFriendlyName("q").SetTaskOrder(c.order))
+			require.NoError(t, err)
+			wf := h.simpleWorkflow(*q.Sid)
+			var tasks []string
+			for i, prio := range []int{0, 0, 9} {
+				tk, err := h.tr.CreateTask(h.ws, (&trapi.CreateTaskParams{}).SetWorkflowSid(wf).SetPriority(prio).
+					SetAttributes(fmt.Sprintf(`{"n":%d}`, i)))
+				require.NoError(t, err)
+				tasks = append(tasks, *tk.Sid)
+			}
+			alice := h.worker("alice", nil, h.available)
+			var served []int
+			for range tasks {
+				rs, err := h.tr.ListWorkerReservation(h.ws, alice, (&trapi.ListWorkerReservationParams{}).SetReservationStatus("pending"))
+				require.NoError(t, err)
+				require.Len(t, rs, 1)
+				for i, sid := range tasks {
+					if sid == *rs[0].TaskSid {
+						served = append(served, i)
+					}
+				}
+				_, err = h.tr.UpdateTaskReservation(h.ws, *rs[0].TaskSid, *rs[0].Sid, (&trapi.UpdateTaskReservationParams{}).SetReservationStatus("accepted"))
+				require.NoError(t, err)
+				_, err = h.tr.UpdateTask(h.ws, *rs[0].TaskSid, (&trapi.UpdateTaskParams{}).SetAssignmentStatus("completed").SetReason("ok"))
+				require.NoError(t, err)
+			}
+			assert.Equal(t, c.want, served)
+		})
+	}
+}
+
+func TestTooManyRejectionsCancelTheTask(t *testing.T) {
+	h := newHarness(t)
+	h.workspace("")
+	q := h.queue("q", "")
+	wf := h.simpleWorkflow(q)
+	task := h.task(wf, nil)
+	// Reject through the engine: 1,000 workers through REST would only slow the test down.
+	h.engine.mu.Lock()
+	tk := h.engine.tasks[task]
+	tk.rejections = maxRejections - 1
+	h.engine.mu.Unlock()
+	alice := h.worker("alice", nil, h.available)
+	res := h.pendingReservation(task)
+	assert.Equal(t, alice, *res.WorkerSid)
+	_, err := h.tr.UpdateTaskReservation(h.ws, task, *res.Sid, (&trapi.UpdateTaskReservationParams{}).SetReservationStatus("rejected"))
+	require.NoError(t, err)
+	got := h.fetchTask(task)
+	assert.Equal(t, "canceled", *got.AssignmentStatus)
+	assert.Equal(t, reasonTooManyRejects, *got.Reason)
 }
