@@ -338,3 +338,29 @@ func TestAuthenticationRequired(t *testing.T) {
 		})
 	}
 }
+
+func TestContractTaskChannels(t *testing.T) {
+	h := newHarness(t)
+	h.workspace("")
+	chans, err := h.tr.ListTaskChannel(h.ws, nil)
+	require.NoError(t, err)
+	var names []string
+	for _, c := range chans {
+		names = append(names, *c.UniqueName)
+	}
+	assert.Equal(t, []string{"default", "voice", "chat", "sms", "video"}, names)
+	voice, err := h.tr.FetchTaskChannel(h.ws, "voice")
+	require.NoError(t, err)
+	assert.Equal(t, *chans[1].Sid, *voice.Sid)
+	bySid, err := h.tr.FetchTaskChannel(h.ws, *voice.Sid)
+	require.NoError(t, err)
+	assert.Equal(t, "Voice", *bySid.FriendlyName)
+	_, err = h.tr.FetchTaskChannel(h.ws, "fax")
+	restError(t, err, http.StatusNotFound, 20404)
+	q := h.queue("q", "")
+	wf := h.simpleWorkflow(q)
+	tk, err := h.tr.CreateTask(h.ws, (&trapi.CreateTaskParams{}).SetWorkflowSid(wf).SetTaskChannel(*voice.Sid))
+	require.NoError(t, err)
+	assert.Equal(t, "voice", *tk.TaskChannelUniqueName)
+	assert.Equal(t, *voice.Sid, *tk.TaskChannelSid)
+}

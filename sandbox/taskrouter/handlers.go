@@ -1275,3 +1275,52 @@ func (e *Engine) updateReservation(r *http.Request, base string, viaWorker bool)
 	}
 	return ok(e.renderReservation(base, res, viaWorker)).withETag(res.version), nil
 }
+
+// TaskChannels: the five every workspace gets, read-only here.
+
+var channelNames = []struct{ unique, friendly string }{
+	{"default", "Default"}, {"voice", "Voice"}, {"chat", "Programmable Chat"}, {"sms", "SMS"}, {"video", "Video"},
+}
+
+func (e *Engine) renderChannel(base string, ws *workspace, unique, friendly string) map[string]any {
+	u := base + "/v1/Workspaces/" + ws.sid + "/TaskChannels/" + ws.channels[unique]
+	return map[string]any{
+		"account_sid":               e.cfg.Credentials.AccountSid,
+		"date_created":              twilioapi.RFC3339(ws.created),
+		"date_updated":              twilioapi.RFC3339(ws.created),
+		"friendly_name":             friendly,
+		"sid":                       ws.channels[unique],
+		"unique_name":               unique,
+		"workspace_sid":             ws.sid,
+		"channel_optimized_routing": false,
+		"url":                       u,
+		"links":                     map[string]any{"workspace": base + "/v1/Workspaces/" + ws.sid},
+	}
+}
+
+func (e *Engine) listChannels(r *http.Request, base string) (*reply, error) {
+	ws, err := e.workspaceOf(r)
+	if err != nil {
+		return nil, err
+	}
+	var items []map[string]any
+	for _, c := range channelNames {
+		items = append(items, e.renderChannel(base, ws, c.unique, c.friendly))
+	}
+	return list("channels", items), nil
+}
+
+// fetchChannel takes a TC SID or, as Twilio allows, the channel's unique name.
+func (e *Engine) fetchChannel(r *http.Request, base string) (*reply, error) {
+	ws, err := e.workspaceOf(r)
+	if err != nil {
+		return nil, err
+	}
+	sid := r.PathValue("sid")
+	for _, c := range channelNames {
+		if sid == c.unique || sid == ws.channels[c.unique] {
+			return ok(e.renderChannel(base, ws, c.unique, c.friendly)), nil
+		}
+	}
+	return nil, twilioapi.NotFound("TaskChannels", sid)
+}

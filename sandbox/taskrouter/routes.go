@@ -54,6 +54,9 @@ func (e *Engine) Handler() http.Handler {
 	route("GET "+ws+"/Tasks/{task}/Reservations/{sid}", e.fetchTaskReservation)
 	route("POST "+ws+"/Tasks/{task}/Reservations/{sid}", e.updateTaskReservation)
 
+	route("GET "+ws+"/TaskChannels", e.listChannels)
+	route("GET "+ws+"/TaskChannels/{sid}", e.fetchChannel)
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path))
 	})
