@@ -277,6 +277,11 @@ func (e *Engine) route(t *task) {
 	if !t.routed && wf.config.defaultFilter == nil {
 		// No filter matched and there is no default filter: the task waits, unrouted, for its
 		// TTL (or an attribute update that makes a filter match).
+		if t.targetTimer != nil {
+			t.targetTimer.Stop()
+			t.targetTimer = nil
+		}
+		t.queueSid = ""
 		e.record("task", t.sid, "unrouted", map[string]string{"task": t.sid})
 		return
 	}
@@ -349,7 +354,7 @@ func (e *Engine) enterTarget(t *task, idx int) {
 }
 
 func (e *Engine) filterExpression(wf *workflow, i int) string {
-	if i < 0 {
+	if i < 0 || i >= len(wf.config.filters) {
 		return ""
 	}
 	return wf.config.filters[i].expression

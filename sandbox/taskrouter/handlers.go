@@ -726,12 +726,17 @@ func (e *Engine) updateWorker(r *http.Request, base string) (*reply, error) {
 		e.emit(ws, "worker.attributes.update", "Worker "+w.friendlyName+" attributes updated", "worker", w.sid, nil, w, nil, nil)
 	}
 	if actGiven {
+		var pending []*reservation
 		if rejectPending && !e.activityAvailable(act) {
-			for _, res := range e.reservations {
+			for _, res := range sorted(e.reservations, ws.sid, func(x *reservation) string { return x.wsSid }, func(x *reservation) int64 { return x.seq }) {
 				if res.workerSid == w.sid && res.status == resPending {
-					e.reject(res, "")
+					pending = append(pending, res)
 				}
 			}
+		}
+		// Each rejection leaves the worker in the new activity, so she is not reserved again.
+		for _, res := range pending {
+			e.reject(res, act)
 		}
 		e.setWorkerActivity(w, act)
 	}

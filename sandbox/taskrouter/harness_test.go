@@ -294,3 +294,4 @@ func (h *harness) lastEvent(typ string) url.Values {
 	h.t.Fatalf("no %s event delivered", typ)
 	return nil
 }
+

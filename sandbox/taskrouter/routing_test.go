@@ -493,3 +493,35 @@ func TestTooManyRejectionsCancelTheTask(t *testing.T) {
 	assert.Equal(t, "canceled", *got.AssignmentStatus)
 	assert.Equal(t, reasonTooManyRejects, *got.Reason)
 }
+
+func TestWorkflowUpdateUnderRoutedTasks(t *testing.T) {
+	h := newHarness(t)
+	h.workspace("")
+	q1 := h.queue("q1", "")
+	q2 := h.queue("q2", "")
+	wf := h.workflow(map[string]any{"task_routing": map[string]any{"filters": []any{
+		map[string]any{"expression": `kind == "a"`, "targets": []any{map[string]any{"queue": q1}}},
+		map[string]any{"expression": `kind == "b"`, "targets": []any{map[string]any{"queue": q1, "timeout": 10}, map[string]any{"queue": q2}}},
+	}}}, 0)
+	task := h.task(wf, map[string]any{"kind": "b"})
+	h.next(1)
+	// The new configuration has a single filter and no default: the task's filter is gone.
+	_, err := h.tr.UpdateWorkflow(h.ws, wf, (&trapi.UpdateWorkflowParams{}).SetConfiguration(
+		`{"task_routing":{"filters":[{"expression":"kind == \"a\"","targets":[{"queue":"`+q2+`"}]}]}}`))
+	require.NoError(t, err)
+	h.clock.Advance(10 * time.Second)
+	assert.Equal(t, []string{"task-queue.timeout", "workflow.timeout", "task.canceled"}, h.next(1))
+
+	// A waiting task whose new attributes match no filter, with no default filter, leaves its
+	// queue and waits unrouted.
+	other := h.task(wf, map[string]any{"kind": "a"})
+	h.next(1)
+	assert.Equal(t, q2, *h.fetchTask(other).TaskQueueSid)
+	_, err = h.tr.UpdateTask(h.ws, other, (&trapi.UpdateTaskParams{}).SetAttributes(`{"kind":"z"}`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"task.updated"}, h.next(1))
+	got := h.fetchTask(other)
+	assert.Nil(t, got.TaskQueueSid)
+	assert.Equal(t, "pending", *got.AssignmentStatus)
+	assert.Equal(t, "canceled", *h.fetchTask(task).AssignmentStatus)
+}

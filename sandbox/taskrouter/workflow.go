@@ -115,6 +115,10 @@ func (c *routingConfig) targets(i int) []routingTarget {
 		}
 		return []routingTarget{*c.defaultFilter}
 	}
+	if i >= len(c.filters) {
+		// The workflow was updated under a task routed by an older configuration.
+		return nil
+	}
 	return c.filters[i].targets
 }
 
@@ -122,6 +126,9 @@ func (c *routingConfig) targets(i int) []routingTarget {
 func (c *routingConfig) filterName(i int) string {
 	if i < 0 {
 		return "Default Filter"
+	}
+	if i >= len(c.filters) {
+		return ""
 	}
 	return c.filters[i].name
 }
