@@ -294,4 +294,3 @@ func (h *harness) lastEvent(typ string) url.Values {
 	h.t.Fatalf("no %s event delivered", typ)
 	return nil
 }
-
