@@ -519,7 +519,12 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	} else {
 		outcome, err = c.dialNumber(v, noun)
 	}
-	c.e.record(c.sid, "dial: "+outcome.status, map[string]string{"dial_call_sid": outcome.callSid, "duration_s": strconv.Itoa(int(outcome.duration / time.Second))})
+	detail := map[string]string{"dial_call_sid": outcome.callSid, "duration_s": strconv.Itoa(int(outcome.duration / time.Second))}
+	if outcome.errorCode != 0 {
+		// Twilio documents no error parameter for the Dial action: the code stays in the timeline.
+		detail["error_code"] = strconv.Itoa(outcome.errorCode)
+	}
+	c.e.record(c.sid, "dial: "+outcome.status, detail)
 	if err != nil {
 		return nil, err
 	}
@@ -533,9 +538,6 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	}
 	if outcome.queueSid != "" {
 		params.Set("QueueSid", outcome.queueSid)
-	}
-	if outcome.errorCode != 0 {
-		params.Set("ErrorCode", strconv.Itoa(outcome.errorCode))
 	}
 	return &request{url: action, method: method(v, "method"), params: params}, nil
 }
