@@ -82,6 +82,7 @@ type app struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	routes map[string]func(form url.Values) string
+	fails  map[string]int
 	hits   []hit
 }
 
@@ -134,7 +135,12 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.hits = append(a.hits, hit{Path: r.URL.Path, Form: form, SigValid: valid})
 	f := a.routes[r.URL.Path]
+	status := a.fails[r.URL.Path]
 	a.mu.Unlock()
+	if status != 0 {
+		w.WriteHeader(status)
+		return
+	}
 	if f == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -191,7 +197,7 @@ func newHarness(t *testing.T) *harness {
 			return nil
 		},
 	}
-	h.app = &app{t: t, routes: map[string]func(url.Values) string{}}
+	h.app = &app{t: t, routes: map[string]func(url.Values) string{}, fails: map[string]int{}}
 	h.app.srv = httptest.NewServer(h.app)
 	t.Cleanup(h.app.srv.Close)
 	h.engine = New(Config{
@@ -265,4 +271,11 @@ func (h *harness) timeline(sid string) []string {
 		}
 	}
 	return out
+}
+
+// failWith makes the app answer status (and no TwiML) on path.
+func (a *app) failWith(path string, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fails[path] = status
 }
