@@ -305,4 +305,3 @@ func TestNamedQueueEnqueueAndDial(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, q.CurrentSize)
 }
-
