@@ -58,6 +58,7 @@ type call struct {
 	timerSeq        uint64
 	hangupTimerID   uint64
 	asyncAMDTimerID uint64
+	background      []clock.Timer // persona hang-up, async AMD: stopped when the call ends
 	asyncVerdict    string
 	asyncAt         time.Duration
 }
@@ -292,7 +293,9 @@ func (c *call) endWithSip(status string, sip int) {
 func (c *call) answer() {
 	c.setStatus("in-progress")
 	if c.persona.HangUpAfter > 0 && (c.direction != "inbound") {
-		c.hangupTimerID, _ = c.startTimer(c.persona.HangUpAfter)
+		var t clock.Timer
+		c.hangupTimerID, t = c.startTimer(c.persona.HangUpAfter)
+		c.background = append(c.background, t)
 	}
 }
 
@@ -346,11 +349,20 @@ func (c *call) runOutbound() {
 		answeredBy, at := verdict(p, opts.amd)
 		if opts.amd.async {
 			c.asyncVerdict, c.asyncAt = answeredBy, at
-			c.asyncAMDTimerID, _ = c.startTimer(at)
+			var t clock.Timer
+			c.asyncAMDTimerID, t = c.startTimer(at)
+			c.background = append(c.background, t)
 			break
 		}
 		if err := c.sleep(at); err != nil {
-			return
+			var redirect *redirectErr
+			if !errors.As(err, &redirect) {
+				return
+			}
+			// Redirected through the API before AMD decided: detection is abandoned.
+			c.e.record(c.sid, "amd abandoned: call redirected", nil)
+			first = redirect.req
+			break
 		}
 		c.setAMD(answeredBy, at)
 		first.params = url.Values{"MachineDetectionDuration": {strconv.Itoa(int(at / time.Millisecond))}}
@@ -398,6 +410,9 @@ func (c *call) runInbound() {
 
 // finish ends whatever the call still holds when its goroutine returns.
 func (c *call) finish() {
+	for _, t := range c.background {
+		t.Stop()
+	}
 	c.e.mu.Lock()
 	b := c.bridge
 	status := c.status

@@ -1,16 +1,3 @@
-// Package voice is the sandbox's stand-in for Twilio Programmable Voice (API 2010-04-01): the
-// Calls, IncomingPhoneNumbers and Queues resources, a call engine that moves calls through
-// Twilio's statuses with signed status callbacks, answering machine detection driven by scripted
-// personas, and a TwiML executor (Say, Play, Pause, Gather, Record, Redirect, Hangup, Reject,
-// Enqueue with TaskRouter, Dial with Queue or Number). It plays only Twilio's published
-// behaviour and reaches TaskRouter only through twilioapi.TaskRouter.
-//
-// Concurrency: every call runs in its own goroutine, fed by a mailbox of events (timers from the
-// injected clock, REST updates, TaskRouter notifications, the other leg of a bridge). A call's
-// status callbacks leave, in order, from one delivery goroutine per call. The engine lock is
-// never held while a webhook is sent or TaskRouter is called. With a clock.Manual, each timer
-// that fires waits until the engine is idle again, so Advance returns with every consequence
-// applied and tests need no polling.
 package voice
 
 import (

@@ -514,7 +514,11 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	}
 	var outcome dialOutcome
 	var err error
-	if noun.name == "Queue" {
+	if noun.name == "Number" && !validAddress(noun.text) {
+		// Twilio's 13223: Dial: Invalid phone number format.
+		c.e.record(c.sid, "application error", map[string]string{"error_code": "13223", "message": "Dial: Invalid phone number format: " + noun.text})
+		outcome.status = "failed"
+	} else if noun.name == "Queue" {
 		outcome, err = c.dialQueue(noun)
 	} else {
 		outcome, err = c.dialNumber(v, noun)
