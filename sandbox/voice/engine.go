@@ -177,20 +177,23 @@ func (e *Engine) record(sid, what string, detail map[string]string) {
 
 // CallInfo is a call as tests and the demo see it.
 type CallInfo struct {
-	Sid                      string
-	ParentCallSid            string
-	From, To                 string
-	Direction                string
-	Status                   string
-	AnsweredBy               string
-	MachineDetectionDuration time.Duration
-	BridgedWith              string
-	TaskSid                  string
-	QueueResult              string
-	SipResponseCode          int
-	StartTime, EndTime       time.Time
-	Duration                 time.Duration
-	Timeline                 []twilioapi.Entry
+	Sid           string `json:"sid"`
+	ParentCallSid string `json:"parent_call_sid,omitempty"`
+	From          string `json:"from"`
+	To            string `json:"to"`
+	Direction     string `json:"direction"`
+	Status        string `json:"status"`
+	AnsweredBy    string `json:"answered_by,omitempty"`
+	// MachineDetectionDuration is how long AMD took (JSON: nanoseconds).
+	MachineDetectionDuration time.Duration     `json:"machine_detection_duration,omitempty"`
+	BridgedWith              string            `json:"bridged_with,omitempty"`
+	TaskSid                  string            `json:"task_sid,omitempty"`
+	QueueResult              string            `json:"queue_result,omitempty"`
+	SipResponseCode          int               `json:"sip_response_code,omitempty"`
+	StartTime                time.Time         `json:"start_time"`
+	EndTime                  time.Time         `json:"end_time"`
+	Duration                 time.Duration     `json:"duration"` // billed: answer to end, whole seconds
+	Timeline                 []twilioapi.Entry `json:"timeline,omitempty"`
 }
 
 // Call returns a call by SID with its timeline.
@@ -218,6 +221,29 @@ func (e *Engine) Calls() []CallInfo {
 		out = append(out, c.infoLocked())
 	}
 	return out
+}
+
+// HangUpAll ends every call still going, as the API's Status=completed would, and waits for
+// the engine to settle. For shutting a sandbox down.
+func (e *Engine) HangUpAll(ctx context.Context) error {
+	e.mu.Lock()
+	var live []*call
+	for _, c := range e.order {
+		switch c.status {
+		case "queued", "ringing":
+			c.setStatusLocked("canceled")
+		case "in-progress":
+			c.setStatusLocked("completed")
+		default:
+			continue
+		}
+		live = append(live, c)
+	}
+	e.mu.Unlock()
+	for _, c := range live {
+		c.mb.push(event{kind: evHangup})
+	}
+	return e.Settle(ctx)
 }
 
 // PlaceInboundCall makes the persona of from dial to, one of the seeded numbers: the number's

@@ -164,3 +164,36 @@ func TestManyBridgesAtOnce(t *testing.T) {
 	assert.Len(t, h.trLog.snapshot().ended, n, "one BridgeEnded per bridge")
 	assert.Equal(t, 0, h.clk.Pending(), "no timer outlives its call")
 }
+
+func TestHangUpAllEndsEveryCall(t *testing.T) {
+	h := newHarness(t)
+	pointNumber(t, h, "/incoming")
+	h.app.twiml("/incoming", enqueueTwiML)
+	h.app.twiml("/answer", `<Response><Pause length="600"/></Response>`)
+	h.engine.SetPersona("+15550005555", NoAnswer())
+	caller := placeCaller(t, h)
+	live := h.createCall(agentPhone, nil)
+	ringing := h.createCall("+15550005555", nil)
+	h.advance(5 * time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.engine.HangUpAll(ctx))
+	assert.Equal(t, "completed", h.call(caller).Status)
+	assert.Equal(t, "completed", h.call(live).Status)
+	assert.Equal(t, "canceled", h.call(ringing).Status)
+	assert.Equal(t, []string{firstTask + ":hangup"}, h.trLog.snapshot().left)
+	assert.Equal(t, 0, h.clk.Pending())
+}
+
+func TestWrongMethodIsTwilios20004(t *testing.T) {
+	h := newHarness(t)
+	req, err := http.NewRequest(http.MethodDelete, h.server.URL+"/2010-04-01/Accounts/"+testAccount+"/Queues.json", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(testAccount, testToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}

@@ -25,6 +25,12 @@ func (e *Engine) Handler() http.Handler {
 	mux.HandleFunc("POST "+apiPrefix+"IncomingPhoneNumbers/{file}", e.auth(withSid("PN", e.updateNumber)))
 	mux.HandleFunc("GET "+apiPrefix+"Queues.json", e.auth(e.listQueues))
 	mux.HandleFunc("GET "+apiPrefix+"Queues/{file}", e.auth(withSid("QU", e.fetchQueue)))
+	// Known paths with another method: Twilio's 20004 rather than net/http's plain-text 405.
+	for _, path := range []string{"Calls.json", "Calls/{file}", "IncomingPhoneNumbers.json", "IncomingPhoneNumbers/{file}", "Queues.json", "Queues/{file}"} {
+		mux.HandleFunc(apiPrefix+path, func(w http.ResponseWriter, r *http.Request) {
+			twilioapi.WriteError(w, twilioapi.Errorf(http.StatusMethodNotAllowed, 20004, "Method not allowed"))
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path))
 	})
