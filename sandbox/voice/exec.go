@@ -1,0 +1,711 @@
+package voice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"queuebridge/sandbox/clock"
+	"queuebridge/sandbox/internal/twilioapi"
+)
+
+// request is a TwiML document to fetch (or, for Twiml=…, to run as given).
+type request struct {
+	url, method                 string
+	params                      url.Values
+	twiml                       string
+	fallbackURL, fallbackMethod string
+}
+
+// Timing of the verbs that take time.
+const (
+	sayPerWord     = 400 * time.Millisecond // about 150 words a minute
+	playPerLoop    = 5 * time.Second        // the sandbox has no audio: every file lasts 5 s
+	digitsPressed  = time.Second            // a persona presses its digits 1 s after the prompt
+	maxQueueLength = 100                    // Twilio's default Queue max_size
+)
+
+// runApp fetches and runs TwiML until the call ends; the caller of runApp then hangs up.
+func (c *call) runApp(req request) {
+	for {
+		verbs, base, err := c.fetchDoc(req)
+		if err != nil && req.fallbackURL != "" {
+			verbs, base, err = c.fetchDoc(request{url: req.fallbackURL, method: req.fallbackMethod, params: req.params})
+		}
+		if err != nil {
+			c.applicationError(err)
+			return
+		}
+		next, err := c.runVerbs(verbs, base)
+		var redirect *redirectErr
+		switch {
+		case errors.As(err, &redirect):
+			req = redirect.req
+		case err != nil:
+			return
+		case next == nil:
+			c.e.record(c.sid, "twiml: end of document", nil)
+			return
+		default:
+			req = *next
+		}
+	}
+}
+
+// applicationError ends the call as Twilio does when the application fails it: the caller
+// hears "an application error has occurred" and the call hangs up.
+func (c *call) applicationError(err error) {
+	code := 11200
+	var te *twimlError
+	if errors.As(err, &te) {
+		code = te.code
+	}
+	c.e.record(c.sid, "application error", map[string]string{"error_code": strconv.Itoa(code), "message": err.Error()})
+	c.e.log.Warn("application error", "call", c.sid, "code", code, "err", err)
+	if c.currentStatus() == "ringing" {
+		c.answer()
+	}
+}
+
+// fetchDoc fetches a TwiML document and parses it; it returns the verbs and the URL relative
+// URLs resolve against.
+func (c *call) fetchDoc(req request) ([]verb, string, error) {
+	if req.twiml != "" {
+		verbs, err := parseTwiML([]byte(req.twiml))
+		return verbs, "", err
+	}
+	params := c.params()
+	for k, vs := range req.params {
+		params[k] = vs
+	}
+	resp, err := c.sendWebhook("twiml", req.method, req.url, params)
+	if err != nil {
+		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: " + err.Error()}
+	}
+	if resp.Status < 200 || resp.Status > 299 {
+		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: status " + strconv.Itoa(resp.Status)}
+	}
+	verbs, err := parseTwiML(resp.Body)
+	return verbs, req.url, err
+}
+
+// resolve makes ref absolute against base, as Twilio resolves relative action URLs.
+func resolve(base, ref string) string {
+	if ref == "" {
+		return ""
+	}
+	b, err := url.Parse(base)
+	if err != nil || base == "" {
+		return ref
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return b.ResolveReference(r).String()
+}
+
+func method(v verb, name string) string {
+	m := strings.ToUpper(v.attr(name, "POST"))
+	if m != "GET" {
+		m = "POST"
+	}
+	return m
+}
+
+func seconds(v verb, name string, def int) time.Duration {
+	n, err := strconv.Atoi(v.attr(name, strconv.Itoa(def)))
+	if err != nil || n < 0 {
+		n = def
+	}
+	return time.Duration(n) * time.Second
+}
+
+// runVerbs runs a document. It returns the next document to fetch (Redirect, or an action
+// URL), nil at the end of the document, or errHungUp / a *redirectErr.
+func (c *call) runVerbs(verbs []verb, base string) (*request, error) {
+	for _, v := range verbs {
+		if v.name != "Reject" && c.currentStatus() == "ringing" {
+			c.answer()
+		}
+		detail := map[string]string{}
+		for k, a := range v.attrs {
+			detail[k] = a
+		}
+		if v.text != "" {
+			detail["text"] = v.text
+		}
+		c.e.record(c.sid, "twiml: "+v.name, detail)
+		var next *request
+		var err error
+		switch v.name {
+		case "Say", "Play", "Pause":
+			err = c.sleep(verbDuration(v))
+		case "Hangup":
+			c.end("completed")
+			return nil, errHungUp
+		case "Reject":
+			if c.currentStatus() == "ringing" {
+				// Reject keeps the call unanswered: busy for reason=busy, and for the default
+				// reason=rejected too (the caller hears a busy or "not in service" tone).
+				c.endWithSip("busy", 486)
+			} else {
+				c.end("completed")
+			}
+			return nil, errHungUp
+		case "Redirect":
+			target := resolve(base, v.text)
+			if target == "" {
+				target = base
+			}
+			return &request{url: target, method: method(v, "method")}, nil
+		case "Leave":
+			// Only meaningful in a waitUrl document: outside a queue there is nothing to leave.
+		case "Gather":
+			next, err = c.gather(v, base)
+		case "Record":
+			next, err = c.recordVerb(v, base)
+		case "Enqueue":
+			next, err = c.enqueue(v, base)
+		case "Dial":
+			next, err = c.dial(v, base)
+		}
+		if err != nil || next != nil {
+			return next, err
+		}
+	}
+	return nil, nil
+}
+
+// verbDuration is how long Say, Play or Pause keeps the line.
+func verbDuration(v verb) time.Duration {
+	switch v.name {
+	case "Pause":
+		return seconds(v, "length", 1)
+	case "Say", "Play":
+		loops, err := strconv.Atoi(v.attr("loop", "1"))
+		if err != nil || loops < 1 {
+			loops = 1 // loop="0" repeats "forever"; the sandbox plays it once
+		}
+		one := playPerLoop
+		if v.name == "Say" {
+			one = time.Duration(max(1, len(strings.Fields(v.text)))) * sayPerWord
+		}
+		return time.Duration(loops) * one
+	}
+	return 0
+}
+
+// gather plays the nested prompts, then takes the persona's digits (at the call's first
+// Gather) or times out. With digits the action (default: this document) gets Digits; without
+// input the next verb runs, unless actionOnEmptyResult.
+func (c *call) gather(v verb, base string) (*request, error) {
+	for _, n := range v.children {
+		if err := c.sleep(verbDuration(n)); err != nil {
+			return nil, err
+		}
+	}
+	c.e.mu.Lock()
+	digits := ""
+	if !c.digitsUsed && c.persona.Digits != "" {
+		digits, c.digitsUsed = c.persona.Digits, true
+	}
+	c.e.mu.Unlock()
+	action := resolve(base, v.attr("action", ""))
+	if action == "" {
+		action = base
+	}
+	if digits == "" {
+		if err := c.sleep(seconds(v, "timeout", 5)); err != nil {
+			return nil, err
+		}
+		c.e.record(c.sid, "gather: no input", nil)
+		if v.attr("actionOnEmptyResult", "false") == "true" && action != "" {
+			return &request{url: action, method: method(v, "method"), params: url.Values{"Digits": {""}}}, nil
+		}
+		return nil, nil
+	}
+	if err := c.sleep(digitsPressed); err != nil {
+		return nil, err
+	}
+	finished := ""
+	if key := v.attr("finishOnKey", "#"); key != "" {
+		if i := strings.Index(digits, key); i >= 0 {
+			digits, finished = digits[:i], key
+		}
+	}
+	if n, err := strconv.Atoi(v.attr("numDigits", "0")); err == nil && n > 0 && len(digits) > n {
+		digits = digits[:n]
+	}
+	c.e.record(c.sid, "gather: digits", map[string]string{"digits": digits})
+	if action == "" {
+		return nil, nil
+	}
+	params := url.Values{"Digits": {digits}}
+	if finished != "" {
+		params.Set("FinishedOnKey", finished)
+	}
+	return &request{url: action, method: method(v, "method"), params: params}, nil
+}
+
+// recordVerb records the persona's message: it ends after `timeout` seconds of silence (or
+// maxLength). An empty recording requests no action, as Twilio does; the next verb runs.
+func (c *call) recordVerb(v verb, base string) (*request, error) {
+	silence := seconds(v, "timeout", 5)
+	maxLength := seconds(v, "maxLength", 3600)
+	msg := min(c.persona.MessageLength, maxLength)
+	if msg <= 0 {
+		if err := c.sleep(silence); err != nil {
+			return nil, err
+		}
+		c.e.record(c.sid, "record: no audio", nil)
+		return nil, nil
+	}
+	wait := msg + silence
+	if msg == maxLength {
+		wait = msg
+	}
+	if err := c.sleep(wait); err != nil {
+		return nil, err
+	}
+	recSid := twilioapi.NewSID("RE")
+	recURL := "https://api.twilio.com/2010-04-01/Accounts/" + c.e.creds.AccountSid + "/Recordings/" + recSid
+	secs := strconv.Itoa(int(math.Ceil(msg.Seconds())))
+	c.e.record(c.sid, "record: message", map[string]string{"recording_sid": recSid, "duration_s": secs})
+	action := resolve(base, v.attr("action", ""))
+	if action == "" {
+		action = base
+	}
+	if action == "" {
+		return nil, nil
+	}
+	return &request{url: action, method: method(v, "method"), params: url.Values{
+		"RecordingUrl": {recURL}, "RecordingSid": {recSid}, "RecordingDuration": {secs}, "Digits": {"hangup"},
+	}}, nil
+}
+
+// taskAttributesLocked are the call's attributes Twilio gives a task created by <Enqueue>.
+func (c *call) taskAttributesLocked() map[string]any {
+	return map[string]any{
+		"call_sid": c.sid, "account_sid": c.e.creds.AccountSid, "from": c.from, "to": c.to,
+		"caller": c.from, "called": c.to, "direction": c.direction, "call_status": c.status,
+		"api_version": "2010-04-01",
+	}
+}
+
+// enqueue puts the call in a queue (a TaskRouter task with workflowSid, else a named queue)
+// until it is bridged, leaves or hangs up; then the action gets QueueResult and QueueTime.
+func (c *call) enqueue(v verb, base string) (*request, error) {
+	start := c.e.clock.Now()
+	result, queueSid, err := c.waitInQueue(v, base)
+	c.e.mu.Lock()
+	c.queueResult = result
+	params := c.paramsLocked()
+	c.e.mu.Unlock()
+	c.e.record(c.sid, "queue result: "+result, map[string]string{"queue_time_s": strconv.Itoa(int(c.e.clock.Now().Sub(start) / time.Second))})
+	params.Set("QueueResult", result)
+	params.Set("QueueTime", strconv.Itoa(int(c.e.clock.Now().Sub(start)/time.Second)))
+	if queueSid != "" {
+		params.Set("QueueSid", queueSid)
+	}
+	action := resolve(base, v.attr("action", ""))
+	if err != nil {
+		if action != "" && errors.Is(err, errHungUp) {
+			// Twilio still requests the action of a caller who hung up; the answer is ignored.
+			_, _ = c.sendWebhook("enqueue-action", method(v, "method"), action, params)
+		}
+		return nil, err
+	}
+	if action == "" {
+		return nil, nil
+	}
+	extra := url.Values{}
+	for _, k := range []string{"QueueResult", "QueueTime", "QueueSid"} {
+		if val := params.Get(k); val != "" {
+			extra.Set(k, val)
+		}
+	}
+	return &request{url: action, method: method(v, "method"), params: extra}, nil
+}
+
+func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err error) {
+	e := c.e
+	taskSid := ""
+	if workflow := v.attr("workflowSid", ""); workflow != "" {
+		req := twilioapi.EnqueueRequest{CallSid: c.sid, WorkflowSid: workflow}
+		e.mu.Lock()
+		req.Attributes = c.taskAttributesLocked()
+		e.mu.Unlock()
+		for _, t := range v.children {
+			if t.name != "Task" {
+				continue
+			}
+			if t.text != "" {
+				var extra map[string]any
+				if jerr := json.Unmarshal([]byte(t.text), &extra); jerr != nil {
+					e.record(c.sid, "enqueue: invalid <Task> JSON", map[string]string{"error": jerr.Error()})
+					return "error", "", nil
+				}
+				for k, val := range extra {
+					req.Attributes[k] = val
+				}
+			}
+			if p, perr := strconv.Atoi(t.attr("priority", "")); perr == nil {
+				req.Priority = &p
+			}
+			if to, terr := strconv.Atoi(t.attr("timeout", "")); terr == nil {
+				req.Timeout = &to
+			}
+		}
+		tr := e.taskRouter()
+		if tr == nil {
+			e.record(c.sid, "enqueue: no TaskRouter wired", nil)
+			return "system-error", "", nil
+		}
+		sid, terr := tr.EnqueueCall(context.Background(), req)
+		if terr != nil {
+			e.record(c.sid, "enqueue: TaskRouter refused", map[string]string{"error": terr.Error()})
+			return "system-error", "", nil
+		}
+		taskSid = sid
+		e.mu.Lock()
+		c.taskSid, c.waiting, c.queuedAt = sid, true, e.clock.Now()
+		e.mu.Unlock()
+		e.record(c.sid, "enqueued", map[string]string{"task": sid, "workflow": workflow})
+	} else {
+		name := v.text
+		if name == "" {
+			return "error", "", nil
+		}
+		e.mu.Lock()
+		q := e.queueByNameLocked(name)
+		if len(q.members) >= maxQueueLength {
+			e.mu.Unlock()
+			return "queue-full", q.sid, nil
+		}
+		q.members = append(q.members, c)
+		q.updated = e.clock.Now()
+		c.waiting, c.inQueue, c.queuedAt = true, q, e.clock.Now()
+		queueSid = q.sid
+		e.mu.Unlock()
+		e.record(c.sid, "enqueued", map[string]string{"queue": name, "queue_sid": q.sid})
+	}
+	defer c.leaveQueue()
+
+	if waitURL := resolve(base, v.attr("waitUrl", "")); waitURL != "" {
+		if c.playWaitURL(waitURL, method(v, "waitUrlMethod"), queueSid) {
+			c.callerLeft(taskSid, "leave")
+			return "leave", queueSid, nil
+		}
+	}
+	var patienceID uint64
+	if c.persona.Patience > 0 {
+		var t clock.Timer
+		patienceID, t = c.startTimer(c.persona.Patience)
+		defer t.Stop()
+	}
+	for {
+		ev := c.mb.recv()
+		switch {
+		case patienceID != 0 && ev.kind == evTimer && ev.id == patienceID:
+			e.record(c.sid, "caller hung up in queue", map[string]string{"patience_s": strconv.Itoa(int(c.persona.Patience / time.Second))})
+			c.end("completed")
+			c.callerLeft(taskSid, "hangup")
+			return "hangup", queueSid, errHungUp
+		case ev.kind == evTaskCanceled && taskSid != "" && ev.taskSid == taskSid:
+			e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": ev.reason})
+			return "leave", queueSid, nil
+		case ev.kind == evBridged:
+			if err := c.inBridge(ev.b); err != nil {
+				return "bridged", queueSid, err
+			}
+			return "bridged", queueSid, nil
+		default:
+			if err := c.common(ev); err != nil {
+				var redirect *redirectErr
+				if errors.As(err, &redirect) {
+					c.callerLeft(taskSid, "redirected")
+					return "redirected", queueSid, err
+				}
+				c.callerLeft(taskSid, "hangup")
+				return "hangup", queueSid, err
+			}
+		}
+	}
+}
+
+// playWaitURL fetches the waitUrl once (the sandbox plays no hold music) and reports whether
+// its TwiML says <Leave/>.
+func (c *call) playWaitURL(target, method, queueSid string) bool {
+	params := c.params()
+	params.Set("QueueSid", queueSid)
+	params.Set("QueueTime", "0")
+	params.Set("QueuePosition", "1")
+	params.Set("AvgQueueTime", "0")
+	params.Set("CurrentQueueSize", "1")
+	resp, err := c.sendWebhook("wait-url", method, target, params)
+	if err != nil || resp.Status < 200 || resp.Status > 299 {
+		return false
+	}
+	verbs, err := parseTwiML(resp.Body)
+	if err != nil {
+		c.e.record(c.sid, "wait-url: invalid TwiML ignored", map[string]string{"error": err.Error()})
+		return false
+	}
+	for _, v := range verbs {
+		if v.name == "Leave" {
+			return true
+		}
+	}
+	return false
+}
+
+// callerLeft tells TaskRouter the enqueued caller is gone.
+func (c *call) callerLeft(taskSid, reason string) {
+	if taskSid == "" {
+		return
+	}
+	tr := c.e.taskRouter()
+	if tr == nil {
+		return
+	}
+	if err := tr.CallerLeftQueue(context.Background(), taskSid, reason); err != nil {
+		c.e.log.Warn("CallerLeftQueue failed", "call", c.sid, "task", taskSid, "err", err)
+	}
+	c.e.record(c.sid, "caller left queue", map[string]string{"task": taskSid, "reason": reason})
+}
+
+func (c *call) leaveQueue() {
+	e := c.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c.waiting = false
+	if q := c.inQueue; q != nil {
+		for i, m := range q.members {
+			if m == c {
+				q.members = append(q.members[:i], q.members[i+1:]...)
+				break
+			}
+		}
+		q.totalWait += e.clock.Now().Sub(c.queuedAt)
+		q.served++
+		q.updated = e.clock.Now()
+		c.inQueue = nil
+	}
+}
+
+// dial runs <Dial> with one <Queue> or <Number> (or a bare number as text). With an action the
+// outcome goes there (DialCallStatus, DialCallSid, DialCallDuration); without, the next verb runs.
+func (c *call) dial(v verb, base string) (*request, error) {
+	var noun verb
+	switch {
+	case len(v.children) > 0:
+		noun = v.children[0]
+	case v.text != "":
+		noun = verb{name: "Number", text: v.text, attrs: map[string]string{}}
+	default:
+		c.e.record(c.sid, "dial: nothing to dial", nil)
+		return nil, nil
+	}
+	var outcome dialOutcome
+	var err error
+	if noun.name == "Number" && !validAddress(noun.text) {
+		// Twilio's 13223: Dial: Invalid phone number format.
+		c.e.record(c.sid, "application error", map[string]string{"error_code": "13223", "message": "Dial: Invalid phone number format: " + noun.text})
+		outcome.status = "failed"
+	} else if noun.name == "Queue" {
+		outcome, err = c.dialQueue(noun)
+	} else {
+		outcome, err = c.dialNumber(v, noun)
+	}
+	detail := map[string]string{"dial_call_sid": outcome.callSid, "duration_s": strconv.Itoa(int(outcome.duration / time.Second))}
+	if outcome.errorCode != 0 {
+		// Twilio documents no error parameter for the Dial action: the code stays in the timeline.
+		detail["error_code"] = strconv.Itoa(outcome.errorCode)
+	}
+	c.e.record(c.sid, "dial: "+outcome.status, detail)
+	if err != nil {
+		return nil, err
+	}
+	action := resolve(base, v.attr("action", ""))
+	if action == "" {
+		return nil, nil
+	}
+	params := url.Values{"DialCallStatus": {outcome.status}, "DialCallDuration": {strconv.Itoa(int(outcome.duration / time.Second))}}
+	if outcome.callSid != "" {
+		params.Set("DialCallSid", outcome.callSid)
+	}
+	if outcome.queueSid != "" {
+		params.Set("QueueSid", outcome.queueSid)
+	}
+	return &request{url: action, method: method(v, "method"), params: params}, nil
+}
+
+type dialOutcome struct {
+	status, callSid, queueSid string
+	duration                  time.Duration
+	errorCode                 int
+}
+
+// dialQueue dequeues a caller: with reservationSid through TaskRouter (14217 when the
+// reservation is not pending), else the longest waiting caller of the named queue.
+func (c *call) dialQueue(q verb) (dialOutcome, error) {
+	e := c.e
+	var peer *call
+	taskSid, queueSid := "", ""
+	if res := q.attr("reservationSid", ""); res != "" {
+		tr := e.taskRouter()
+		if tr == nil {
+			e.record(c.sid, "dial queue: no TaskRouter wired", nil)
+			return dialOutcome{status: "failed"}, nil
+		}
+		task, err := tr.DequeueReservation(context.Background(), res, q.attr("postWorkActivitySid", ""))
+		if err != nil {
+			code := 0
+			var te *twilioapi.Error
+			if errors.As(err, &te) {
+				code = te.Code
+			}
+			e.record(c.sid, "dial queue: dequeue failed", map[string]string{"reservation": res, "error_code": strconv.Itoa(code), "error": err.Error()})
+			return dialOutcome{status: "failed", errorCode: code}, nil
+		}
+		taskSid = task.TaskSid
+		e.mu.Lock()
+		peer = e.calls[task.CallSid]
+		if peer != nil && (!peer.waiting || peer.taskSid != task.TaskSid) {
+			peer = nil
+		}
+		e.mu.Unlock()
+		if peer == nil {
+			e.record(c.sid, "dial queue: dequeued caller is gone", map[string]string{"task": task.TaskSid, "call": task.CallSid})
+			if err := tr.BridgeEnded(context.Background(), task.TaskSid); err != nil {
+				e.log.Warn("BridgeEnded failed", "task", task.TaskSid, "err", err)
+			}
+			return dialOutcome{status: "failed", callSid: task.CallSid}, nil
+		}
+	} else {
+		e.mu.Lock()
+		named := e.queueByNameLocked(q.text)
+		queueSid = named.sid
+		for _, m := range named.members {
+			if m.waiting {
+				peer = m
+				break
+			}
+		}
+		e.mu.Unlock()
+		if peer == nil {
+			return dialOutcome{status: "failed", queueSid: queueSid}, nil
+		}
+	}
+
+	e.mu.Lock()
+	if !peer.waiting {
+		e.mu.Unlock()
+		return dialOutcome{status: "failed", callSid: peer.sid, queueSid: queueSid}, nil
+	}
+	b := &bridge{agent: c, caller: peer, taskSid: taskSid, start: e.clock.Now()}
+	peer.waiting = false
+	c.bridge, peer.bridge = b, b
+	c.bridgedWith, peer.bridgedWith = peer.sid, c.sid
+	e.mu.Unlock()
+	peer.mb.push(event{kind: evBridged, b: b})
+	e.record(c.sid, "bridged", map[string]string{"with": peer.sid, "task": taskSid})
+	e.record(peer.sid, "bridged", map[string]string{"with": c.sid, "task": taskSid})
+	err := c.inBridge(b)
+	return dialOutcome{status: "completed", callSid: peer.sid, queueSid: queueSid, duration: e.clock.Now().Sub(b.start)}, err
+}
+
+// dialNumber places a child leg (outbound-dial) to the persona of the number and bridges it.
+func (c *call) dialNumber(v, n verb) (dialOutcome, error) {
+	e := c.e
+	e.mu.Lock()
+	from := v.attr("callerId", c.from)
+	child := e.newCallLocked(from, n.text, "outbound-dial", e.personaLocked(n.text))
+	child.parentSid = c.sid
+	child.opts.statusCallback = n.attr("statusCallback", "")
+	child.opts.statusCallbackMethod = method(n, "statusCallbackMethod")
+	child.opts.events = map[string]bool{"completed": true}
+	e.mu.Unlock()
+	// The parent's goroutine drives the child leg: its mailbox takes no events.
+	child.mb.close()
+	out := dialOutcome{callSid: child.sid}
+	child.setStatus("initiated")
+	p := child.persona
+	switch p.Kind {
+	case KindBusy:
+		child.endWithSip("busy", 486)
+		out.status = "busy"
+		return out, nil
+	case KindFail:
+		child.endWithSip("failed", 500)
+		out.status = "failed"
+		return out, nil
+	}
+	child.setStatus("ringing")
+	ring := seconds(v, "timeout", 30)
+	answers := p.Kind != KindNoAnswer && p.AnswerAfter < ring
+	wait := ring
+	if answers {
+		wait = p.AnswerAfter
+	}
+	if err := c.sleep(wait); err != nil {
+		child.endWithSip("canceled", 487)
+		out.status = "canceled"
+		return out, err
+	}
+	if !answers {
+		child.endWithSip("no-answer", 487)
+		out.status = "no-answer"
+		return out, nil
+	}
+	child.setStatus("in-progress")
+	start := e.clock.Now()
+	e.mu.Lock()
+	c.bridgedWith, child.bridgedWith = child.sid, c.sid
+	e.mu.Unlock()
+	e.record(c.sid, "bridged", map[string]string{"with": child.sid})
+	var childID, selfID uint64
+	childTalk := p.TalkFor
+	if p.HangUpAfter > 0 && (childTalk == 0 || p.HangUpAfter < childTalk) {
+		childTalk = p.HangUpAfter
+	}
+	if childTalk > 0 {
+		var t clock.Timer
+		childID, t = c.startTimer(childTalk)
+		defer t.Stop()
+	}
+	if c.persona.TalkFor > 0 {
+		var t clock.Timer
+		selfID, t = c.startTimer(c.persona.TalkFor)
+		defer t.Stop()
+	}
+	out.status = "completed"
+	for {
+		ev := c.mb.recv()
+		switch {
+		case childID != 0 && ev.kind == evTimer && ev.id == childID:
+			child.end("completed")
+			out.duration = e.clock.Now().Sub(start)
+			e.record(c.sid, "bridge ended", map[string]string{"left": child.sid})
+			return out, nil
+		case selfID != 0 && ev.kind == evTimer && ev.id == selfID:
+			c.e.record(c.sid, "persona hung up", map[string]string{"persona": string(c.persona.Kind)})
+			c.end("completed")
+			child.end("completed")
+			out.duration = e.clock.Now().Sub(start)
+			return out, errHungUp
+		default:
+			if err := c.common(ev); err != nil {
+				child.end("completed")
+				out.duration = e.clock.Now().Sub(start)
+				return out, err
+			}
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package voice
+
+import "time"
+
+// PersonaKind says what sits at the far end of a number.
+type PersonaKind string
+
+// The kinds of far end the sandbox can play.
+const (
+	KindHuman     PersonaKind = "human"
+	KindVoicemail PersonaKind = "voicemail"
+	KindNoAnswer  PersonaKind = "no-answer"
+	KindBusy      PersonaKind = "busy"
+	KindFail      PersonaKind = "fail"
+	KindFax       PersonaKind = "fax"
+	KindSilent    PersonaKind = "silent"
+)
+
+// What a voicemail greeting ends with, which decides DetectMessageEnd's verdict.
+const (
+	GreetingEndsWithBeep    = "beep"
+	GreetingEndsWithSilence = "silence"
+	GreetingEndsWithOther   = "other"
+)
+
+// Persona is the scripted behaviour of whoever (or whatever) answers a number, or of a caller
+// who dials one of the sandbox's numbers. All durations are clock time.
+//
+// The model:
+//   - AnswerAfter: ringing time before the persona picks up (callees).
+//   - Greeting: the first thing heard after answering: a human's "Hello?" (short, below
+//     MachineDetectionSpeechThreshold) or a voicemail greeting (long). AMD judges it.
+//   - GreetingEnd: what follows a voicemail greeting (beep, silence or other noise).
+//   - TalkFor: how long the persona stays once bridged with another party (a <Dial>ed agent or
+//     a dequeued caller) before hanging up; 0 means it waits for the other side to hang up.
+//     A human alone with TwiML listens until the TwiML ends.
+//   - HangUpAfter: for machines, the time after answering at which they drop the line whatever
+//     happens (0: never).
+//   - Patience: for callers, how long they wait in a queue (<Enqueue>) before hanging up;
+//     0 means forever.
+//   - Digits: pressed at the first <Gather> of the call, one second after its prompts end.
+//   - MessageLength: what the persona says to a <Record>; 0 means it stays silent.
+type Persona struct {
+	Kind          PersonaKind
+	AnswerAfter   time.Duration
+	Greeting      time.Duration
+	GreetingEnd   string
+	TalkFor       time.Duration
+	HangUpAfter   time.Duration
+	Patience      time.Duration
+	Digits        string
+	MessageLength time.Duration
+}
+
+// humanHello is how long a human's first words ("Hello?") last: well below Twilio's default
+// speech threshold of 2.4 s, so AMD hears a human.
+const humanHello = time.Second
+
+// DefaultPersona answers a number that has no persona: a human who picks up after 2 s and
+// talks for 30 s once bridged.
+func DefaultPersona() Persona { return Human(2*time.Second, 30*time.Second) }
+
+// Human answers after answerAfter, says "Hello?" (1 s) and talks for talkFor once bridged.
+func Human(answerAfter, talkFor time.Duration) Persona {
+	return Persona{Kind: KindHuman, AnswerAfter: answerAfter, Greeting: humanHello, TalkFor: talkFor}
+}
+
+// Voicemail answers after answerAfter and plays a greeting of the given length, followed by a
+// beep or by silence; it drops the line 60 s after the greeting.
+func Voicemail(answerAfter, greeting time.Duration, beep bool) Persona {
+	end := GreetingEndsWithSilence
+	if beep {
+		end = GreetingEndsWithBeep
+	}
+	return Persona{Kind: KindVoicemail, AnswerAfter: answerAfter, Greeting: greeting, GreetingEnd: end,
+		HangUpAfter: greeting + 60*time.Second}
+}
+
+// NoAnswer rings until the ring timeout.
+func NoAnswer() Persona { return Persona{Kind: KindNoAnswer} }
+
+// Busy answers every call with a busy signal (SIP 486).
+func Busy() Persona { return Persona{Kind: KindBusy} }
+
+// Fail makes every call to the number fail (unreachable, SIP 500).
+func Fail() Persona { return Persona{Kind: KindFail} }
+
+// Fax answers after answerAfter with a fax tone and drops the line after 30 s.
+func Fax(answerAfter time.Duration) Persona {
+	return Persona{Kind: KindFax, AnswerAfter: answerAfter, HangUpAfter: 30 * time.Second}
+}
+
+// Silent answers after answerAfter and says nothing: AMD cannot tell (unknown).
+func Silent(answerAfter time.Duration) Persona {
+	return Persona{Kind: KindSilent, AnswerAfter: answerAfter}
+}
+
+// Unknown is Silent under the name of the AMD verdict it produces.
+func Unknown(answerAfter time.Duration) Persona { return Silent(answerAfter) }
+
+// WithPatience returns p waiting at most d in a queue.
+func (p Persona) WithPatience(d time.Duration) Persona { p.Patience = d; return p }
+
+// WithDigits returns p pressing digits at the first <Gather>.
+func (p Persona) WithDigits(digits string) Persona { p.Digits = digits; return p }
+
+// WithMessage returns p leaving a message of length d to a <Record>.
+func (p Persona) WithMessage(d time.Duration) Persona { p.MessageLength = d; return p }
+
+// WithTalkFor returns p staying d once bridged.
+func (p Persona) WithTalkFor(d time.Duration) Persona { p.TalkFor = d; return p }
+
+// WithGreeting returns p with a greeting of length d, ending as given (voicemail only).
+func (p Persona) WithGreeting(d time.Duration, end string) Persona {
+	p.Greeting = d
+	if end != "" {
+		p.GreetingEnd = end
+	}
+	return p
+}
