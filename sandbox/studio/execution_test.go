@@ -2,8 +2,10 @@ package studio
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -423,4 +425,42 @@ func TestExecutionsThroughTwilioGo(t *testing.T) {
 	_, err = sb.client.StudioV2.FetchExecution(*f.Sid, "FN00000000000000000000000000000000")
 	assertTwilioError(t, err, http.StatusNotFound, 20404, "FN00000000000000000000000000000000")
 	sb.assertContract(t)
+}
+
+func TestConcurrentCallsEachGetTheirOwnExecution(t *testing.T) {
+	sb := newSandbox(t)
+	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	const calls = 20
+	var wg sync.WaitGroup
+	results := make([]node, calls)
+	errs := make([]error, calls)
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			callSid := fmt.Sprintf("CA%032x", 0xc0ffee00+i)
+			from := fmt.Sprintf("+1555000%04d", i)
+			// require must not stop the test from another goroutine: collect, then assert.
+			greet, err := sb.tryCall(*f.WebhookUrl, callParams(callSid, from, number))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			menu, err := sb.tryCall(greet.Children[1].Text, callParams(callSid, from, number))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			results[i], errs[i] = sb.tryCall(menu.Children[0].attr("action"), callParams(callSid, from, number, "Digits", "2"))
+		}()
+	}
+	wg.Wait()
+	for i, doc := range results {
+		require.NoError(t, errs[i])
+		require.Equal(t, []string{"Enqueue"}, doc.names())
+		var attrs map[string]any
+		require.NoError(t, json.Unmarshal([]byte(doc.Children[0].Children[0].Text), &attrs))
+		assert.Equal(t, fmt.Sprintf("+1555000%04d", i), attrs["from"], "each call's attributes come from its own trigger")
+	}
+	assert.Len(t, sb.engine.Executions(*f.Sid), calls)
 }

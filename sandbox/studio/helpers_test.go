@@ -3,6 +3,7 @@ package studio
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -137,4 +138,23 @@ func parseTwiML(t *testing.T, resp *twilioapi.Response) node {
 	require.NoError(t, xml.Unmarshal(resp.Body, &doc), string(resp.Body))
 	require.Equal(t, "Response", doc.XMLName.Local)
 	return doc
+}
+
+// tryCall is call for other goroutines: it reports failures instead of stopping the test.
+func (sb *sandbox) tryCall(rawURL string, params url.Values) (node, error) {
+	resp, err := sb.webhooks.Send(context.Background(), http.MethodPost, rawURL, params)
+	if err != nil {
+		return node{}, err
+	}
+	if resp.Status != http.StatusOK {
+		return node{}, fmt.Errorf("%s answered %d: %s", rawURL, resp.Status, resp.Body)
+	}
+	var doc node
+	if err := xml.Unmarshal(resp.Body, &doc); err != nil {
+		return node{}, fmt.Errorf("%s: %w", rawURL, err)
+	}
+	if len(doc.Children) == 0 {
+		return node{}, fmt.Errorf("%s answered an empty Response", rawURL)
+	}
+	return doc, nil
 }
