@@ -1,8 +1,3 @@
-// Package studio is the sandbox's stand-in for Twilio Studio v2: the Flows REST API (with
-// revisions and read-only Executions and Steps) and the engine that runs a flow's published
-// revision for every call that reaches the flow's webhook_url. Like Studio, the webhook answers
-// TwiML and the execution continues on the next request the call makes (an action URL or a
-// Redirect), so the sandbox's Voice engine meets it only over signed HTTP.
 package studio
 
 import (
