@@ -74,7 +74,7 @@ func (e *Engine) signed(next http.HandlerFunc) http.Handler {
 		if r.Method != http.MethodGet {
 			params = r.PostForm
 		}
-		want := twilioapi.Sign(e.cfg.Credentials.AuthToken, e.cfg.BaseURL()+r.URL.RequestURI(), params)
+		want := twilioapi.Sign(e.cfg.Credentials.AuthToken, e.baseURL()+r.URL.RequestURI(), params)
 		if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Twilio-Signature"))) {
 			e.cfg.Logger.Warn("studio webhook with a bad signature", "path", r.URL.Path)
 			twilioapi.WriteError(w, twilioapi.Errorf(http.StatusForbidden, 20003, "Invalid X-Twilio-Signature"))

@@ -464,3 +464,41 @@ func TestConcurrentCallsEachGetTheirOwnExecution(t *testing.T) {
 	}
 	assert.Len(t, sb.engine.Executions(*f.Sid), calls)
 }
+
+func TestEndAndDeleteExecutionsThroughTwilioGo(t *testing.T) {
+	sb := newSandbox(t)
+	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	const callSid = "CAa0000000000000000000000000000001"
+	greet := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
+	ex, _ := sb.engine.ExecutionForCall(callSid)
+
+	ended, err := sb.client.StudioV2.UpdateExecution(*f.Sid, ex.Sid, (&studiov2.UpdateExecutionParams{}).SetStatus("ended"))
+	require.NoError(t, err)
+	assert.Equal(t, "ended", *ended.Status)
+	doc := parseTwiML(t, sb.call(t, greet.Children[1].Text, callParams(callSid, caller, number)))
+	assert.Equal(t, []string{"Hangup"}, doc.names(), "a call in an ended execution is hung up")
+
+	_, err = sb.client.StudioV2.UpdateExecution(*f.Sid, ex.Sid, (&studiov2.UpdateExecutionParams{}).SetStatus("active"))
+	assertTwilioError(t, err, http.StatusBadRequest, 20001, "Status")
+
+	require.NoError(t, sb.client.StudioV2.DeleteExecution(*f.Sid, ex.Sid))
+	_, err = sb.client.StudioV2.FetchExecution(*f.Sid, ex.Sid)
+	assertTwilioError(t, err, http.StatusNotFound, 20404, ex.Sid)
+	_, ok := sb.engine.Execution(ex.Sid)
+	assert.False(t, ok)
+	sb.assertContract(t)
+}
+
+func TestUnknownRESTPathsAnswerTwilioErrors(t *testing.T) {
+	sb := newSandbox(t)
+	req, err := http.NewRequest(http.MethodGet, sb.server.URL+"/v2/Nothing", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(testAccount, testToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.EqualValues(t, 20404, body["code"])
+}

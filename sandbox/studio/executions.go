@@ -249,3 +249,47 @@ func (e *Engine) fetchStep(w http.ResponseWriter, r *http.Request) {
 	}
 	twilioapi.WriteError(w, twilioapi.NotFound("Steps", r.PathValue("step")))
 }
+
+// updateExecution ends an active execution (Status=ended), as Twilio allows: a call still in the
+// flow then gets <Hangup/> on its next request.
+func (e *Engine) updateExecution(w http.ResponseWriter, r *http.Request) {
+	ex, ok := e.lookupExecution(w, r)
+	if !ok {
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusBadRequest, 20001, "Unable to parse the request body: %v", err))
+		return
+	}
+	status := r.PostForm.Get("Status")
+	switch status {
+	case "":
+		twilioapi.WriteError(w, twilioapi.MissingParam("Status"))
+		return
+	case "ended":
+	default:
+		twilioapi.WriteError(w, twilioapi.InvalidParam("Status", status))
+		return
+	}
+	ex.mu.Lock()
+	if ex.status == "active" {
+		ex.waiting = nil
+		e.record(ex, "execution ended over REST", nil)
+		e.end(ex)
+	}
+	ex.mu.Unlock()
+	twilioapi.WriteJSON(w, http.StatusOK, e.executionResource(ex))
+}
+
+// deleteExecution forgets an execution and its steps; its call's later requests find nothing.
+func (e *Engine) deleteExecution(w http.ResponseWriter, r *http.Request) {
+	ex, ok := e.lookupExecution(w, r)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	delete(e.executions, ex.sid)
+	delete(e.byCall, ex.flowSid+"/"+ex.callSid)
+	e.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -77,10 +77,10 @@ type revisionResource struct {
 
 // WebhookURL is where a number's VoiceUrl must point for calls to run the flow.
 func (e *Engine) WebhookURL(flowSid string) string {
-	return e.cfg.BaseURL() + "/v1/Accounts/" + e.cfg.Credentials.AccountSid + "/Flows/" + flowSid
+	return e.baseURL() + "/v1/Accounts/" + e.cfg.Credentials.AccountSid + "/Flows/" + flowSid
 }
 
-func (e *Engine) flowURL(flowSid string) string { return e.cfg.BaseURL() + "/v2/Flows/" + flowSid }
+func (e *Engine) flowURL(flowSid string) string { return e.baseURL() + "/v2/Flows/" + flowSid }
 
 func (e *Engine) flowResource(f *flow, withDefinition bool) flowResource {
 	rev := f.latest()

@@ -22,9 +22,15 @@ func (e *Engine) Handler() http.Handler {
 	mux.Handle("GET /v2/Flows/{sid}/Revisions/{revision}", rest(e.fetchRevision))
 	mux.Handle("GET /v2/Flows/{sid}/Executions", rest(e.listExecutions))
 	mux.Handle("GET /v2/Flows/{sid}/Executions/{execution}", rest(e.fetchExecution))
+	mux.Handle("POST /v2/Flows/{sid}/Executions/{execution}", rest(e.updateExecution))
+	mux.Handle("DELETE /v2/Flows/{sid}/Executions/{execution}", rest(e.deleteExecution))
 	mux.Handle("GET /v2/Flows/{sid}/Executions/{execution}/Context", rest(e.fetchExecutionContext))
 	mux.Handle("GET /v2/Flows/{sid}/Executions/{execution}/Steps", rest(e.listSteps))
 	mux.Handle("GET /v2/Flows/{sid}/Executions/{execution}/Steps/{step}", rest(e.fetchStep))
+
+	mux.Handle("/v2/", rest(func(w http.ResponseWriter, r *http.Request) {
+		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path))
+	}))
 
 	mux.Handle("/v1/Accounts/{account}/Flows/{sid}", e.signed(e.flowWebhook))
 	mux.Handle("/v1/Accounts/{account}/Flows/{sid}/Executions/{execution}/Steps/{step}", e.signed(e.continueExecution))

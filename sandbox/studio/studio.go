@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,3 +62,6 @@ func New(cfg Config) *Engine {
 }
 
 func (e *Engine) now() time.Time { return e.cfg.Clock.Now().UTC() }
+
+// baseURL is Config.BaseURL without a trailing slash, so joined paths match what callers sign.
+func (e *Engine) baseURL() string { return strings.TrimRight(e.cfg.BaseURL(), "/") }

@@ -41,7 +41,7 @@ func (e *Engine) runWidget(ctx context.Context, ex *execution, s *State, st *ste
 }
 
 func (e *Engine) continuationURL(ex *execution, st *step) string {
-	return e.cfg.BaseURL() + "/v1/Accounts/" + e.cfg.Credentials.AccountSid + "/Flows/" + ex.flowSid +
+	return e.baseURL() + "/v1/Accounts/" + e.cfg.Credentials.AccountSid + "/Flows/" + ex.flowSid +
 		"/Executions/" + ex.sid + "/Steps/" + st.sid
 }
 
