@@ -239,7 +239,33 @@ func TestVoicemailAfterLeavingTheQueue(t *testing.T) {
 			assert.Equal(t, []string{"Hangup"}, end.names())
 			ex, _ = sb.engine.ExecutionForCall(callSid)
 			assert.Equal(t, "ended", ex.Status)
-			assert.Equal(t, [3]string{"thanks", "audioComplete", "Ended"}, path(ex)[len(ex.Steps)-1])
+			assert.Equal(t, [][3]string{
+				{"Trigger", "incomingCall", "greeting"},
+				{"greeting", "audioComplete", "menu"},
+				{"menu", "keypress", "route"},
+				{"route", "match", "sales"},
+				{"sales", "callComplete", "after_queue"},
+				{"after_queue", "match", "voicemail"},
+				{"voicemail", "recordingComplete", "thanks"},
+				{"thanks", "audioComplete", "Ended"},
+			}, path(ex))
+			assert.Equal(t, "http://rec.example/RE1", ex.Steps[6].Context["RecordingUrl"])
+			var whats []string
+			for _, e := range sb.recorder.Entries(ex.Sid) {
+				whats = append(whats, e.What)
+			}
+			assert.Equal(t, []string{
+				"execution started",
+				"Trigger --incomingCall--> greeting",
+				"greeting --audioComplete--> menu",
+				"menu --keypress--> route",
+				"route --match--> sales",
+				"sales --callComplete--> after_queue",
+				"after_queue --match--> voicemail",
+				"voicemail --recordingComplete--> thanks",
+				"thanks --audioComplete--> Ended",
+				"execution ended",
+			}, whats)
 		})
 	}
 }
