@@ -1,0 +1,296 @@
+// Command bootstrap provisions everything queuebridge needs on the Twilio side from one
+// declarative spec, the way Terraform does: plan shows what would change and changes nothing,
+// apply makes the change (and a second apply finds nothing to do), teardown deletes what the
+// spec owns and nothing else. It works against a real account and, with TWILIO_API_URL,
+// against the sandbox, with the same code.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/twilio/twilio-go"
+	"github.com/twilio/twilio-go/client"
+
+	"queuebridge/taskrouter"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var exit exitCode
+	switch {
+	case errors.As(err, &exit):
+		os.Exit(int(exit))
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bootstrap:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the program with a status and no message: --detailed-exitcode's 2.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usage = `usage: bootstrap [plan|apply|teardown] [flags]
+
+  plan      show what apply would change; changes nothing (the default)
+  apply     show the plan, ask, then make the changes (--yes: do not ask)
+  teardown  show what the spec owns, ask, then delete it (numbers are only detached)
+
+flags:
+`
+
+type options struct {
+	verb             string
+	spec             string
+	envOut           string
+	json             bool
+	yes              bool
+	detailedExitCode bool
+}
+
+func parseArgs(args []string, stderr io.Writer) (options, error) {
+	opts := options{verb: "plan"}
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&opts.spec, "spec", "queuebridge.yaml", "the spec `file` (YAML or JSON)")
+	fs.StringVar(&opts.envOut, "env-out", "", "after apply, write TWILIO_WORKSPACE_SID, TWILIO_WORKFLOW_SID and TWILIO_FLOW_SID to this `file` (other lines are kept)")
+	fs.BoolVar(&opts.json, "json", false, "machine-readable output on stdout")
+	fs.BoolVar(&opts.yes, "yes", false, "apply or tear down without asking")
+	fs.BoolVar(&opts.detailedExitCode, "detailed-exitcode", false, "plan exits 2 when there are changes (0: none, 1: error)")
+
+	// The verb may come before or after the flags.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return opts, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch len(positional) {
+	case 0:
+	case 1:
+		opts.verb = positional[0]
+	default:
+		return opts, fmt.Errorf("one verb expected, got %q", positional)
+	}
+	switch opts.verb {
+	case "plan", "apply", "teardown":
+	default:
+		return opts, fmt.Errorf("unknown verb %q: use plan, apply or teardown", opts.verb)
+	}
+	if opts.json && opts.verb != "plan" && !opts.yes {
+		return opts, fmt.Errorf("%s --json needs --yes: machine output cannot ask for confirmation", opts.verb)
+	}
+	return opts, nil
+}
+
+// run is the whole program, with its environment passed in so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	opts, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if getenv, err = withDotEnv(getenv, ".env"); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(opts.spec)
+	if err != nil {
+		return fmt.Errorf("read spec: %w", err)
+	}
+	spec, err := taskrouter.LoadSpec(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.spec, err)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if err := spec.Validate(cfg.settings); err != nil {
+		return fmt.Errorf("%s: %w", opts.spec, err)
+	}
+
+	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(cfg.restClient()), cfg.settings)
+	var plan *taskrouter.Plan
+	if opts.verb == "teardown" {
+		plan, err = prov.PlanTeardown(ctx, spec)
+	} else {
+		plan, err = prov.Plan(ctx, spec)
+	}
+	if err != nil {
+		return err
+	}
+
+	if opts.verb == "plan" {
+		if opts.json {
+			if err := writeJSON(stdout, jsonReport{Plan: plan, Summary: plan.Summary(), HasChanges: plan.HasChanges()}); err != nil {
+				return err
+			}
+		} else {
+			printPlan(stdout, plan, cfg.accountSID)
+		}
+		if opts.detailedExitCode && plan.HasChanges() {
+			return exitCode(2)
+		}
+		return nil
+	}
+
+	if !opts.json {
+		printPlan(stdout, plan, cfg.accountSID)
+	}
+	done := plan
+	if plan.HasChanges() {
+		if !opts.yes {
+			ok, err := confirm(stdin, stdout, opts.verb, cfg.accountSID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%s cancelled: nothing changed", opts.verb)
+			}
+		}
+		done, err = prov.Apply(ctx, plan)
+		if err != nil {
+			return fmt.Errorf("%s stopped; what is listed above as done before the failure stays done, run it again once fixed: %w", opts.verb, err)
+		}
+	}
+	if opts.envOut != "" && opts.verb == "apply" {
+		if err := writeEnvFile(opts.envOut, envOutputs(done.Outputs)); err != nil {
+			return err
+		}
+	}
+	if opts.json {
+		return writeJSON(stdout, jsonReport{Plan: plan, Summary: plan.Summary(), HasChanges: plan.HasChanges(), Applied: done})
+	}
+	printDone(stdout, opts, plan, done)
+	return nil
+}
+
+// envOutputs are the lines --env-out keeps up to date: what the bridge is configured with.
+func envOutputs(out taskrouter.ProvisionOutputs) [][2]string {
+	return [][2]string{
+		{"TWILIO_WORKSPACE_SID", out.WorkspaceSID},
+		{"TWILIO_WORKFLOW_SID", out.WorkflowSID},
+		{"TWILIO_FLOW_SID", out.FlowSID},
+	}
+}
+
+func confirm(stdin io.Reader, stdout io.Writer, verb, account string) (bool, error) {
+	fmt.Fprintf(stdout, "\nDo you want to %s these changes on account %s?\n  Only 'yes' will be accepted: ", verb, account)
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	fmt.Fprintln(stdout)
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+type jsonReport struct {
+	Plan       *taskrouter.Plan       `json:"plan"`
+	Summary    taskrouter.PlanSummary `json:"summary"`
+	HasChanges bool                   `json:"has_changes"`
+	// Applied is what apply or teardown did (the plan again, with the new SIDs).
+	Applied *taskrouter.Plan `json:"applied,omitempty"`
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// config is what bootstrap reads from the environment (and .env).
+type config struct {
+	accountSID string
+	username   string
+	password   string
+	apiURL     string
+	settings   taskrouter.SpecSettings
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	c := config{accountSID: getenv("TWILIO_ACCOUNT_SID")}
+	if c.accountSID == "" {
+		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID is not set"))
+	}
+	c.username, c.password = c.accountSID, getenv("TWILIO_AUTH_TOKEN")
+	if key := getenv("TWILIO_API_KEY"); key != "" {
+		// With an API key, the key authenticates and the account SID stays in the paths.
+		c.username, c.password = key, getenv("TWILIO_API_SECRET")
+		if c.password == "" {
+			errs = append(errs, errors.New("TWILIO_API_KEY is set but TWILIO_API_SECRET is not"))
+		}
+	} else if c.password == "" {
+		errs = append(errs, errors.New("TWILIO_AUTH_TOKEN is not set (nor TWILIO_API_KEY and TWILIO_API_SECRET)"))
+	}
+	if c.apiURL = getenv("TWILIO_API_URL"); c.apiURL != "" {
+		if u, err := parseBaseURL(c.apiURL); err != nil || u == nil {
+			errs = append(errs, fmt.Errorf("TWILIO_API_URL %q: must be an absolute http(s) URL", c.apiURL))
+		}
+	}
+	c.settings.PublicBaseURL = getenv("PUBLIC_BASE_URL")
+	var err error
+	if c.settings.RingTimeout, err = seconds(getenv("RING_TIMEOUT"), taskrouter.SpecDefaultRingTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("RING_TIMEOUT: %w", err))
+	}
+	if c.settings.AMDTimeout, err = seconds(getenv("AMD_TIMEOUT"), taskrouter.SpecDefaultAMDTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("AMD_TIMEOUT: %w", err))
+	}
+	return c, errors.Join(errs...)
+}
+
+// seconds reads "45" (seconds, as Twilio's Timeout takes it) or a Go duration such as "45s".
+func seconds(v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(v, "%d", &n); err == nil && fmt.Sprint(n) == v {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want seconds (60) or a duration (60s)", v)
+	}
+	return d, nil
+}
+
+func (c config) restClient() *twilio.RestClient {
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	if c.apiURL != "" {
+		base, _ := parseBaseURL(c.apiURL) // checked by loadConfig
+		httpClient.Transport = apiURLTransport{base: base, next: http.DefaultTransport}
+	}
+	tc := &client.Client{Credentials: client.NewCredentials(c.username, c.password), HTTPClient: httpClient}
+	tc.SetAccountSid(c.accountSID)
+	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: tc})
+}
