@@ -28,9 +28,9 @@ const (
 	twPN      = "PN0123456789abcdef0123456789abcdef"
 )
 
-type rewriteTransport struct{ target *url.URL }
+type fakeHostTransport struct{ target *url.URL }
 
-func (r rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (r fakeHostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.URL.Scheme, req.URL.Host, req.Host = r.target.Scheme, r.target.Host, r.target.Host
 	return http.DefaultTransport.RoundTrip(req)
@@ -80,7 +80,7 @@ func newTwilioServer(t *testing.T, routes map[string]string) (*twilioServer, *tw
 	t.Cleanup(srv.Close)
 	target, err := url.Parse(srv.URL)
 	require.NoError(t, err)
-	c := &client.Client{Credentials: client.NewCredentials(twAccount, twToken), HTTPClient: &http.Client{Transport: rewriteTransport{target}}}
+	c := &client.Client{Credentials: client.NewCredentials(twAccount, twToken), HTTPClient: &http.Client{Transport: fakeHostTransport{target}}}
 	c.SetAccountSid(twAccount)
 	return s, twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
 }
