@@ -1,9 +1,3 @@
-// Package taskrouter is the sandbox's TaskRouter v1: a behavioural stand-in for Twilio's
-// TaskRouter, reached over HTTP by the real twilio-go client. It keeps workspaces, activities,
-// queues, workers, workflows, tasks and reservations; routes tasks through the workflow's
-// filters and targets to available workers; runs reservation, target and TTL timeouts on the
-// injected clock; and sends every event, signed, to the workspace's EventCallbackUrl. It plays
-// Twilio's published behaviour only and imports nothing of the bridge.
 package taskrouter
 
 import (

@@ -1,0 +1,46 @@
+// Package taskrouter is the sandbox's TaskRouter v1: a behavioural stand-in for Twilio's
+// TaskRouter, reached over HTTP by the real twilio-go client. It keeps workspaces, activities,
+// queues, workers, workflows, tasks and reservations; routes tasks through the workflow's
+// filters and targets to available workers; runs reservation, target and TTL timeouts on the
+// injected clock; and sends every event, signed, to the workspace's EventCallbackUrl. It plays
+// Twilio's published behaviour only and imports nothing of the bridge.
+//
+// Where Twilio's documentation (and TWILIO.md) is silent, the engine chooses, and says so:
+//
+//   - Capacity: a worker holds at most one pending, accepted or wrapping reservation at a time,
+//     whatever MultiTaskEnabled says (one voice task per worker). Available workers are offered
+//     tasks longest-idle first; tasks are served by priority, then FIFO (LIFO for LIFO queues).
+//   - A worker that rejected a task is never offered that task again. A worker whose
+//     reservation timed out is not excluded: the TimeoutActivity keeps her away until she is
+//     made available again.
+//   - Reject without WorkerActivitySid leaves the worker in the activity she had before the
+//     reservation (the queue's ReservationActivitySid is undone). Completion puts her in the
+//     <Dial><Queue postWorkActivitySid> activity when one was given, else undoes the queue's
+//     Reservation/AssignmentActivitySid, else leaves her activity alone.
+//   - A target's timeout counts from the task's entry into that target. A task with a pending
+//     reservation does not leave its target when the timeout passes; it moves on once the
+//     reservation is resolved without being accepted.
+//   - Past the last target: workflow.timeout, then the task is canceled with reason
+//     "Workflow Timeout". The TTL cancels only pending or reserved tasks, with reason
+//     "Task TTL Exceeded". 1,000 rejections cancel with "Task rejected too many times".
+//     Completed and canceled tasks are deleted 5 minutes later (task.system-deleted).
+//   - A task that matches no filter, with no default_filter, stays pending in no queue until
+//     its TTL or an attribute update that makes a filter match. Updating a pending task's
+//     attributes routes it again from the first filter.
+//   - Expressions: a comparison involving a missing attribute is false whatever the operator
+//     (!= and NOT IN included); "x == null" is true for a missing x. Strings compare
+//     case-sensitively. AND binds tighter than OR. skip_if sees "workers.available", the
+//     number of workers that could be reserved in that target now.
+//   - Errors: accepting or rejecting a reservation that is not pending is 400 with 20001 and
+//     Twilio's message ("is already in state [x] and cannot be updated to [y]"); an
+//     Instruction on a non-pending reservation is 400 with the instruction's code (40135
+//     dequeue, 40114 call, 40123 redirect, 40136 conference); If-Match mismatch is 412 with
+//     20412 (Twilio's generic codes mirror the HTTP status). DequeueReservation on a reservation
+//     that is not pending is 400 with 14217.
+//   - Instructions: dequeue and conference accept the reservation (no call is placed by this
+//     engine); call and redirect are refused as not supported.
+//   - Events go out in the order they are produced, per workspace, from one goroutine per
+//     workspace; a delivery that fails (transport error or non-2xx) is tried 4 times in all,
+//     then dropped and recorded (Kind "webhook"). URL-fragment overrides (#rc=, #rt=) are not
+//     honoured. Filtered events are still recorded, with Detail["sent"] = "false".
+package taskrouter
