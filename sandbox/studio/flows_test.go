@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twilio/twilio-go/client"
 	studiov2 "github.com/twilio/twilio-go/rest/studio/v2"
+
+	"queuebridge/sandbox/internal/twilioapi"
 )
 
 // sayFlow is the smallest runnable flow: the trigger leads to one say-play widget.
@@ -223,4 +225,11 @@ func TestRESTNeedsCredentials(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+func TestWebhookURLIgnoresATrailingSlashInBaseURL(t *testing.T) {
+	for _, base := range []string{"http://127.0.0.1:8080", "http://127.0.0.1:8080/"} {
+		e := New(Config{BaseURL: func() string { return base }, Credentials: twilioapi.Credentials{AccountSid: testAccount}})
+		assert.Equal(t, "http://127.0.0.1:8080/v1/Accounts/"+testAccount+"/Flows/FW1", e.WebhookURL("FW1"))
+	}
 }
