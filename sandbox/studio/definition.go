@@ -3,6 +3,7 @@ package studio
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -133,7 +134,8 @@ func widgetSpecFor(typ string) (widgetSpec, bool) {
 
 // parseDefinition decodes the Definition parameter and validates it as Studio does when a flow
 // is saved. It returns the definition as given (to echo back) and its parsed form. Every problem
-// is reported in one Twilio 20001 error naming the states concerned.
+// is reported in one Twilio 20001 error whose message names them all and whose details list
+// each with its property path, as Studio's API does.
 func parseDefinition(raw string) (any, *Definition, error) {
 	if strings.TrimSpace(raw) == "" {
 		return nil, nil, twilioapi.MissingParam("Definition")
@@ -142,82 +144,126 @@ func parseDefinition(raw string) (any, *Definition, error) {
 	dec.UseNumber()
 	var echo any
 	if err := dec.Decode(&echo); err != nil {
-		return nil, nil, invalidDefinition("Definition is not valid JSON: %v", err)
+		return nil, nil, invalidDefinition(problem{"Definition is not valid JSON: " + err.Error(), "#"})
 	}
-	if _, ok := echo.(map[string]any); !ok {
-		return nil, nil, invalidDefinition("Definition must be a JSON object")
+	switch echo.(type) {
+	case map[string]any:
+	case string:
+		// twilio-go's SetDefinition JSON-encodes its argument: a string arrives double-encoded.
+		return nil, nil, invalidDefinition(problem{"Definition must be a JSON object, got a JSON string (pass a map or json.RawMessage to SetDefinition)", "#"})
+	default:
+		return nil, nil, invalidDefinition(problem{"Definition must be a JSON object", "#"})
 	}
 	var def Definition
 	if err := json.Unmarshal([]byte(raw), &def); err != nil {
-		return nil, nil, invalidDefinition("%v", err)
+		return nil, nil, invalidDefinition(problem{err.Error(), "#"})
 	}
 	if problems := def.validate(); len(problems) > 0 {
-		return nil, nil, invalidDefinition("%s", strings.Join(problems, "; "))
+		return nil, nil, invalidDefinition(problems...)
 	}
 	return echo, &def, nil
 }
 
-func invalidDefinition(format string, args ...any) error {
-	return twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid Flow Definition: "+format, args...)
+// problem is one reason a definition cannot be saved.
+type problem struct {
+	Message      string `json:"message"`
+	PropertyPath string `json:"property_path"`
+}
+
+// definitionError is Twilio's 20001 for an invalid flow definition, with the problems listed
+// under details.errors.
+type definitionError struct {
+	problems []problem
+}
+
+func invalidDefinition(problems ...problem) error { return &definitionError{problems: problems} }
+
+func (e *definitionError) Error() string {
+	msgs := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		msgs[i] = p.Message
+	}
+	return "Invalid Flow Definition: " + strings.Join(msgs, "; ")
+}
+
+// writeError answers err in Twilio's error format, with details for an invalid definition.
+func writeError(w http.ResponseWriter, err error) {
+	var de *definitionError
+	if !errors.As(err, &de) {
+		twilioapi.WriteError(w, err)
+		return
+	}
+	twilioapi.WriteJSON(w, http.StatusBadRequest, map[string]any{
+		"code":      20001,
+		"message":   de.Error(),
+		"more_info": "https://www.twilio.com/docs/errors/20001",
+		"status":    http.StatusBadRequest,
+		"details":   map[string]any{"errors": de.problems},
+	})
 }
 
 // validate lists what keeps the definition from being saved.
-func (d *Definition) validate() []string {
-	var problems []string
+func (d *Definition) validate() []problem {
+	var problems []problem
+	add := func(path, format string, args ...any) {
+		problems = append(problems, problem{fmt.Sprintf(format, args...), path})
+	}
 	if len(d.States) == 0 {
-		problems = append(problems, "states must be a non-empty array")
+		add("#/states", "states must be a non-empty array")
 	}
 	if d.InitialState != "Trigger" {
-		problems = append(problems, fmt.Sprintf("initial_state must be \"Trigger\", got %q", d.InitialState))
+		add("#/initial_state", "initial_state must be \"Trigger\", got %q", d.InitialState)
 	}
 	seen := map[string]bool{}
 	triggers := 0
 	for i, s := range d.States {
+		at := fmt.Sprintf("#/states/%d", i)
 		label := fmt.Sprintf("state %q (%s)", s.Name, s.Type)
 		if s.Name == "" {
-			problems = append(problems, fmt.Sprintf("states[%d] has no name", i))
+			add(at+"/name", "states[%d] has no name", i)
 			continue
 		}
 		if seen[s.Name] {
-			problems = append(problems, fmt.Sprintf("state name %q is used twice", s.Name))
+			add(at+"/name", "state name %q is used twice", s.Name)
 		}
 		seen[s.Name] = true
 		spec, known := widgetSpecFor(s.Type)
 		if !known {
-			problems = append(problems, fmt.Sprintf("state %q has unknown widget type %q", s.Name, s.Type))
+			add(at+"/type", "state %q has unknown widget type %q", s.Name, s.Type)
 			continue
 		}
 		if s.Type == "trigger" {
 			triggers++
 			if s.Name != d.InitialState {
-				problems = append(problems, fmt.Sprintf("%s must be named after initial_state %q", label, d.InitialState))
+				add(at+"/name", "%s must be named after initial_state %q", label, d.InitialState)
 			}
 		}
 		for _, oneOf := range spec.required {
 			if !slices.ContainsFunc(oneOf, func(p string) bool { return s.prop(p) != "" }) {
-				problems = append(problems, fmt.Sprintf("%s is missing required property %s", label, strings.Join(oneOf, " or ")))
+				add(at+"/properties/"+oneOf[0], "%s is missing required property %s", label, strings.Join(oneOf, " or "))
 			}
 		}
-		problems = append(problems, s.validateProperties(label)...)
-		for _, t := range s.Transitions {
+		problems = append(problems, s.validateProperties(at, label)...)
+		for j, t := range s.Transitions {
+			tat := fmt.Sprintf("%s/transitions/%d", at, j)
 			if spec.runs && !slices.Contains(spec.events, t.Event) {
-				problems = append(problems, fmt.Sprintf("%s has a transition on unknown event %q (expected one of %s)", label, t.Event, strings.Join(spec.events, ", ")))
+				add(tat+"/event", "%s has a transition on unknown event %q (expected one of %s)", label, t.Event, strings.Join(spec.events, ", "))
 			}
 			if t.Next != "" && !d.hasState(t.Next) {
-				problems = append(problems, fmt.Sprintf("%s: transition %q points to unknown state %q", label, t.Event, t.Next))
+				add(tat+"/next", "%s: transition %q points to unknown state %q", label, t.Event, t.Next)
 			}
-			for _, c := range t.Conditions {
+			for k, c := range t.Conditions {
 				if !conditionKnown(c.Type) {
-					problems = append(problems, fmt.Sprintf("%s: condition %q has unknown type %q", label, c.FriendlyName, c.Type))
+					add(fmt.Sprintf("%s/conditions/%d/type", tat, k), "%s: condition %q has unknown type %q", label, c.FriendlyName, c.Type)
 				}
 			}
 		}
 	}
 	if triggers == 0 && len(d.States) > 0 {
-		problems = append(problems, "no state of type \"trigger\"")
+		add("#/states", "no state of type \"trigger\"")
 	}
 	if triggers > 1 {
-		problems = append(problems, "more than one state of type \"trigger\"")
+		add("#/states", "more than one state of type \"trigger\"")
 	}
 	return problems
 }
@@ -229,8 +275,8 @@ func (d *Definition) hasState(name string) bool {
 
 // validateProperties checks the properties whose values the sandbox would otherwise trip on at
 // run time: numbers must be numbers unless they are Liquid templates.
-func (s *State) validateProperties(label string) []string {
-	var problems []string
+func (s *State) validateProperties(at, label string) []problem {
+	var problems []problem
 	numeric := map[string][]string{
 		"say-play":             {"loop"},
 		"gather-input-on-call": {"timeout", "number_of_digits", "loop"},
@@ -243,19 +289,19 @@ func (s *State) validateProperties(label string) []string {
 			continue
 		}
 		if _, err := strconv.Atoi(v); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: property %s must be an integer, got %q", label, p, v))
+			problems = append(problems, problem{fmt.Sprintf("%s: property %s must be an integer, got %q", label, p, v), at + "/properties/" + p})
 		}
 	}
 	if s.Type == "enqueue-call" {
 		if attrs := s.prop("task_attributes"); len(attrs) > 1024 {
-			problems = append(problems, fmt.Sprintf("%s: task_attributes is longer than 1024 characters", label))
+			problems = append(problems, problem{label + ": task_attributes is longer than 1024 characters", at + "/properties/task_attributes"})
 		}
 	}
 	if s.Type == "make-http-request" {
 		switch m := strings.ToUpper(s.prop("method")); m {
 		case "", "GET", "POST", "PUT", "DELETE", "PATCH":
 		default:
-			problems = append(problems, fmt.Sprintf("%s: unsupported method %q", label, m))
+			problems = append(problems, problem{fmt.Sprintf("%s: unsupported method %q", label, m), at + "/properties/method"})
 		}
 	}
 	return problems

@@ -13,7 +13,10 @@
 // decides the widget's event and the flow runs on. A transition with no next ends the execution
 // and answers <Hangup/>. Every webhook and continuation must carry a valid X-Twilio-Signature over
 // BaseURL+path+query and the form; anything else is refused with 403 before it is looked at.
-// Retried requests (same CallSid, same continuation) get the first answer again.
+// Retried requests (same CallSid, same continuation) get the first answer again. A request to the
+// webhook with a final CallStatus (completed, busy, failed, no-answer, canceled) is taken as a
+// status callback: it ends the call's execution, or starts none (a sandbox choice, so a call's
+// StatusCallback may point at the webhook; Studio learns of hang-ups internally).
 //
 // Widgets and their events:
 //   - say-play: <Say> (say, voice, language, loop) or <Play> (play, loop), then <Redirect>:
@@ -54,7 +57,8 @@
 // task_attributes there too).
 //
 // Definitions are validated when saved (create, update, Validate) and every problem is reported
-// in one 400 with Twilio code 20001, "Invalid Flow Definition: …", naming the states: states[]
+// in one 400 with Twilio code 20001, "Invalid Flow Definition: …" (and each problem with its
+// property_path under details.errors, which twilio-go exposes), naming the states: states[]
 // non-empty, initial_state "Trigger", exactly one trigger state named after it, unique names,
 // known widget types, each widget's required properties, integer properties, transitions on the
 // widget's events pointing to existing states. Drafts are validated too (valid is always true and
@@ -62,7 +66,7 @@
 // calls run the latest revision saved as published.
 //
 // Not modelled: executions started over REST (POST Executions, incomingRequest), messaging
-// triggers, flags.allow_concurrent_calls, the flow's execution timeout, and ending an execution
-// whose call hangs up while a widget waits without a request coming back (gather, say-play): it
-// stays active.
+// triggers, flags.allow_concurrent_calls, the flow's execution timeout. An execution whose call
+// hangs up while a widget waits with no request coming back (gather, say-play) stays active
+// until a status callback reaches the webhook or it is ended over REST (Status=ended).
 package studio

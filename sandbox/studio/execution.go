@@ -104,13 +104,28 @@ func (e *Engine) flowWebhook(w http.ResponseWriter, r *http.Request) {
 		twilioapi.WriteError(w, twilioapi.NotFound("Flows", flowSid))
 		return
 	}
+	ended := callEnded(r.Form.Get("CallStatus"))
 	if fn, ok := e.byCall[flowSid+"/"+callSid]; ok {
 		ex := e.executions[fn]
 		e.mu.Unlock()
 		ex.mu.Lock()
-		answer := ex.firstAnswer
-		ex.mu.Unlock()
-		writeTwiML(w, answer)
+		defer ex.mu.Unlock()
+		if ended {
+			// A status callback pointed at the webhook: the call is over, so is its execution.
+			if ex.status == "active" {
+				ex.waiting = nil
+				e.record(ex, "call "+r.Form.Get("CallStatus"), nil)
+				e.end(ex)
+			}
+			e.answer(w, []twiml.Element{&twiml.VoiceHangup{}})
+			return
+		}
+		writeTwiML(w, ex.firstAnswer)
+		return
+	}
+	if ended {
+		e.mu.Unlock()
+		e.answer(w, []twiml.Element{&twiml.VoiceHangup{}})
 		return
 	}
 	rev := f.published()
@@ -152,6 +167,16 @@ func (e *Engine) flowWebhook(w http.ResponseWriter, r *http.Request) {
 	trigger, _ := ex.def.state(ex.def.InitialState)
 	verbs := e.run(r.Context(), ex, trigger, "incomingCall", trigger.next("incomingCall"))
 	ex.firstAnswer = e.answer(w, verbs)
+}
+
+// callEnded reports whether a CallStatus is final: such a request reports the end of a call
+// (a status callback) and starts nothing.
+func callEnded(status string) bool {
+	switch status {
+	case "completed", "busy", "failed", "no-answer", "canceled":
+		return true
+	}
+	return false
 }
 
 // continueExecution is the request a waiting widget's TwiML makes (its action URL or the

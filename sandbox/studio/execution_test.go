@@ -528,3 +528,24 @@ func TestUnknownRESTPathsAnswerTwilioErrors(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	assert.EqualValues(t, 20404, body["code"])
 }
+
+func TestStatusCallbackOnTheWebhookEndsTheExecution(t *testing.T) {
+	sb := newSandbox(t)
+	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	const callSid = "CAe1000000000000000000000000000001"
+	greet := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
+	parseTwiML(t, sb.call(t, greet.Children[1].Text, callParams(callSid, caller, number)))
+	ex, _ := sb.engine.ExecutionForCall(callSid)
+	require.Equal(t, "menu", ex.Waiting)
+
+	doc := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number, "CallStatus", "completed", "CallDuration", "12")))
+	assert.Equal(t, []string{"Hangup"}, doc.names())
+	ex, _ = sb.engine.ExecutionForCall(callSid)
+	assert.Equal(t, "ended", ex.Status)
+	assert.Empty(t, ex.Waiting)
+
+	// A status callback for a call the flow never saw starts nothing.
+	doc = parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams("CAe1000000000000000000000000000002", caller, number, "CallStatus", "no-answer")))
+	assert.Equal(t, []string{"Hangup"}, doc.names())
+	assert.Len(t, sb.engine.Executions(*f.Sid), 1)
+}

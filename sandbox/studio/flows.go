@@ -145,12 +145,12 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request) {
 		err = requireParams(p, true)
 	}
 	if err != nil {
-		twilioapi.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	echo, parsed, err := parseDefinition(*p.definition)
 	if err != nil {
-		twilioapi.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	now := e.now()
@@ -190,7 +190,7 @@ func (e *Engine) validateFlow(w http.ResponseWriter, r *http.Request) {
 		_, _, err = parseDefinition(*p.definition)
 	}
 	if err != nil {
-		twilioapi.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	twilioapi.WriteJSON(w, http.StatusOK, map[string]any{"valid": true})
@@ -202,14 +202,14 @@ func (e *Engine) updateFlow(w http.ResponseWriter, r *http.Request) {
 		err = requireParams(p, false)
 	}
 	if err != nil {
-		twilioapi.WriteError(w, err)
+		writeError(w, err)
 		return
 	}
 	var echo any
 	var parsed *Definition
 	if p.definition != nil {
 		if echo, parsed, err = parseDefinition(*p.definition); err != nil {
-			twilioapi.WriteError(w, err)
+			writeError(w, err)
 			return
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twilio/twilio-go/client"
 	studiov2 "github.com/twilio/twilio-go/rest/studio/v2"
+
+	"queuebridge/sandbox/internal/twilioapi"
 )
 
 // sayFlow is the smallest runnable flow: the trigger leads to one say-play widget.
@@ -165,9 +167,31 @@ func TestInvalidDefinitionsAreRejectedWithTheProblemNamed(t *testing.T) {
 				SetFriendlyName("bad").SetStatus("published").SetDefinition(tc.def))
 			assertTwilioError(t, err, http.StatusBadRequest, 20001, tc.want)
 			assert.Contains(t, err.Error(), "Invalid Flow Definition")
+			var te *client.TwilioRestError
+			require.True(t, errors.As(err, &te))
+			problems, _ := te.Details["errors"].([]any)
+			require.NotEmpty(t, problems, "details.errors lists the problems")
+			first := problems[0].(map[string]any)
+			assert.NotEmpty(t, first["message"])
+			assert.Contains(t, first["property_path"], "#")
 		})
 	}
 
+	t.Run("a definition passed as a string is named as such", func(t *testing.T) {
+		_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).
+			SetFriendlyName("bad").SetStatus("published").SetDefinition(`{"initial_state":"Trigger"}`))
+		assertTwilioError(t, err, http.StatusBadRequest, 20001, "got a JSON string")
+	})
+	t.Run("property paths point at the problem", func(t *testing.T) {
+		_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).
+			SetFriendlyName("bad").SetStatus("published").SetDefinition(flowOf(trigger("nowhere"))))
+		var te *client.TwilioRestError
+		require.True(t, errors.As(err, &te))
+		assert.Equal(t, []any{map[string]any{
+			"message":       `state "Trigger" (trigger): transition "incomingCall" points to unknown state "nowhere"`,
+			"property_path": "#/states/0/transitions/0/next",
+		}}, te.Details["errors"])
+	})
 	t.Run("update with an invalid definition keeps the flow as it was", func(t *testing.T) {
 		f := createFlow(t, sb, "ok", "published", sayFlow("hi"))
 		_, err := sb.client.StudioV2.UpdateFlow(*f.Sid, (&studiov2.UpdateFlowParams{}).SetStatus("published").SetDefinition(flowOf(trigger("gone"))))
@@ -201,4 +225,11 @@ func TestRESTNeedsCredentials(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+func TestWebhookURLIgnoresATrailingSlashInBaseURL(t *testing.T) {
+	for _, base := range []string{"http://127.0.0.1:8080", "http://127.0.0.1:8080/"} {
+		e := New(Config{BaseURL: func() string { return base }, Credentials: twilioapi.Credentials{AccountSid: testAccount}})
+		assert.Equal(t, "http://127.0.0.1:8080/v1/Accounts/"+testAccount+"/Flows/FW1", e.WebhookURL("FW1"))
+	}
 }
