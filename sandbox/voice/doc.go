@@ -47,6 +47,8 @@
 //     bridge) or the API ends a leg; then TaskRouter.BridgeEnded, once. The leg that is left
 //     goes on: the caller to its Enqueue action (QueueResult=bridged) or next verb, the agent
 //     to its Dial action (DialCallStatus=completed, DialCallSid, DialCallDuration) or next verb.
+//     A leg that hangs up still has its action requested (Enqueue: QueueResult=bridged; Dial:
+//     DialCallStatus=completed) and the answer is ignored.
 //     A failed dequeue (14217) ends the Dial at once with DialCallStatus=failed; the error code
 //     is in the timeline (Twilio documents no parameter for it).
 //   - <Dial><Number>: a child leg (outbound-dial, parent_call_sid) to that number's persona,

@@ -421,10 +421,12 @@ func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err er
 			e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": ev.reason})
 			return "leave", queueSid, nil
 		case ev.kind == evBridged:
-			if err := c.inBridge(ev.b); err != nil {
-				return "bridged", queueSid, err
+			err := c.inBridge(ev.b)
+			var redirect *redirectErr
+			if errors.As(err, &redirect) {
+				return "redirected-from-bridged", queueSid, err
 			}
-			return "bridged", queueSid, nil
+			return "bridged", queueSid, err
 		default:
 			if err := c.common(ev); err != nil {
 				var redirect *redirectErr
@@ -529,19 +531,27 @@ func (c *call) dial(v verb, base string) (*request, error) {
 		detail["error_code"] = strconv.Itoa(outcome.errorCode)
 	}
 	c.e.record(c.sid, "dial: "+outcome.status, detail)
-	if err != nil {
-		return nil, err
-	}
 	action := resolve(base, v.attr("action", ""))
-	if action == "" {
-		return nil, nil
-	}
 	params := url.Values{"DialCallStatus": {outcome.status}, "DialCallDuration": {strconv.Itoa(int(outcome.duration / time.Second))}}
 	if outcome.callSid != "" {
 		params.Set("DialCallSid", outcome.callSid)
 	}
 	if outcome.queueSid != "" {
 		params.Set("QueueSid", outcome.queueSid)
+	}
+	if err != nil {
+		if action != "" && errors.Is(err, errHungUp) {
+			// The Dial ends with the call: Twilio still requests the action, and ignores its answer.
+			all := c.params()
+			for k, vs := range params {
+				all[k] = vs
+			}
+			_, _ = c.sendWebhook("dial-action", method(v, "method"), action, all)
+		}
+		return nil, err
+	}
+	if action == "" {
+		return nil, nil
 	}
 	return &request{url: action, method: method(v, "method"), params: params}, nil
 }

@@ -1,6 +1,10 @@
 package voice
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // PersonaKind says what sits at the far end of a number.
 type PersonaKind string
@@ -117,4 +121,105 @@ func (p Persona) WithGreeting(d time.Duration, end string) Persona {
 		p.GreetingEnd = end
 	}
 	return p
+}
+
+// personaJSON is a Persona on the wire (the sandbox's control surface): durations as Go
+// duration strings ("2s", "1m30s").
+type personaJSON struct {
+	Kind          PersonaKind `json:"kind"`
+	AnswerAfter   string      `json:"answer_after,omitempty"`
+	Greeting      string      `json:"greeting,omitempty"`
+	GreetingEnd   string      `json:"greeting_end,omitempty"`
+	Beep          *bool       `json:"beep,omitempty"`
+	TalkFor       string      `json:"talk_for,omitempty"`
+	HangUpAfter   string      `json:"hang_up_after,omitempty"`
+	Patience      string      `json:"patience,omitempty"`
+	Digits        string      `json:"digits,omitempty"`
+	MessageLength string      `json:"message_length,omitempty"`
+}
+
+func fmtDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// MarshalJSON writes p with duration strings.
+func (p Persona) MarshalJSON() ([]byte, error) {
+	return json.Marshal(personaJSON{
+		Kind: p.Kind, AnswerAfter: fmtDuration(p.AnswerAfter), Greeting: fmtDuration(p.Greeting),
+		GreetingEnd: p.GreetingEnd, TalkFor: fmtDuration(p.TalkFor), HangUpAfter: fmtDuration(p.HangUpAfter),
+		Patience: fmtDuration(p.Patience), Digits: p.Digits, MessageLength: fmtDuration(p.MessageLength),
+	})
+}
+
+// UnmarshalJSON reads a persona: the kind's constructor gives the defaults (a human's 1 s
+// hello, a voicemail's hang-up 60 s after its greeting, a fax's 30 s), the fields given
+// override them. "beep" is a shorthand for greeting_end beep or silence.
+func (p *Persona) UnmarshalJSON(data []byte) error {
+	var j personaJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return fmt.Errorf("persona: %w", err)
+	}
+	durations := map[string]*time.Duration{}
+	var answer, greeting, talk, hangUp, patience, message time.Duration
+	for name, spec := range map[string]struct {
+		s    string
+		into *time.Duration
+	}{
+		"answer_after": {j.AnswerAfter, &answer}, "greeting": {j.Greeting, &greeting}, "talk_for": {j.TalkFor, &talk},
+		"hang_up_after": {j.HangUpAfter, &hangUp}, "patience": {j.Patience, &patience}, "message_length": {j.MessageLength, &message},
+	} {
+		if spec.s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(spec.s)
+		if err != nil || d < 0 {
+			return fmt.Errorf("persona: %s %q is not a duration", name, spec.s)
+		}
+		*spec.into = d
+		durations[name] = spec.into
+	}
+	var out Persona
+	switch j.Kind {
+	case KindHuman, "":
+		out = Human(answer, talk)
+	case KindVoicemail:
+		out = Voicemail(answer, greeting, j.Beep != nil && *j.Beep)
+		if j.Beep == nil && j.GreetingEnd == "" {
+			out.GreetingEnd = GreetingEndsWithBeep
+		}
+	case KindNoAnswer:
+		out = NoAnswer()
+	case KindBusy:
+		out = Busy()
+	case KindFail:
+		out = Fail()
+	case KindFax:
+		out = Fax(answer)
+	case KindSilent:
+		out = Silent(answer)
+	default:
+		return fmt.Errorf("persona: unknown kind %q", j.Kind)
+	}
+	if _, ok := durations["greeting"]; ok {
+		out.Greeting = greeting
+	}
+	if _, ok := durations["talk_for"]; ok {
+		out.TalkFor = talk
+	}
+	if _, ok := durations["hang_up_after"]; ok {
+		out.HangUpAfter = hangUp
+	}
+	switch j.GreetingEnd {
+	case "":
+	case GreetingEndsWithBeep, GreetingEndsWithSilence, GreetingEndsWithOther:
+		out.GreetingEnd = j.GreetingEnd
+	default:
+		return fmt.Errorf("persona: greeting_end %q is not beep, silence or other", j.GreetingEnd)
+	}
+	out.Patience, out.Digits, out.MessageLength = patience, j.Digits, message
+	*p = out
+	return nil
 }

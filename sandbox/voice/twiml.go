@@ -65,6 +65,12 @@ func parseTwiML(body []byte) ([]verb, error) {
 			return nil, &twimlError{code: 12200, msg: "Schema validation warning: unsupported verb <" + n.XMLName.Local + ">"}
 		}
 		v := toVerb(n)
+		if v.name == "Say" {
+			// SSML (<break>, <prosody>, <emphasis> …) may nest in <Say>: spoken, not run.
+			v.text = strings.Join(strings.Fields(innerText(n)), " ")
+			verbs = append(verbs, v)
+			continue
+		}
 		for _, c := range n.Children {
 			if !nouns[c.XMLName.Local] {
 				return nil, &twimlError{code: 12200, msg: fmt.Sprintf("Schema validation warning: <%s> cannot contain <%s>", n.XMLName.Local, c.XMLName.Local)}
@@ -82,4 +88,15 @@ func toVerb(n xmlNode) verb {
 		v.attrs[a.Name.Local] = a.Value
 	}
 	return v
+}
+
+// innerText is the text of n and of everything nested in it.
+func innerText(n xmlNode) string {
+	var b strings.Builder
+	b.WriteString(n.Text)
+	for _, c := range n.Children {
+		b.WriteString(" ")
+		b.WriteString(innerText(c))
+	}
+	return b.String()
 }
