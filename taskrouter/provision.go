@@ -270,6 +270,17 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (*Plan, error) {
 	return p.run(ctx, plan.spec, plan.Mode, true)
 }
 
+// ApplySpec plans and applies in one call, without asking: what the bridge's sandbox mode uses
+// to provision the sandbox (with ExampleSpec). The returned plan lists what was done; its
+// Outputs hold the SIDs.
+func (p *Provisioner) ApplySpec(ctx context.Context, spec *Spec) (*Plan, error) {
+	plan, err := p.Plan(ctx, spec)
+	if err != nil {
+		return plan, err
+	}
+	return p.Apply(ctx, plan)
+}
+
 func (p *Provisioner) run(ctx context.Context, spec *Spec, mode PlanMode, write bool) (*Plan, error) {
 	if err := spec.Validate(p.Settings); err != nil {
 		return nil, err
@@ -475,8 +486,12 @@ func (r *provReconciler) apply(ctx context.Context) error {
 			out.Activities[a.Name] = have.SID
 			continue
 		}
-		r.record(PlanChange{Action: PlanCreate, Kind: PlanKindActivity, Name: a.Name,
-			Fields: []PlanField{{Name: "available", New: fmt.Sprint(a.Available)}}})
+		c := PlanChange{Action: PlanCreate, Kind: PlanKindActivity, Name: a.Name,
+			Fields: []PlanField{{Name: "available", New: fmt.Sprint(a.Available)}}}
+		if !existed && provIsDefaultActivity(a) {
+			c.Note = "a new workspace comes with it: adopted, not created again"
+		}
+		r.record(c)
 		if r.write {
 			created, err := r.api.CreateActivity(ctx, r.wsSID, ProvisionedActivity{Name: a.Name, Available: a.Available})
 			if err != nil {
@@ -530,6 +545,17 @@ func (r *provReconciler) apply(ctx context.Context) error {
 		return err
 	}
 	return r.applyNumbers(ctx)
+}
+
+// provIsDefaultActivity tells the activities TaskRouter gives every new workspace.
+func provIsDefaultActivity(a SpecActivity) bool {
+	switch a.Name {
+	case "Available":
+		return a.Available
+	case "Offline", "Unavailable":
+		return !a.Available
+	}
+	return false
 }
 
 func (r *provReconciler) activityName(sid string) string {

@@ -382,3 +382,35 @@ func mustRender(t *testing.T) json.RawMessage {
 	require.NoError(t, err)
 	return def
 }
+
+func TestApplySpecProvisionsTheExampleInOneCall(t *testing.T) {
+	fake := newFakeTwilio()
+	spec, err := LoadSpec(ExampleSpec)
+	require.NoError(t, err)
+	p := NewProvisioner(fake, testSettings())
+	done, err := p.ApplySpec(context.Background(), spec)
+	require.NoError(t, err)
+	assert.Equal(t, everythingCreated, fake.writes())
+	assert.Equal(t, fake.workspaces[0].SID, done.Outputs.WorkspaceSID)
+	assert.Equal(t, fake.workspaces[0].workflows[0].SID, done.Outputs.WorkflowSID)
+	assert.NotEmpty(t, done.Outputs.Activities["Missed Call"])
+
+	fake.resetCalls()
+	again, err := p.ApplySpec(context.Background(), spec)
+	require.NoError(t, err)
+	assert.Empty(t, fake.writes())
+	assert.Equal(t, done.Outputs, again.Outputs)
+}
+
+func TestPlanSaysDefaultActivitiesAreAdopted(t *testing.T) {
+	plan, err := NewProvisioner(newFakeTwilio(), testSettings()).Plan(context.Background(), exampleSpec(t))
+	require.NoError(t, err)
+	notes := map[string]string{}
+	for _, c := range plan.Changes {
+		if c.Kind == PlanKindActivity {
+			notes[c.Name] = c.Note
+		}
+	}
+	adopted := "a new workspace comes with it: adopted, not created again"
+	assert.Equal(t, map[string]string{"Available": adopted, "Unavailable": adopted, "Offline": adopted, "Missed Call": ""}, notes)
+}
