@@ -300,3 +300,14 @@ func TestWorkerWithoutContactURIIsRejected(t *testing.T) {
 		})
 	}
 }
+
+func TestTaskCompletedIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	r := newRes()
+	h.sendEvent("reservation.created", r)
+	call := h.waitCall(r)
+	assertConnects(t, h.answer(r, call, "human"), r)
+	h.sendEvent("reservation.accepted", r)
+	h.sendEvent("task.completed", r, "TaskCompletedReason", "call ended")
+	assert.Equal(t, taskrouter.StateCompleted, h.reservation(r).State)
+}

@@ -225,17 +225,20 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 	return out, dup, err
 }
 
-// CancelTask records the task as canceled and runs fn on each of its reservations.
-func (db *DB) CancelTask(ctx context.Context, taskSID, reason, eventSID string, fn taskrouter.UpdateFunc) (bool, error) {
+// UpdateTask runs fn on each reservation of the task; a canceledReason also records the task
+// as canceled.
+func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, fn taskrouter.UpdateFunc) (bool, error) {
 	var dup bool
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if dup, err = seen(ctx, tx, eventSID, db.now()); err != nil || dup {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO canceled_tasks(task_sid, reason, at) VALUES (?, ?, ?)`,
-			taskSID, reason, millis(db.now())); err != nil {
-			return err
+		if reason != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO canceled_tasks(task_sid, reason, at) VALUES (?, ?, ?)`,
+				taskSID, reason, millis(db.now())); err != nil {
+				return err
+			}
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ?`, taskSID)
 		if err != nil {

@@ -98,7 +98,7 @@ func TestCancelTaskMarksReservationsAndLaterOnes(t *testing.T) {
 	_, _, err := db.UpdateReservation(ctx, wr, wt, "", create(taskrouter.StateRinging))
 	require.NoError(t, err)
 	var seen []string
-	dup, err := db.CancelTask(ctx, wt, "hangup", "EV2", func(s taskrouter.Snapshot) (taskrouter.Change, error) {
+	dup, err := db.UpdateTask(ctx, wt, "hangup", "EV2", func(s taskrouter.Snapshot) (taskrouter.Change, error) {
 		seen = append(seen, s.Reservation.SID)
 		assert.Equal(t, "hangup", s.TaskCanceled)
 		x := s.Reservation

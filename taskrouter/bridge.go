@@ -124,6 +124,8 @@ func (b *Bridge) HandleEvent(ctx context.Context, e Event) error {
 		err = b.reservationEnded(ctx, e, StateCanceled, e.Type)
 	case EventTaskCanceled:
 		err = b.taskCanceled(ctx, e)
+	case EventTaskCompleted:
+		err = b.taskCompleted(ctx, e)
 	default:
 		b.log.Debug("event ignored", "event", e.Type, "sid", e.SID, "task", e.TaskSID)
 	}
@@ -255,7 +257,7 @@ func (b *Bridge) taskCanceled(ctx context.Context, e Event) error {
 		why += ": " + e.Reason
 	}
 	var ended []Reservation
-	_, err := b.store.CancelTask(ctx, e.TaskSID, firstNonEmpty(e.Reason, "canceled"), e.SID, func(s Snapshot) (Change, error) {
+	_, err := b.store.UpdateTask(ctx, e.TaskSID, firstNonEmpty(e.Reason, "canceled"), e.SID, func(s Snapshot) (Change, error) {
 		c := b.endLocked(s.Reservation, StateCanceled, why, now)
 		if c.Reservation != nil {
 			ended = append(ended, *c.Reservation)
@@ -270,6 +272,24 @@ func (b *Bridge) taskCanceled(ctx context.Context, e Event) error {
 		b.final(r)
 	}
 	return nil
+}
+
+// taskCompleted records the end of the task on its bridged reservation (reservation.completed
+// usually says so first).
+func (b *Bridge) taskCompleted(ctx context.Context, e Event) error {
+	now := b.opts.Now()
+	_, err := b.store.UpdateTask(ctx, e.TaskSID, "", e.SID, func(s Snapshot) (Change, error) {
+		r := s.Reservation
+		if r.State != StateAccepted && r.State != StateWrapping {
+			return Change{}, nil
+		}
+		r.State, r.UpdatedAt = StateCompleted, now
+		return Change{Reservation: &r}, nil
+	})
+	if err == nil {
+		b.log.Info("task completed", "task", e.TaskSID, "why", e.Reason)
+	}
+	return err
 }
 
 // Answer is the agent leg's TwiML request: the call was answered and AMD has decided.

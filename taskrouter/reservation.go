@@ -122,9 +122,10 @@ type Store interface {
 	// task for a reservation not stored yet. When eventSID is not empty and was processed before,
 	// fn is not run and duplicate is true.
 	UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn UpdateFunc) (res Reservation, duplicate bool, err error)
-	// CancelTask records that the task was canceled (so a late reservation.created for it is not
-	// dialed) and applies fn to each of its stored reservations, all in one transaction.
-	CancelTask(ctx context.Context, taskSID, reason, eventSID string, fn UpdateFunc) (duplicate bool, err error)
+	// UpdateTask applies fn to each stored reservation of the task, in one transaction. A
+	// non-empty canceledReason also records the task as canceled, so that a late
+	// reservation.created for it is not dialed.
+	UpdateTask(ctx context.Context, taskSID, canceledReason, eventSID string, fn UpdateFunc) (duplicate bool, err error)
 	// Reservation returns the stored reservation or ErrNotFound.
 	Reservation(ctx context.Context, sid string) (Reservation, error)
 	// CallOwner returns the SID of the reservation whose agent leg callSID is, or "".

@@ -1,0 +1,27 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/twilio/twilio-go/client"
+)
+
+// TestTwilioSignatureTestVector checks the signature check against Twilio's published vector.
+func TestTwilioSignatureTestVector(t *testing.T) {
+	s := &server{Config: Config{MaxBody: 1 << 16}, validator: client.NewRequestValidator("12345"), base: "https://mycompany.com"}
+	form := url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+12349013030"}, "Digits": {"1234"},
+		"From": {"+12349013030"}, "To": {"+18005551212"}}
+	for sig, ok := range map[string]bool{"0/KCTR6DLpKmkAf8muzZqo1nDgQ=": true, "1/KCTR6DLpKmkAf8muzZqo1nDgQ=": false} {
+		req := httptest.NewRequest(http.MethodPost, "/myapp.php?foo=1&bar=2", strings.NewReader(form.Encode()))
+		req.Header.Set("X-Twilio-Signature", sig)
+		c := echo.New().NewContext(req, httptest.NewRecorder())
+		_, err := s.verified(c)
+		assert.Equal(t, ok, err == nil, sig)
+	}
+}
