@@ -179,6 +179,24 @@ func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservati
 	return r, nil
 }
 
+// TaskReservations returns the task's reservations, oldest first (for operators, the demo and tests).
+func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskrouter.Reservation, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ? ORDER BY created_at, sid`, taskSID)
+	if err != nil {
+		return nil, fmt.Errorf("reading reservations of task %s: %w", taskSID, err)
+	}
+	defer rows.Close()
+	var out []taskrouter.Reservation
+	for rows.Next() {
+		r, err := scanReservation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // CallOwner returns the reservation whose agent leg callSID is, or "".
 func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
 	var sid string

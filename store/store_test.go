@@ -109,6 +109,11 @@ func TestCancelTaskMarksReservationsAndLaterOnes(t *testing.T) {
 	assert.False(t, dup)
 	assert.Equal(t, []string{wr}, seen)
 
+	list, err := db.TaskReservations(ctx, wt)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, taskrouter.StateCanceled, list[0].State)
+
 	later := "WR00000000000000000000000000000002"
 	_, _, err = db.UpdateReservation(ctx, later, wt, "", func(s taskrouter.Snapshot) (taskrouter.Change, error) {
 		assert.False(t, s.Found)
