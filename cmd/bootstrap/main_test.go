@@ -317,3 +317,18 @@ func TestSecondsParsesBothForms(t *testing.T) {
 		assert.Equal(t, want, d.String(), in)
 	}
 }
+
+func TestJSONSpecFile(t *testing.T) {
+	b := newBootstrapTest(t)
+	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+	require.NoError(t, err)
+	data, err := json.Marshal(spec)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile("queuebridge.json", data, 0o600))
+	_, _, err = b.run("", "apply", "--yes", "--spec", "queuebridge.json")
+	require.NoError(t, err)
+	assert.Len(t, b.twilio.Writes(), 12)
+	b.twilio.ResetWrites()
+	_, _, err = b.run("", "plan", "--detailed-exitcode")
+	assert.NoError(t, err, "the YAML spec describes the same account as its JSON twin")
+}
