@@ -173,6 +173,12 @@ func TestTeardownRemovesWhatApplyCreated(t *testing.T) {
 	assert.Empty(t, b.twilio.find("/v1/Workspaces", "friendly_name", "queuebridge"))
 	assert.Empty(t, b.twilio.find("/v2/Flows", "friendly_name", "queuebridge IVR"))
 	assert.Len(t, b.twilio.find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "voice_url", ""), 1, "the number stays, detached")
+
+	b.twilio.ResetWrites()
+	out, _, err = b.run("", "teardown")
+	require.NoError(t, err, "nothing to confirm")
+	assert.Contains(t, out, "Nothing to tear down: the account holds nothing the spec owns.\n")
+	assert.Empty(t, b.twilio.Writes())
 }
 
 func TestJSONOutput(t *testing.T) {
