@@ -491,7 +491,6 @@ func (r *provReconciler) apply(ctx context.Context) error {
 		if !existed && provIsDefaultActivity(a) {
 			c.Note = "a new workspace comes with it: adopted, not created again"
 		}
-		r.record(c)
 		if r.write {
 			created, err := r.api.CreateActivity(ctx, r.wsSID, ProvisionedActivity{Name: a.Name, Available: a.Available})
 			if err != nil {
@@ -499,7 +498,9 @@ func (r *provReconciler) apply(ctx context.Context) error {
 			}
 			r.activities[a.Name] = created
 			out.Activities[a.Name] = created.SID
+			c.SID = created.SID
 		}
+		r.record(c)
 	}
 
 	// The workspace's own fields, now that its activities have SIDs.

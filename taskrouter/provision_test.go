@@ -126,6 +126,9 @@ func TestApplyOnEmptyAccountCreatesEverythingInDependencyOrder(t *testing.T) {
 		Numbers:    map[string]string{"+15005550006": "PN00000000000000000000000000000001"},
 	}, done.Outputs)
 	assert.Equal(t, PlanSummary{Create: 10, Update: 1, Unchanged: 3}, done.Summary(), "the applied plan says what was done")
+	for _, c := range done.Changes {
+		assert.NotEmpty(t, c.SID, "%s %s %s: the applied plan has every SID", c.Action, c.Kind, c.Name)
+	}
 }
 
 func TestSecondApplyPlansNothingAndWritesNothing(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"slices"
@@ -186,7 +188,9 @@ func LoadSpec(data []byte) (*Spec, error) {
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
+	if err := dec.Decode(&s); errors.Is(err, io.EOF) {
+		return nil, errors.New("parse spec: the spec is empty")
+	} else if err != nil {
 		return nil, fmt.Errorf("parse spec: %w", err)
 	}
 	s.applyDefaults()

@@ -39,6 +39,11 @@ func TestLoadSpecAcceptsJSON(t *testing.T) {
 	assert.Equal(t, "1==1", s.Queues[0].TargetWorkers)
 }
 
+func TestLoadSpecRejectsAnEmptySpec(t *testing.T) {
+	_, err := LoadSpec([]byte("# nothing\n"))
+	assert.EqualError(t, err, "parse spec: the spec is empty")
+}
+
 func TestLoadSpecRejectsUnknownKeys(t *testing.T) {
 	_, err := LoadSpec([]byte("workspace:\n  nmae: ws\n"))
 	require.Error(t, err)

@@ -30,6 +30,7 @@ type httpTwilio struct {
 	items  map[string][]map[string]any // collection path → resources, in creation order
 	writes []string                    // "POST /v1/Workspaces", …
 	reads  int
+	users  map[string]bool // basic-auth usernames seen
 	// failOn makes requests "METHOD /path" answer a Twilio error.
 	failOn string
 	srv    *httptest.Server
@@ -129,6 +130,12 @@ func (f *httpTwilio) serve(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if user, _, ok := r.BasicAuth(); ok {
+		if f.users == nil {
+			f.users = map[string]bool{}
+		}
+		f.users[user] = true
+	}
 	if r.Method != http.MethodGet {
 		f.writes = append(f.writes, r.Method+" "+r.URL.Path)
 	} else {

@@ -175,7 +175,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		done, err = prov.Apply(ctx, plan)
 		if err != nil {
-			return fmt.Errorf("%s stopped; what is listed above as done before the failure stays done, run it again once fixed: %w", opts.verb, err)
+			// Changes made before the failure stay made; the next run reads the account again
+			// and carries on from there.
+			return fmt.Errorf("%s stopped (what was done before stays done; run it again once fixed): %w", opts.verb, err)
 		}
 	}
 	if opts.envOut != "" && opts.verb == "apply" {

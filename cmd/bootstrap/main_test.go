@@ -173,6 +173,12 @@ func TestTeardownRemovesWhatApplyCreated(t *testing.T) {
 	assert.Empty(t, b.twilio.find("/v1/Workspaces", "friendly_name", "queuebridge"))
 	assert.Empty(t, b.twilio.find("/v2/Flows", "friendly_name", "queuebridge IVR"))
 	assert.Len(t, b.twilio.find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "voice_url", ""), 1, "the number stays, detached")
+
+	b.twilio.ResetWrites()
+	out, _, err = b.run("", "teardown")
+	require.NoError(t, err, "nothing to confirm")
+	assert.Contains(t, out, "Nothing to tear down: the account holds nothing the spec owns.\n")
+	assert.Empty(t, b.twilio.Writes())
 }
 
 func TestJSONOutput(t *testing.T) {
@@ -316,4 +322,19 @@ func TestSecondsParsesBothForms(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.Equal(t, want, d.String(), in)
 	}
+}
+
+func TestJSONSpecFile(t *testing.T) {
+	b := newBootstrapTest(t)
+	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+	require.NoError(t, err)
+	data, err := json.Marshal(spec)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile("queuebridge.json", data, 0o600))
+	_, _, err = b.run("", "apply", "--yes", "--spec", "queuebridge.json")
+	require.NoError(t, err)
+	assert.Len(t, b.twilio.Writes(), 12)
+	b.twilio.ResetWrites()
+	_, _, err = b.run("", "plan", "--detailed-exitcode")
+	assert.NoError(t, err, "the YAML spec describes the same account as its JSON twin")
 }

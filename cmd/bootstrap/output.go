@@ -65,7 +65,11 @@ func printPlan(w io.Writer, plan *taskrouter.Plan, account string) {
 		}
 	}
 	s := plan.Summary()
-	if !plan.HasChanges() {
+	switch {
+	case !plan.HasChanges() && plan.Mode == taskrouter.PlanModeTeardown:
+		fmt.Fprintln(w, "Nothing to tear down: the account holds nothing the spec owns.")
+		return
+	case !plan.HasChanges():
 		fmt.Fprintf(w, "No changes: the account matches the spec (%d resources).\n", s.Unchanged)
 		return
 	}
