@@ -419,6 +419,7 @@ func (c *call) jsonLocked() callJSON {
 	if c.amdRan {
 		j.AnsweredBy = strPtr(c.answeredBy)
 	}
+	j.QueueTime = strconv.Itoa(int(c.queueTime / time.Millisecond))
 	if isTerminal(c.status) {
 		d := strconv.Itoa(int(c.durationLocked() / time.Second))
 		j.Duration = &d
