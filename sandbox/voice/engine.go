@@ -152,6 +152,19 @@ func (e *Engine) SeedNumber(e164, friendlyName string) string {
 	return n.sid
 }
 
+// SetVoiceURL points one of the sandbox's numbers at an application (what the REST API's
+// IncomingPhoneNumber update does). It reports whether the number exists.
+func (e *Engine) SetVoiceURL(e164, voiceURL, method string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.numberByPhoneLocked(e164)
+	if n == nil {
+		return false
+	}
+	n.voiceURL, n.voiceMethod, n.updated = voiceURL, upperOr(method, "POST"), e.clock.Now()
+	return true
+}
+
 func (e *Engine) numberByPhoneLocked(phone string) *number {
 	for _, n := range e.numbers {
 		if n.phone == phone {
