@@ -293,7 +293,7 @@ func (c *call) endWithSip(status string, sip int) {
 
 func (c *call) answer() {
 	c.setStatus("in-progress")
-	if c.persona.HangUpAfter > 0 && (c.direction != "inbound") {
+	if c.persona.HangUpAfter > 0 {
 		var t clock.Timer
 		c.hangupTimerID, t = c.startTimer(c.persona.HangUpAfter)
 		c.background = append(c.background, t)

@@ -39,7 +39,7 @@
 //     (call_sid, account_sid, from, to, caller, called, direction, call_status, api_version)
 //     merged with the <Task> JSON (the JSON wins). The waitUrl is fetched once (the sandbox plays
 //     no music); a <Leave/> in it leaves the queue. A caller's Patience counts from entering the
-//     queue. QueueResult: bridged (after the bridge ends), hangup (the caller or the API hung
+//     queue; a persona's HangUpAfter (from the answer) abandons wherever the call is. QueueResult: bridged (after the bridge ends), hangup (the caller or the API hung
 //     up: TaskRouter.CallerLeftQueue(task, "hangup"); the action is still requested and its
 //     answer ignored), leave (QueueListener.TaskCanceled, or <Leave/>), redirected (API Url
 //     update), error (bad <Task> JSON), system-error (TaskRouter refused or is not wired),

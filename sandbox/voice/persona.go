@@ -38,8 +38,9 @@ const (
 //   - TalkFor: how long the persona stays once bridged with another party (a <Dial>ed agent or
 //     a dequeued caller) before hanging up; 0 means it waits for the other side to hang up.
 //     A human alone with TwiML listens until the TwiML ends.
-//   - HangUpAfter: for machines, the time after answering at which they drop the line whatever
-//     happens (0: never).
+//   - HangUpAfter: the time after the answer at which the persona drops the line whatever is
+//     happening (IVR, queue, bridge): machines have one; a caller given one abandons at that
+//     stage (0: never).
 //   - Patience: for callers, how long they wait in a queue (<Enqueue>) before hanging up;
 //     0 means forever.
 //   - Digits: pressed at the first <Gather> of the call, one second after its prompts end.
@@ -110,6 +111,9 @@ func (p Persona) WithDigits(digits string) Persona { p.Digits = digits; return p
 
 // WithMessage returns p leaving a message of length d to a <Record>.
 func (p Persona) WithMessage(d time.Duration) Persona { p.MessageLength = d; return p }
+
+// WithHangUpAfter returns p dropping the line d after the answer, wherever the call is.
+func (p Persona) WithHangUpAfter(d time.Duration) Persona { p.HangUpAfter = d; return p }
 
 // WithTalkFor returns p staying d once bridged.
 func (p Persona) WithTalkFor(d time.Duration) Persona { p.TalkFor = d; return p }
