@@ -166,7 +166,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return fmt.Errorf("persona: %w", err)
 	}
-	durations := map[string]*time.Duration{}
+	given := map[string]bool{}
 	var answer, greeting, talk, hangUp, patience, message time.Duration
 	for name, spec := range map[string]struct {
 		s    string
@@ -183,7 +183,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("persona: %s %q is not a duration", name, spec.s)
 		}
 		*spec.into = d
-		durations[name] = spec.into
+		given[name] = true
 	}
 	var out Persona
 	switch j.Kind {
@@ -207,13 +207,13 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 	default:
 		return fmt.Errorf("persona: unknown kind %q", j.Kind)
 	}
-	if _, ok := durations["greeting"]; ok {
+	if given["greeting"] {
 		out.Greeting = greeting
 	}
-	if _, ok := durations["talk_for"]; ok {
+	if given["talk_for"] {
 		out.TalkFor = talk
 	}
-	if _, ok := durations["hang_up_after"]; ok {
+	if given["hang_up_after"] {
 		out.HangUpAfter = hangUp
 	}
 	switch j.GreetingEnd {
