@@ -516,6 +516,9 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	}
 	var outcome dialOutcome
 	var err error
+	if noun.name == "Number" {
+		noun.text = normalizeNumber(noun.text)
+	}
 	if noun.name == "Number" && !validAddress(noun.text) {
 		// Twilio's 13223: Dial: Invalid phone number format.
 		c.e.record(c.sid, "application error", map[string]string{"error_code": "13223", "message": "Dial: Invalid phone number format: " + noun.text})
@@ -718,4 +721,31 @@ func (c *call) dialNumber(v, n verb) (dialOutcome, error) {
 			}
 		}
 	}
+}
+
+// normalizeNumber turns the unformatted US numbers Twilio accepts in <Dial> ("(415) 555-1212",
+// "415-555-1212") into E.164; anything else is left as written.
+func normalizeNumber(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "+") || strings.Contains(s, ":") {
+		return s
+	}
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		if strings.ContainsRune(" ()-.", r) {
+			return -1
+		}
+		return 'x'
+	}, s)
+	switch {
+	case strings.Contains(digits, "x"):
+		return s
+	case len(digits) == 10:
+		return "+1" + digits
+	case len(digits) == 11 && digits[0] == '1':
+		return "+" + digits
+	}
+	return s
 }

@@ -38,8 +38,9 @@ const (
 //   - TalkFor: how long the persona stays once bridged with another party (a <Dial>ed agent or
 //     a dequeued caller) before hanging up; 0 means it waits for the other side to hang up.
 //     A human alone with TwiML listens until the TwiML ends.
-//   - HangUpAfter: for machines, the time after answering at which they drop the line whatever
-//     happens (0: never).
+//   - HangUpAfter: the time after the answer at which the persona drops the line whatever is
+//     happening (IVR, queue, bridge): machines have one; a caller given one abandons at that
+//     stage (0: never).
 //   - Patience: for callers, how long they wait in a queue (<Enqueue>) before hanging up;
 //     0 means forever.
 //   - Digits: pressed at the first <Gather> of the call, one second after its prompts end.
@@ -111,6 +112,9 @@ func (p Persona) WithDigits(digits string) Persona { p.Digits = digits; return p
 // WithMessage returns p leaving a message of length d to a <Record>.
 func (p Persona) WithMessage(d time.Duration) Persona { p.MessageLength = d; return p }
 
+// WithHangUpAfter returns p dropping the line d after the answer, wherever the call is.
+func (p Persona) WithHangUpAfter(d time.Duration) Persona { p.HangUpAfter = d; return p }
+
 // WithTalkFor returns p staying d once bridged.
 func (p Persona) WithTalkFor(d time.Duration) Persona { p.TalkFor = d; return p }
 
@@ -162,7 +166,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return fmt.Errorf("persona: %w", err)
 	}
-	durations := map[string]*time.Duration{}
+	given := map[string]bool{}
 	var answer, greeting, talk, hangUp, patience, message time.Duration
 	for name, spec := range map[string]struct {
 		s    string
@@ -179,7 +183,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("persona: %s %q is not a duration", name, spec.s)
 		}
 		*spec.into = d
-		durations[name] = spec.into
+		given[name] = true
 	}
 	var out Persona
 	switch j.Kind {
@@ -203,13 +207,13 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 	default:
 		return fmt.Errorf("persona: unknown kind %q", j.Kind)
 	}
-	if _, ok := durations["greeting"]; ok {
+	if given["greeting"] {
 		out.Greeting = greeting
 	}
-	if _, ok := durations["talk_for"]; ok {
+	if given["talk_for"] {
 		out.TalkFor = talk
 	}
-	if _, ok := durations["hang_up_after"]; ok {
+	if given["hang_up_after"] {
 		out.HangUpAfter = hangUp
 	}
 	switch j.GreetingEnd {

@@ -309,3 +309,33 @@ func TestNamedQueueEnqueueAndDial(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, q.CurrentSize)
 }
+
+func TestCallerAbandonsAtEveryStage(t *testing.T) {
+	const ivr = `<Response><Gather action="/menu" timeout="10"><Say>press one for sales</Say></Gather></Response>`
+	tests := []struct {
+		name       string
+		hangUp     time.Duration
+		wantLeft   []string
+		wantResult string
+	}{
+		{"during the IVR", 2 * time.Second, nil, ""},
+		{"in the queue", 20 * time.Second, []string{firstTask + ":hangup"}, "hangup"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.engine.SetPersona(callerPhone, Human(0, time.Minute).WithDigits("1").WithHangUpAfter(tt.hangUp))
+			pointNumber(t, h, "/incoming")
+			h.app.twiml("/incoming", ivr)
+			h.app.twiml("/menu", enqueueTwiML)
+			sid := placeCaller(t, h)
+			h.advance(tt.hangUp)
+			info := h.call(sid)
+			assert.Equal(t, "completed", info.Status)
+			assert.Equal(t, tt.hangUp, info.Duration)
+			assert.Equal(t, tt.wantLeft, h.trLog.snapshot().left)
+			assert.Equal(t, tt.wantResult, info.QueueResult)
+			assert.Contains(t, h.timeline(sid), "persona hung up")
+		})
+	}
+}

@@ -63,3 +63,12 @@ func TestSayDurationCountsWordsOfSSML(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3*sayPerWord, verbDuration(verbs[0]))
 }
+
+func TestNormalizeNumber(t *testing.T) {
+	for in, want := range map[string]string{
+		"+15550001111": "+15550001111", "(415) 555-1212": "+14155551212", "415-555-1212": "+14155551212",
+		"1 415 555 1212": "+14155551212", "sip:agent@example.com": "sip:agent@example.com", "call me": "call me", "12345": "12345",
+	} {
+		assert.Equal(t, want, normalizeNumber(in), in)
+	}
+}
