@@ -13,14 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"time"
 
 	"github.com/twilio/twilio-go"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/taskrouter"
 )
@@ -134,7 +132,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("%s: %w", opts.spec, err)
 	}
 
-	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(cfg.restClient()), cfg.settings)
+	rc, err := cfg.restClient()
+	if err != nil {
+		return err
+	}
+	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(rc), cfg.settings)
 	var plan *taskrouter.Plan
 	if opts.verb == "teardown" {
 		plan, err = prov.PlanTeardown(ctx, spec)
@@ -286,13 +288,10 @@ func seconds(v string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-func (c config) restClient() *twilio.RestClient {
-	httpClient := &http.Client{Timeout: 30 * time.Second}
-	if c.apiURL != "" {
-		base, _ := parseBaseURL(c.apiURL) // checked by loadConfig
-		httpClient.Transport = apiURLTransport{base: base, next: http.DefaultTransport}
+func (c config) restClient() (*twilio.RestClient, error) {
+	creds := taskrouter.Credentials{AccountSID: c.accountSID, AuthToken: c.password}
+	if c.username != c.accountSID {
+		creds = taskrouter.Credentials{AccountSID: c.accountSID, APIKey: c.username, APISecret: c.password}
 	}
-	tc := &client.Client{Credentials: client.NewCredentials(c.username, c.password), HTTPClient: httpClient}
-	tc.SetAccountSid(c.accountSID)
-	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: tc})
+	return taskrouter.NewRestClient(creds, c.apiURL, 30*time.Second)
 }
