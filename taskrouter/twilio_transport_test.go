@@ -39,4 +39,3 @@ func TestRewriteTransportKeepsThePath(t *testing.T) {
 		})
 	}
 }
-
