@@ -25,6 +25,8 @@ func TestPersonaAMDVerdicts(t *testing.T) {
 	}{
 		{"human/Enable", Human(2*time.Second, 30*time.Second), "Enable", 0, "human", 2200},
 		{"human/DetectMessageEnd", Human(2*time.Second, 30*time.Second), "DetectMessageEnd", 0, "human", 2200},
+		{"talkative human is taken for a machine/Enable", Human(2*time.Second, 30*time.Second).WithGreeting(3*time.Second, ""), "Enable", 0, "machine_start", 2400},
+		{"talkative human is taken for a machine/DetectMessageEnd", Human(2*time.Second, 30*time.Second).WithGreeting(3*time.Second, ""), "DetectMessageEnd", 0, "machine_end_silence", 4200},
 		{"voicemail/Enable", longGreeting, "Enable", 0, "machine_start", 2400},
 		{"voicemail beep/DetectMessageEnd", longGreeting, "DetectMessageEnd", 0, "machine_end_beep", 8500},
 		{"voicemail silence/DetectMessageEnd", Voicemail(3*time.Second, 8*time.Second, false), "DetectMessageEnd", 0, "machine_end_silence", 9200},

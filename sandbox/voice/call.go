@@ -53,6 +53,7 @@ type call struct {
 	inQueue                  *queue
 	queuedAt                 time.Time
 	digitsUsed               bool
+	queueTime                time.Duration // waited for an outbound dialing slot
 
 	// Goroutine-only.
 	timerSeq        uint64
@@ -308,6 +309,14 @@ func (c *call) currentStatus() string {
 // runOutbound is the life of a call created through the REST API.
 func (c *call) runOutbound() {
 	defer c.finish()
+	c.e.mu.Lock()
+	wait := c.e.dialSlotLocked()
+	c.queueTime = wait
+	c.e.mu.Unlock()
+	if err := c.sleep(wait); err != nil {
+		c.endWithSip("canceled", 487)
+		return
+	}
 	c.setStatus("initiated")
 	p := c.persona
 	switch p.Kind {
@@ -323,7 +332,7 @@ func (c *call) runOutbound() {
 	ring := c.opts.timeout
 	c.e.mu.Unlock()
 	answers := p.Kind != KindNoAnswer && p.AnswerAfter < ring
-	wait := ring
+	wait = ring
 	if answers {
 		wait = p.AnswerAfter
 	}

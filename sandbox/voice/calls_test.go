@@ -204,3 +204,17 @@ func TestPersonaHangingUpEndsTheCall(t *testing.T) {
 	assert.Equal(t, 30*time.Second, info.Duration)
 	assert.Contains(t, h.timeline(sid), "persona hung up")
 }
+
+func TestUrlUpdateBeforeAnswerIsWhatTheCallFetches(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/later", `<Response><Hangup/></Response>`)
+	h.engine.SetPersona(agentPhone, Human(5*time.Second, time.Minute))
+	sid := h.createCall(agentPhone, nil)
+	resp, err := h.api.UpdateCall(sid, (&openapi.UpdateCallParams{}).SetUrl(h.app.url("/later")))
+	require.NoError(t, err)
+	assert.Equal(t, "ringing", *resp.Status)
+	h.advance(5 * time.Second)
+	assert.Empty(t, h.app.hitsTo("/answer"))
+	require.Len(t, h.app.hitsTo("/later"), 1)
+	assert.Equal(t, "completed", h.call(sid).Status)
+}

@@ -16,6 +16,9 @@
 //
 // # Model (where Twilio publishes no figure, the sandbox picks one)
 //
+//   - Outbound pacing: API calls are dialed at 1 per second per account (Twilio's default;
+//     SetCallsPerSecond changes it); a call waiting for its turn stays queued and its
+//     queue_time says how long it waited (ms).
 //   - Outbound: queued → initiated (callback only: the resource stays queued) → ringing → per
 //     the persona: in-progress after AnswerAfter, busy (SIP 486) or failed (SIP 500) at once,
 //     no-answer (SIP 487) when Timeout (default 60 s) passes first. The Url is fetched only for
@@ -58,7 +61,7 @@
 //     FallbackUrl if any), 12100 (not XML, or not a <Response>), 12200 (a verb or noun the
 //     sandbox does not know), 13223 (Dial to an invalid number).
 //
-// Not modelled: the one-call-per-second outbound rate, recordings and transcriptions as
+// Not modelled: recordings and transcriptions as
 // resources, conferences, SIP and client legs beyond ringing a persona, the Twilio Events and
 // Notifications subresources.
 package voice

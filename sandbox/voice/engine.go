@@ -40,6 +40,10 @@ type Engine struct {
 	calls    map[string]*call
 	order    []*call // creation order
 	queues   []*queue
+	// Outbound pacing: Twilio dials an account's API calls at 1 per second by default and
+	// queues the rest; nextDial is when the next one may start.
+	cpsInterval time.Duration
+	nextDial    time.Time
 }
 
 var _ twilioapi.QueueListener = (*Engine)(nil)
@@ -49,7 +53,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		clock: cfg.Clock, creds: cfg.Credentials, hooks: cfg.Webhooks, rec: cfg.Recorder,
 		log: cfg.Logger, tr: cfg.TaskRouter, act: newActivity(),
-		personas: map[string]Persona{}, calls: map[string]*call{},
+		personas: map[string]Persona{}, calls: map[string]*call{}, cpsInterval: time.Second,
 	}
 	if e.clock == nil {
 		e.clock = clock.Real{}
@@ -78,6 +82,31 @@ func (e *Engine) taskRouter() twilioapi.TaskRouter {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.tr
+}
+
+// SetCallsPerSecond sets the account's outbound rate (Twilio's default: 1). Calls created
+// faster stay queued until their turn; 0 dials every call at once.
+func (e *Engine) SetCallsPerSecond(cps float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cpsInterval = 0
+	if cps > 0 {
+		e.cpsInterval = time.Duration(float64(time.Second) / cps)
+	}
+}
+
+// dialSlotLocked reserves the next outbound dialing slot and returns how long to wait for it.
+func (e *Engine) dialSlotLocked() time.Duration {
+	now := e.clock.Now()
+	if e.cpsInterval == 0 {
+		return 0
+	}
+	at := now
+	if e.nextDial.After(at) {
+		at = e.nextDial
+	}
+	e.nextDial = at.Add(e.cpsInterval)
+	return at.Sub(now)
 }
 
 // SetPersona scripts the far end of number (E.164). Numbers without one get DefaultPersona.

@@ -197,3 +197,44 @@ func TestWrongMethodIsTwilios20004(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 }
+
+func TestOutboundCallsArePacedAtOnePerSecond(t *testing.T) {
+	tests := []struct {
+		name      string
+		cps       float64
+		wantQueue []string // queue_time of each call, ms
+	}{
+		{"Twilio's default: 1 per second", 1, []string{"0", "1000", "2000"}},
+		{"5 per second", 5, []string{"0", "200", "400"}},
+		{"unlimited", 0, []string{"0", "0", "0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.engine.SetCallsPerSecond(tt.cps)
+			h.engine.SetPersona(agentPhone, NoAnswer())
+			var sids []string
+			for range 3 {
+				sids = append(sids, h.createCall(agentPhone, func(p *openapi.CreateCallParams) {
+					p.SetStatusCallback(h.app.url("/status")).SetStatusCallbackEvent([]string{"initiated"})
+				}))
+			}
+			assert.Len(t, h.app.hitsTo("/status"), 1+2*btoi(tt.cps == 0), "the first is dialed at once")
+			h.advance(3 * time.Second)
+			assert.Len(t, h.app.hitsTo("/status"), 3)
+			for i, sid := range sids {
+				c, err := h.api.FetchCall(sid, nil)
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantQueue[i], *c.QueueTime)
+				assert.Equal(t, "ringing", *c.Status)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

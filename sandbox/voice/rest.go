@@ -252,7 +252,8 @@ func (e *Engine) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 		}
 	case newURL != "" || twiml != "":
 		m := upperOr(form.Get("Method"), "POST")
-		if notLive {
+		if notLive && c.direction == "outbound-api" {
+			// Not answered yet: these are the instructions it will fetch on answer.
 			c.opts.url, c.opts.method, c.opts.twiml = newURL, m, twiml
 		} else {
 			ev = &event{kind: evRedirect, url: newURL, method: m, twiml: twiml}
@@ -419,6 +420,7 @@ func (c *call) jsonLocked() callJSON {
 	if c.amdRan {
 		j.AnsweredBy = strPtr(c.answeredBy)
 	}
+	j.QueueTime = strconv.Itoa(int(c.queueTime / time.Millisecond))
 	if isTerminal(c.status) {
 		d := strconv.Itoa(int(c.durationLocked() / time.Second))
 		j.Duration = &d
