@@ -52,8 +52,9 @@
 // Liquid is a small subset: {{ dotted.paths }} into trigger.call.*, widgets.NAME.*, flow.flow_sid,
 // flow.channel.address, flow.variables.*, contact.channel.address, with array indexes
 // (parsed.items.0), string literals and the filters default, upcase, downcase, strip, size,
-// url_encode, append and prepend. Missing values render empty; {% tags %} are not supported and
-// stay as text. Rendered values are not escaped, as in Studio (a quote in a value breaks a JSON
+// url_encode, append and prepend, and the {% case %}{% when 'a', 'b' %}{% else %}{% endcase %}
+// tag (what queuebridge's IVR maps the menu key with). Missing values render empty; other
+// {% tags %} are not supported and stay as text. Rendered values are not escaped, as in Studio (a quote in a value breaks a JSON
 // task_attributes there too).
 //
 // Definitions are validated when saved (create, update, Validate) and every problem is reported

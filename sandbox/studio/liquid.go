@@ -11,10 +11,13 @@ import (
 // names in vars. It is the small subset of Liquid that flows use: dotted paths into the execution
 // context (trigger.call.From, widgets.menu.Digits, flow.flow_sid, widgets.http.parsed.items.0),
 // quoted string literals, and a handful of filters (default, upcase, downcase, strip, size,
-// url_encode, append, prepend). As in Liquid's lax mode, a missing value renders as the empty
-// string, an unknown filter leaves the value unchanged, and an unclosed {{ and {% tags %} are
-// left as text.
+// url_encode, append, prepend), and the case tag (liquid_case.go). As in Liquid's lax mode, a
+// missing value renders as the empty string, an unknown filter leaves the value unchanged, and
+// an unclosed {{ and other {% tags %} are left as text.
 func render(tpl string, vars map[string]any) string {
+	if strings.Contains(tpl, "{%") {
+		tpl = renderTags(tpl, vars)
+	}
 	if !strings.Contains(tpl, "{{") {
 		return tpl
 	}

@@ -47,6 +47,13 @@ func TestRender(t *testing.T) {
 		{"unclosed {{trigger.call.From", "unclosed {{trigger.call.From"},
 		{"{% if x %}kept{% endif %}", "{% if x %}kept{% endif %}"},
 		{"{{a}}{{b}}", ""},
+		{"{% case widgets.menu.Digits %}{% when '1' %}sales{% when '2' %}support{% else %}general{% endcase %}", "support"},
+		{"{% case widgets.missing %}{% when '1' %}sales{% else %}general{% endcase %}", "general"},
+		{"{% case widgets.missing %}{% when '1' %}sales{% endcase %}", ""},
+		{"[{%- case widgets.menu.Digits -%}{% when '1', '2' %}{{trigger.call.From}}{% endcase %}]", "[+15551230001]"},
+		{"{% case widgets.menu.Digits %}{% when '3' or '2' %}a{% when '2' %}b{% endcase %}", "a"},
+		{"{% case widgets.menu.Digits %}{% when '2' %}{% case flow.variables.lang %}{% when 'en' %}EN{% else %}X{% endcase %}{% else %}Y{% endcase %}", "EN"},
+		{"{% case widgets.menu.Digits %}{% when '2' %}unclosed", "{% case widgets.menu.Digits %}{% when '2' %}unclosed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.tpl, func(t *testing.T) {

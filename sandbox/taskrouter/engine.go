@@ -823,3 +823,40 @@ func (e *Engine) Worker(sid string) (Worker, bool) {
 	return Worker{Sid: w.sid, WorkspaceSid: w.wsSid, FriendlyName: w.friendlyName, ActivitySid: w.activitySid,
 		ActivityName: e.activityName(w.activitySid), Available: e.activityAvailable(w.activitySid), Attributes: attrs}, true
 }
+
+// Tasks returns copies of every task the engine still holds, oldest first (completed and
+// canceled tasks are deleted 5 minutes after they end, as in Twilio).
+func (e *Engine) Tasks() []Task {
+	e.mu.Lock()
+	sids := make([]*task, 0, len(e.tasks))
+	for _, t := range e.tasks {
+		sids = append(sids, t)
+	}
+	e.mu.Unlock()
+	sort.Slice(sids, func(i, j int) bool { return sids[i].seq < sids[j].seq })
+	out := make([]Task, 0, len(sids))
+	for _, t := range sids {
+		if c, ok := e.Task(t.sid); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Workers returns copies of every worker, oldest first.
+func (e *Engine) Workers() []Worker {
+	e.mu.Lock()
+	ws := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		ws = append(ws, w)
+	}
+	e.mu.Unlock()
+	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
+	out := make([]Worker, 0, len(ws))
+	for _, w := range ws {
+		if c, ok := e.Worker(w.sid); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}

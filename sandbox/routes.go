@@ -1,0 +1,53 @@
+package sandbox
+
+import (
+	"net/http"
+
+	"queuebridge/sandbox/internal/twilioapi"
+)
+
+// routes is the sandbox's whole HTTP surface: each Twilio API at the path twilio-go uses (the
+// host is dropped by TWILIO_API_URL's rewrite), and the control surface under /sandbox/.
+func (s *Sandbox) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	taskRouter := s.tr.Handler()
+	mux.Handle("/v1/Workspaces", taskRouter)
+	mux.Handle("/v1/Workspaces/", taskRouter)
+
+	mux.Handle("/2010-04-01/", s.voice.Handler())
+
+	studio := s.studio.Handler()
+	mux.Handle("/v2/", studio)
+	mux.Handle("/v1/Accounts/", studio) // flows' webhook_url and their continuations
+
+	control := s.controlAuth(s.controlRoutes())
+	mux.Handle("/sandbox", control)
+	mux.Handle("/sandbox/", control)
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusNotFound, 20404, "The requested resource %s was not found", r.URL.Path))
+	})
+	return mux
+}
+
+// controlRoutes lists the control surface: JSON in, JSON out, behind the sandbox's credentials.
+func (s *Sandbox) controlRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sandbox", s.handleIndex)
+	mux.HandleFunc("GET /sandbox/{$}", s.handleIndex)
+	mux.HandleFunc("POST /sandbox/calls", s.handlePlaceCall)
+	mux.HandleFunc("GET /sandbox/calls", s.handleListCalls)
+	mux.HandleFunc("GET /sandbox/calls/{sid}", s.handleGetCall)
+	mux.HandleFunc("PUT /sandbox/personas/{number}", s.handleSetPersona)
+	mux.HandleFunc("POST /sandbox/numbers", s.handleSeedNumber)
+	mux.HandleFunc("GET /sandbox/tasks", s.handleListTasks)
+	mux.HandleFunc("GET /sandbox/tasks/{sid}", s.handleGetTask)
+	mux.HandleFunc("GET /sandbox/workers", s.handleListWorkers)
+	mux.HandleFunc("GET /sandbox/timeline/{sid}", s.handleTimeline)
+	mux.HandleFunc("GET /sandbox/events", s.handleEvents)
+	mux.HandleFunc("/sandbox/", func(w http.ResponseWriter, r *http.Request) {
+		writeControlError(w, http.StatusNotFound, "no such sandbox route: %s %s (GET /sandbox/ lists them)", r.Method, r.URL.Path)
+	})
+	return mux
+}
