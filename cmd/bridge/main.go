@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.SetOutput(stderr)
 	envFile := flags.String("env-file", ".env", "read variables from this file when present (the environment wins)")
 	port := flags.String("port", "", "listen port (PORT)")
+	demo := flags.Bool("demo", true, "sandbox mode: place the demo calls before serving")
+	speed := flags.Float64("speed", 10, "sandbox mode: how many times faster than real time the sandbox's clock runs")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -63,11 +65,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.sandbox() {
-		return errors.New("no TWILIO_ACCOUNT_SID: sandbox mode is not wired into cmd/bridge yet; " +
-			"set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WORKSPACE_SID to run against an account")
+		if *speed < 1 || *speed > 1000 {
+			return fmt.Errorf("-speed %v: want 1 (real time) to 1000", *speed)
+		}
+		if get("LOG_LEVEL") == "" {
+			cfg.LogLevel = slog.LevelWarn // the demo's timelines are the output; the bridge's log stays quiet
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+		return runSandboxMode(ctx, cfg, *demo, *speed, stdout, log)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
 		return fmt.Errorf("PORT %d: %w", cfg.Port, err)

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"queuebridge/sandbox/clock"
+	"queuebridge/taskrouter"
+)
+
+// runSandboxMode is `go run ./cmd/bridge` without an account: the sandbox plays Twilio, the
+// example spec is provisioned in it, the bridge runs against it exactly as in production, and
+// a short demo shows whole calls. It serves until ctx ends.
+func runSandboxMode(ctx context.Context, cfg config, demo bool, speed float64, stdout io.Writer, log *slog.Logger) error {
+	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+	if err != nil {
+		return fmt.Errorf("example spec: %w", err)
+	}
+	env, err := startSandbox(ctx, sandboxSetup{
+		cfg: cfg, spec: taskrouter.ExampleSpec, clock: clock.NewScaled(speed), log: log,
+		listen: fmt.Sprintf("127.0.0.1:%d", cfg.Port),
+	})
+	if err != nil {
+		return err
+	}
+	account, token := env.sb.Credentials()
+	fmt.Fprintf(stdout, `queuebridge — SANDBOX MODE: no Twilio account is used and no phone rings.
+  The sandbox plays Twilio at %s (account %s, clock %gx faster than real time).
+  The example spec (taskrouter/queuebridge.example.yaml) is provisioned in it: workspace %s,
+  agents Alice, Bob and Carol, the IVR on %s.
+  queuebridge listens at %s, verifying every signed webhook as in production.
+  To use a real account instead: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WORKSPACE_SID
+  and PUBLIC_BASE_URL (see README.md, "Running against a real account").
+`, env.sb.URL(), account, speed, env.outputs.WorkspaceSID, demoNumber, env.bridgeURL)
+
+	if demo {
+		ok, err := runDemo(ctx, env, agentNumbers(spec), stdout)
+		if err != nil {
+			env.Close()
+			return fmt.Errorf("demo: %w", err)
+		}
+		if !ok {
+			fmt.Fprintln(stdout, "\nSome calls did not end as their personas dictate: see the timelines above.")
+		}
+	}
+	fmt.Fprintf(stdout, `
+Still serving. Place more calls through the sandbox's control surface, e.g.:
+  go run ./cmd/sandbox call --url %s --from +15551234567 --to %s --agents voicemail,human
+  curl -u %s:%s -d from=+15551234567 -d to=%s %s/sandbox/calls
+Ctrl-C stops.
+`, env.sb.URL(), demoNumber, account, token, demoNumber, env.sb.URL())
+	<-ctx.Done()
+	return env.Close()
+}
