@@ -78,6 +78,17 @@ var callerSeq atomic.Int64
 
 func newE2E(t *testing.T, vars map[string]string) *e2e {
 	t.Helper()
+	return newE2EWithSpec(t, e2eSpec, vars)
+}
+
+func newE2EWithSpec(t *testing.T, spec string, vars map[string]string) *e2e {
+	t.Helper()
+	return newE2EAt(t, e2eSpeed, spec, vars)
+}
+
+// newE2EAt runs the sandbox's clock speed times faster than real time.
+func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string) *e2e {
+	t.Helper()
 	e := &e2e{t: t, dbPath: filepath.Join(t.TempDir(), "qb.db")}
 	all := map[string]string{"DATABASE_URL": e.dbPath, "PORT": "0"}
 	for k, v := range vars {
@@ -87,7 +98,7 @@ func newE2E(t *testing.T, vars map[string]string) *e2e {
 	require.NoError(t, err)
 	e.cfg = cfg
 	env, err := startSandbox(context.Background(), sandboxSetup{
-		cfg: cfg, spec: []byte(e2eSpec), clock: clock.NewScaled(e2eSpeed),
+		cfg: cfg, spec: []byte(spec), clock: clock.NewScaled(speed),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), listen: "127.0.0.1:0",
 	})
 	require.NoError(t, err)
@@ -195,6 +206,7 @@ func (e *e2e) assertReservations(taskSid string, want ...string) {
 func human() voice.Persona { return voice.Human(2*time.Second, 20*time.Second) }
 
 func TestE2EFirstAgentHumanIsBridgedAndTaskCompleted(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, nil)
 	e.setAgents(map[string]voice.Persona{"Alice": human(), "Bob": human(), "Carol": human()})
 	caller := e.ended(e.call(voice.Human(0, 0)))
@@ -210,8 +222,10 @@ func TestE2EFirstAgentHumanIsBridgedAndTaskCompleted(t *testing.T) {
 }
 
 func TestE2EVoicemailThenHuman(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"Enable", "DetectMessageEnd"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t, map[string]string{"AMD_MODE": mode})
 			e.setAgents(map[string]voice.Persona{"Alice": voice.Voicemail(2*time.Second, 6*time.Second, true), "Bob": human(), "Carol": human()})
 			caller := e.ended(e.call(voice.Human(0, 0)))
@@ -228,6 +242,7 @@ func TestE2EVoicemailThenHuman(t *testing.T) {
 }
 
 func TestE2EEveryFailureThenHuman(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		persona voice.Persona
@@ -240,6 +255,7 @@ func TestE2EEveryFailureThenHuman(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t, map[string]string{"RING_TIMEOUT": "20"})
 			e.setAgents(map[string]voice.Persona{"Alice": tc.persona, "Bob": human(), "Carol": human()})
 			caller := e.ended(e.call(voice.Human(0, 0)))
@@ -256,8 +272,10 @@ func TestE2EEveryFailureThenHuman(t *testing.T) {
 }
 
 func TestE2EUnknownVerdictFollowsPolicy(t *testing.T) {
+	t.Parallel()
 	for _, policy := range []string{"connect", "reject"} {
 		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t, map[string]string{"UNKNOWN_ANSWER": policy, "AMD_TIMEOUT": "5"})
 			// Alice picks up and stays silent: AMD cannot decide.
 			e.setAgents(map[string]voice.Persona{"Alice": voice.Unknown(2 * time.Second), "Bob": human(), "Carol": human()})
