@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"queuebridge/sandbox/clock"
 	"queuebridge/taskrouter"
@@ -17,6 +19,16 @@ func runSandboxMode(ctx context.Context, cfg config, demo bool, speed float64, s
 	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
 	if err != nil {
 		return fmt.Errorf("example spec: %w", err)
+	}
+	if cfg.DatabaseURL == "" {
+		// The sandbox keeps its state in memory: a store that outlived it would only hold
+		// reservations no sandbox knows. Use a fresh one unless DATABASE_URL says otherwise.
+		dir, err := os.MkdirTemp("", "queuebridge-sandbox-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DatabaseURL = filepath.Join(dir, "queuebridge.db")
 	}
 	env, err := startSandbox(ctx, sandboxSetup{
 		cfg: cfg, spec: taskrouter.ExampleSpec, clock: clock.NewScaled(speed), log: log,
