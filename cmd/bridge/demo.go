@@ -353,7 +353,7 @@ func (p *timelinePrinter) describe(e sandbox.Entry) (who, what string, ok bool) 
 		case e.What == "status: no-answer", e.What == "status: busy", e.What == "status: failed", e.What == "status: canceled":
 			return who, "leg ends: " + strings.TrimPrefix(e.What, "status: "), true
 		case e.What == "status: completed":
-			return who, "hangs up", true
+			return who, "leg ends", true
 		}
 	case "event":
 		worker := e.Detail["worker"]

@@ -60,7 +60,8 @@ func runSandboxMode(ctx context.Context, cfg config, demo bool, speed float64, s
 	fmt.Fprintf(stdout, `
 Still serving. Place more calls through the sandbox's control surface, e.g.:
   go run ./cmd/sandbox call --url %s --from +15551234567 --to %s --agents voicemail,human
-  curl -u %s:%s -d from=+15551234567 -d to=%s %s/sandbox/calls
+  curl -u %s:%s -H 'Content-Type: application/json' \
+       -d '{"from":"+15551234567","to":"%s"}' %s/sandbox/calls
 Ctrl-C stops.
 `, env.sb.URL(), demoNumber, account, token, demoNumber, env.sb.URL())
 	<-ctx.Done()
