@@ -24,7 +24,8 @@ as it happens: the caller's call, its task and reservations, and every agent leg
 
 --agents sets the personas of the agents' phones first, in order, onto the workers' contact_uri
 in the order the workers were created (with the example bootstrap spec: Alice, Bob, Carol), or
-onto --numbers when given. Kinds: human, voicemail, no-answer, busy, fail, fax, silent.
+onto --numbers when given. Kinds: human (answers after 3 s, talks 20 s), voicemail (answers
+after 3 s, 10 s greeting and a beep), no-answer, busy, fail, fax, silent (answer after 3 s).
 
 flags:
 `
@@ -194,7 +195,7 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 			}
 		}
 		for i, kind := range o.agents {
-			if err := c.do(ctx, http.MethodPut, "/sandbox/personas/"+url.PathEscape(numbers[i]), map[string]string{"kind": kind}, nil); err != nil {
+			if err := c.do(ctx, http.MethodPut, "/sandbox/personas/"+url.PathEscape(numbers[i]), agentPersona(kind), nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "agent %s answers as %s\n", numbers[i], kind)
@@ -218,6 +219,21 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "call %s from %s to %s\n", placed.Sid, o.from, o.to)
 	return follow(ctx, c, placed.Sid, stdout)
+}
+
+// agentPersona is the persona --agents gives a kind: a phone that rings a few seconds before
+// answering, a voicemail with a greeting long enough for AMD to call it a machine (a persona's
+// own default greeting is none at all, which AMD hears as silence: unknown).
+func agentPersona(kind string) map[string]any {
+	switch kind {
+	case "human":
+		return map[string]any{"kind": kind, "answer_after": "3s", "talk_for": "20s"}
+	case "voicemail":
+		return map[string]any{"kind": kind, "answer_after": "3s", "greeting": "10s", "beep": true}
+	case "fax", "silent":
+		return map[string]any{"kind": kind, "answer_after": "3s"}
+	}
+	return map[string]any{"kind": kind}
 }
 
 // workerNumbers lists the workers' contact_uri, oldest worker first.

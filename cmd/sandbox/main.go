@@ -90,8 +90,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (the only command is \"call\")", fs.Arg(0))
 	}
-	if *speed <= 0 || *speed > 10000 {
-		return usagef("-speed %v: want a factor above 0 and at most 10000", *speed)
+	if *speed < 1 || *speed > 10000 {
+		return usagef("-speed %v: want a factor from 1 (real time) to 10000", *speed)
 	}
 	if err := checkLoopback(*addr); err != nil {
 		return err
