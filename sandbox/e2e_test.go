@@ -84,6 +84,10 @@ func TestHumanAgentIsBridgedAndTheTaskCompletes(t *testing.T) {
 		assert.True(t, hasWhat(story, leg.Sid, want), "agent leg %q in the caller's timeline", want)
 	}
 	assert.True(t, hasWhat(story, callSid, "enqueued"))
+	// The task's and the reservation's stories are the same story.
+	assert.Equal(t, len(story), len(sb.Timeline(taskSid)))
+	assert.Equal(t, len(story), len(sb.Timeline(res.Sid)))
+	assert.Equal(t, len(story), len(sb.Timeline(leg.Sid)), "the agent leg belongs to the caller's story")
 }
 
 func TestVoicemailAgentIsRejectedAndTheNextWorkerTakesTheCall(t *testing.T) {
