@@ -85,7 +85,8 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		{"timeline of a non-SID", "GET", "/sandbox/timeline/hello", "", http.StatusBadRequest, "not a call"},
 		{"timeline with a bad after", "GET", "/sandbox/timeline/CA00000000000000000000000000000000?after=-1", "", http.StatusBadRequest, "after"},
 		{"unknown route", "GET", "/sandbox/nothing", "", http.StatusNotFound, "no such sandbox route"},
-		{"wrong method", "DELETE", "/sandbox/calls", "", http.StatusNotFound, "no such sandbox route"},
+		{"wrong method", "DELETE", "/sandbox/calls", "", http.StatusMethodNotAllowed, "use GET, POST"},
+		{"wrong method on a SID", "POST", "/sandbox/timeline/CA00000000000000000000000000000000", "", http.StatusMethodNotAllowed, "use GET"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
