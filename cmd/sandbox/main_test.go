@@ -167,6 +167,30 @@ func TestCallSetsTheAgentsPersonasAndPrintsTheTimeline(t *testing.T) {
 	assert.Regexp(t, `caller\s+CA[0-9a-f]{32}\s+status: completed`, out, "printing goes on to the end of the call")
 }
 
+func TestCallMapsAgentsOntoNumbersWhenGiven(t *testing.T) {
+	sb := startSandbox(t)
+	ac, token := sb.Credentials()
+	rc, err := qbtr.NewRestClient(qbtr.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 5*time.Second)
+	require.NoError(t, err)
+	twimlApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<Response><Dial timeout="10"><Number>+15550000002</Number></Dial></Response>`)
+	}))
+	defer twimlApp.Close()
+	pn := sb.SeedNumber(sandbox.DefaultNumber, "")
+	_, err = rc.Api.UpdateIncomingPhoneNumber(pn, (&api.UpdateIncomingPhoneNumberParams{}).SetVoiceUrl(twimlApp.URL))
+	require.NoError(t, err)
+
+	var stdout, stderr syncBuffer
+	err = run(context.Background(), []string{"call", "--url", sb.URL(), "--agents", "human,fail", "--numbers", "+15550000001,+15550000002"},
+		noEnv, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	out := stdout.String()
+	assert.Contains(t, out, "agent +15550000001 answers as human")
+	assert.Contains(t, out, "agent +15550000002 answers as fail")
+	assert.Regexp(t, `agent \+15550000002\s+CA[0-9a-f]{32}\s+status: failed`, out)
+}
+
 func TestCallErrorsSayWhatIsWrong(t *testing.T) {
 	sb := startSandbox(t)
 	cases := []struct {
