@@ -149,13 +149,37 @@ func (s *Sandbox) handleSetPersona(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, http.StatusBadRequest, "persona: %q is not an E.164 number (+15551234567; encode + as %%2B in a URL if your client turns it into a space)", number)
 		return
 	}
+	// Persona decodes itself, out of reach of DisallowUnknownFields: check the keys first, so
+	// "answer" for "answer_after" is an error rather than a persona with default timings.
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(r, &raw); err != nil {
+		writeControlError(w, http.StatusBadRequest, "persona for %s: %v", number, err)
+		return
+	}
+	for k := range raw {
+		if !isPersonaField(k) {
+			writeControlError(w, http.StatusBadRequest, "persona for %s: unknown field %q (known: kind, answer_after, greeting, greeting_end, beep, talk_for, hang_up_after, patience, digits, message_length)", number, k)
+			return
+		}
+	}
+	data, _ := json.Marshal(raw)
 	var p voice.Persona
-	if err := decodeJSON(r, &p); err != nil {
+	if err := json.Unmarshal(data, &p); err != nil {
 		writeControlError(w, http.StatusBadRequest, "persona for %s: %v", number, err)
 		return
 	}
 	s.SetPersona(number, p)
 	twilioapi.WriteJSON(w, http.StatusOK, map[string]any{"number": number, "persona": p})
+}
+
+// isPersonaField reports whether voice.Persona reads key from JSON.
+func isPersonaField(key string) bool {
+	switch key {
+	case "kind", "answer_after", "greeting", "greeting_end", "beep", "talk_for",
+		"hang_up_after", "patience", "digits", "message_length":
+		return true
+	}
+	return false
 }
 
 type seedNumberRequest struct {

@@ -46,6 +46,17 @@ func (s *Sandbox) controlRoutes() http.Handler {
 	mux.HandleFunc("GET /sandbox/workers", s.handleListWorkers)
 	mux.HandleFunc("GET /sandbox/timeline/{sid}", s.handleTimeline)
 	mux.HandleFunc("GET /sandbox/events", s.handleEvents)
+	// Known paths asked with another method: 405 naming the methods, not "no such route".
+	for path, allow := range map[string]string{
+		"/sandbox/calls": "GET, POST", "/sandbox/calls/{sid}": "GET", "/sandbox/personas/{number}": "PUT",
+		"/sandbox/numbers": "POST", "/sandbox/tasks": "GET", "/sandbox/tasks/{sid}": "GET",
+		"/sandbox/workers": "GET", "/sandbox/timeline/{sid}": "GET", "/sandbox/events": "GET",
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeControlError(w, http.StatusMethodNotAllowed, "%s %s: method not allowed (use %s)", r.Method, r.URL.Path, allow)
+		})
+	}
 	mux.HandleFunc("/sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, http.StatusNotFound, "no such sandbox route: %s %s (GET /sandbox/ lists them)", r.Method, r.URL.Path)
 	})

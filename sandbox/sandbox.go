@@ -172,10 +172,6 @@ func (s *Sandbox) Start() error {
 	return nil
 }
 
-// Handler is the sandbox's whole HTTP surface, for serving it some other way (httptest).
-// Studio's webhook URLs still use URL(), so a sandbox served elsewhere should still be Started.
-func (s *Sandbox) Handler() http.Handler { return s.handler }
-
 // URL is the sandbox's base URL (http://127.0.0.1:PORT), what TWILIO_API_URL is set to. It is
 // empty before Start.
 func (s *Sandbox) URL() string {
