@@ -127,8 +127,8 @@ func runScenario(ctx context.Context, env *sandboxEnv, agents map[string]string,
 	if err != nil {
 		return demoResult{}, fmt.Errorf("demo call %d: %w", n, err)
 	}
-	if err := waitOutboxEmpty(ctx, env, 10*time.Second); err != nil {
-		return demoResult{}, err
+	if err := waitSettled(ctx, env, info.TaskSid, 30*time.Second); err != nil {
+		return demoResult{}, fmt.Errorf("demo call %d: %w", n, err)
 	}
 	p.flush()
 	r := demoResult{scenario: sc, want: want, caller: from, callSid: sid, took: time.Since(start)}
@@ -155,6 +155,53 @@ func waitCallEnded(ctx context.Context, env *sandboxEnv, sid string, limit time.
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// waitSettled waits until everything the call set in motion is over: the task is completed or
+// canceled at TaskRouter, the bridge holds none of its reservations open, every agent leg has
+// ended, and the bridge's outbox is empty. Events and status callbacks trail the caller's hang-up.
+func waitSettled(ctx context.Context, env *sandboxEnv, taskSid string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		settled, why := isSettled(ctx, env, taskSid)
+		if settled {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("task %s not settled after %v: %s", taskSid, limit, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func isSettled(ctx context.Context, env *sandboxEnv, taskSid string) (bool, string) {
+	if taskSid != "" {
+		task, ok := env.sb.TaskRouter().Task(taskSid)
+		if ok && task.AssignmentStatus != "completed" && task.AssignmentStatus != "canceled" {
+			return false, "task " + task.AssignmentStatus
+		}
+		list, err := env.app.db.TaskReservations(ctx, taskSid)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range list {
+			if r.State.Open() || r.State == taskrouter.StateAccepted || r.State == taskrouter.StateWrapping {
+				return false, "reservation " + string(r.State)
+			}
+			if leg, ok := env.sb.Voice().Call(r.CallSID); ok && !isFinal(leg.Status) {
+				return false, "agent leg " + leg.Status
+			}
+		}
+	}
+	n, err := env.app.db.PendingJobs(ctx)
+	if err != nil || n > 0 {
+		return false, fmt.Sprintf("%d jobs queued", n)
+	}
+	return true, ""
 }
 
 // waitOutboxEmpty waits until the bridge has carried out every queued job (rejects, hang-ups,
