@@ -261,9 +261,10 @@ func TestSandboxApplyCreatesEverythingThenASecondApplyWritesNothing(t *testing.T
 	assert.Equal(t, "POST", number["voice_method"])
 
 	s.front.reset()
-	_, _, err = s.run("", "apply", "--yes")
+	out, _, err := s.run("", "apply", "--yes")
 	require.NoError(t, err)
 	assert.Empty(t, names(s.front.writes()), "a second apply makes no write request")
+	assert.Contains(t, out, "No changes: the account matches the spec (14 resources).\n")
 
 	s.front.reset()
 	_, _, err = s.run("", "plan", "--detailed-exitcode")
@@ -335,7 +336,13 @@ func TestSandboxTeardownRemovesExactlyWhatApplyCreated(t *testing.T) {
 		assert.Equal(t, http.StatusNoContent, w.Status, "%s", w)
 	}
 
-	// Read back: the spec's resources are gone, the rest stays.
+	// Read back: everything apply created is gone, the rest stays.
+	for _, w := range applied {
+		if w.Status == http.StatusCreated {
+			status, _ := s.rest(http.MethodGet, w.Path+"/"+w.SID, nil)
+			assert.Equal(t, http.StatusNotFound, status, "%s/%s after teardown", w.Path, w.SID)
+		}
+	}
 	status, _ = s.rest(http.MethodGet, "/v1/Workspaces/"+ws, nil)
 	assert.Equal(t, http.StatusNotFound, status)
 	status, _ = s.rest(http.MethodGet, "/v2/Flows/"+flow, nil)
