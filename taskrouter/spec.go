@@ -241,8 +241,10 @@ func (es SpecErrors) Error() string {
 }
 
 var (
-	specE164Pattern  = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
-	specDigitPattern = regexp.MustCompile(`^[0-9*#]$`)
+	specE164Pattern = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+	// Not #: the menu's finish_on_key, which submits the input and never reaches Digits, so a
+	// # option could never be chosen.
+	specDigitPattern = regexp.MustCompile(`^[0-9*]$`)
 )
 
 // ReservationTimeout is the workflow's reservation timeout in seconds: the spec's, or ring +
@@ -427,7 +429,7 @@ func (s *Spec) Validate(set SpecSettings) error {
 			field := fmt.Sprintf("flow.menu.options[%d]", i)
 			switch {
 			case !specDigitPattern.MatchString(o.Digit):
-				add(field+".digit", o.Digit, "must be one key: 0-9, * or #")
+				add(field+".digit", o.Digit, "must be one key: 0-9 or * (# submits the menu, so it never picks an option)")
 			case digits[o.Digit]:
 				add(field+".digit", o.Digit, "duplicate menu digit")
 			}
