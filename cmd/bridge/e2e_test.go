@@ -127,7 +127,7 @@ func (e *e2e) ended(sid string) voice.CallInfo {
 	e.t.Helper()
 	info, err := waitCallEnded(context.Background(), e.env, sid, 30*time.Second)
 	require.NoError(e.t, err)
-	require.NoError(e.t, waitOutboxEmpty(context.Background(), e.env, 10*time.Second))
+	require.NoError(e.t, waitSettled(context.Background(), e.env, info.TaskSid, 30*time.Second))
 	return info
 }
 
