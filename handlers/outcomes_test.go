@@ -121,9 +121,9 @@ func TestUnansweredLegsRejectTheReservation(t *testing.T) {
 	}{
 		{"no-answer", noAnswer},
 		{"busy", noAnswer},
-		{"failed", ""},
-		{"canceled", ""},
-		{"completed", ""}, // the agent hung up during AMD, before the TwiML was fetched
+		{"failed", noAnswer},
+		{"canceled", ""},        // someone else canceled the leg: not the agent's doing
+		{"completed", noAnswer}, // the agent hung up during AMD, before the TwiML was fetched
 	}
 	for _, tc := range cases {
 		t.Run(tc.status, func(t *testing.T) {

@@ -103,17 +103,30 @@ func TestInterruptedDialIsNeverRedialedBlindly(t *testing.T) {
 }
 
 func TestTwilioFailuresAreRetriedOrFinal(t *testing.T) {
-	t.Run("429 and 5xx are retried", func(t *testing.T) {
+	t.Run("429 is retried: Twilio created nothing", func(t *testing.T) {
 		h := newHarness(t)
 		h.tw.mu.Lock()
-		h.tw.createFailures = []int{503, 429, 500}
+		h.tw.createFailures = []int{429, 429}
 		h.tw.mu.Unlock()
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		h.waitCall(r)
 		h.waitIdle()
-		assert.Len(t, h.tw.callCreates(), 4)
+		assert.Len(t, h.tw.callCreates(), 3)
 		assert.Equal(t, taskrouter.StateRinging, h.reservation(r).State)
+	})
+	t.Run("5xx is looked up, never re-sent: Twilio may have created the call", func(t *testing.T) {
+		h := newHarness(t)
+		h.tw.mu.Lock()
+		h.tw.createFailures = []int{503}
+		h.tw.mu.Unlock()
+		r := newRes()
+		h.sendEvent("reservation.created", r)
+		h.waitIdle()
+		assert.Len(t, h.tw.callCreates(), 1)
+		assert.NotEmpty(t, h.tw.requestsTo(http.MethodGet, "/2010-04-01/Accounts/"+accountSID+"/Calls.json"))
+		require.Len(t, h.tw.reservationUpdates(), 1, "no call found: rejected so TaskRouter routes again")
+		assert.Equal(t, taskrouter.StateRejected, h.reservation(r).State)
 	})
 	t.Run("other 4xx are final and reject", func(t *testing.T) {
 		h := newHarness(t)
@@ -132,7 +145,7 @@ func TestTwilioFailuresAreRetriedOrFinal(t *testing.T) {
 	t.Run("retries stop at the reservation's deadline", func(t *testing.T) {
 		h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.ReservationTimeout = 150 * time.Millisecond }))
 		h.tw.mu.Lock()
-		h.tw.createFailures = []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503}
+		h.tw.createFailures = []int{429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429}
 		h.tw.mu.Unlock()
 		r := newRes()
 		h.sendEvent("reservation.created", r)

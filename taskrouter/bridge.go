@@ -70,6 +70,13 @@ const (
 	Goodbye InstructionKind = "goodbye"
 )
 
+// Outcome prefixes that decide how a reject is made (see workerCaused).
+const (
+	outcomeNoContactURI       = "worker has no usable contact_uri"
+	outcomeRefused            = "Twilio refused the agent leg: "
+	outcomeHungUpBeforeBridge = "agent leg ended before the bridge"
+)
+
 // Messages said to agents.
 const (
 	MsgCallerGone    = "Sorry, the caller is no longer waiting. Goodbye."
@@ -155,7 +162,7 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 			r.State, r.Outcome = StateCanceled, "task canceled before reservation.created: "+s.TaskCanceled
 			return Change{Reservation: &r}, nil
 		case !ValidContactURI(r.ContactURI):
-			r.State, r.Outcome = StateRejected, fmt.Sprintf("worker has no usable contact_uri (%q)", r.ContactURI)
+			r.State, r.Outcome = StateRejected, fmt.Sprintf("%s (%q)", outcomeNoContactURI, r.ContactURI)
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		case !ValidContactURI(r.CallerID):
 			r.State, r.Outcome = StateRejected, fmt.Sprintf("no usable caller ID: set CALLER_ID or give the task a \"from\" attribute (got %q)", r.CallerID)
@@ -420,6 +427,9 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 		if r.CallStatus.Final() || r.CallStatus == u.Status {
 			return Change{}, nil // late or repeated callback
 		}
+		if r.CallStatus == CallInProgress && !u.Status.Final() {
+			return Change{}, nil // a callback from before the answer, delivered late
+		}
 		if r.CallSID == "" && r.State != StateDialing && r.State != StatePending {
 			return Change{}, nil
 		}
@@ -429,13 +439,20 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 			r.State = StateRinging
 		}
 		if u.Status.Final() && r.State.Open() {
+			reject := Job{Kind: JobReject, Deadline: r.Deadline}
+			if r.State == StateBridging {
+				// The dequeue may have happened and reservation.accepted not arrived yet: the
+				// reject waits a little and is skipped if TaskRouter reports the bridge.
+				reject.NotBefore = now.Add(5 * time.Second)
+				reject.Deadline = later(r.Deadline, reject.NotBefore.Add(time.Minute))
+			}
 			r.State = StateRejected
 			if u.Status == CallCompleted {
-				r.Outcome = "agent leg ended before the bridge"
+				r.Outcome = outcomeHungUpBeforeBridge
 			} else {
 				r.Outcome = string(u.Status)
 			}
-			change.Jobs = []Job{{Kind: JobReject, Deadline: r.Deadline}}
+			change.Jobs = []Job{reject}
 		}
 		return change, nil
 	})

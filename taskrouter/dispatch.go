@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/twilio/twilio-go/client"
 )
 
 // Run processes queued jobs until ctx is done, then waits for the jobs in flight to finish
@@ -21,52 +26,65 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Info("resumed jobs left by the previous run", "jobs", n)
 	}
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		inFlight int
-		done     = make(chan struct{}, b.opts.Workers)
+		wg sync.WaitGroup
+		// slots holds a token per running job: at most Workers run at once.
+		slots = make(chan struct{}, b.opts.Workers)
+		// done wakes the loop when a job ends; a full buffer already means "look again".
+		done = make(chan struct{}, 1)
 	)
 	defer wg.Wait()
 	for {
-		mu.Lock()
-		free := b.opts.Workers - inFlight
-		mu.Unlock()
-		if free > 0 {
+		claimFailed := false
+		if free := cap(slots) - len(slots); free > 0 {
 			jobs, err := b.store.ClaimJobs(ctx, b.opts.Now(), free)
 			if err != nil && ctx.Err() == nil {
 				b.log.Error("claiming jobs", "err", err)
+				claimFailed = true
 			}
 			for _, j := range jobs {
-				mu.Lock()
-				inFlight++
-				mu.Unlock()
+				slots <- struct{}{}
 				wg.Add(1)
 				go func(j Job) {
 					defer wg.Done()
 					// In-flight jobs finish even when ctx ends: they are short, bounded by the
 					// HTTP client's timeout, and leaving them would leave calls half placed.
 					b.runJob(context.WithoutCancel(ctx), j)
-					mu.Lock()
-					inFlight--
-					mu.Unlock()
-					done <- struct{}{}
+					<-slots
+					select {
+					case done <- struct{}{}:
+					default:
+					}
 				}(j)
 			}
 		}
-		wait := time.Minute
-		if next, ok, err := b.store.NextJobAt(ctx); err == nil && ok {
-			wait = max(0, next.Sub(b.opts.Now()))
+		var timeout <-chan time.Time
+		var timer *time.Timer
+		switch {
+		case claimFailed:
+			timeout = time.After(time.Second) // the store is failing: do not spin on it
+		case len(slots) == cap(slots):
+			// Every worker is busy: only a job ending (or shutdown) frees one.
+		default:
+			wait := time.Minute
+			if next, ok, err := b.store.NextJobAt(ctx); err == nil && ok {
+				wait = max(0, next.Sub(b.opts.Now()))
+			}
+			timer = time.NewTimer(wait)
+			timeout = timer.C
 		}
-		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			timer.Stop()
+			if timer != nil {
+				timer.Stop()
+			}
 			return nil
 		case <-b.wake:
 		case <-done:
-		case <-timer.C:
+		case <-timeout:
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
@@ -81,8 +99,11 @@ func (b *Bridge) runJob(ctx context.Context, j Job) {
 	case JobDial:
 		err = b.dial(ctx, r)
 	case JobReject:
+		if r.State == StateAccepted || r.State == StateWrapping || r.State == StateCompleted {
+			break // TaskRouter reports the reservation bridged after all: nothing to reject
+		}
 		activity := ""
-		if r.CallStatus == CallNoAnswer || r.CallStatus == CallBusy || r.AnsweredBy.IsMachine() || r.AnsweredBy == AnsweredUnknown {
+		if workerCaused(r) {
 			activity = b.opts.NoAnswerActivitySID
 		}
 		err = b.twilio("reject_reservation", func() error {
@@ -153,7 +174,7 @@ func (b *Bridge) retry(ctx context.Context, j Job, r Reservation, cause error) {
 		b.log.Warn("job out of time", "job", string(j.Kind), "reservation", j.ReservationSID, "err", cause)
 		b.finish(ctx, j, "out of time: "+cause.Error())
 		if j.Kind == JobDial {
-			b.giveUpDial(ctx, r.SID, "could not place the agent leg in time: "+cause.Error())
+			b.giveUpDial(ctx, j.ReservationSID, "could not place the agent leg in time: "+cause.Error())
 		}
 		return
 	}
@@ -174,7 +195,8 @@ func (b *Bridge) giveUpDial(ctx context.Context, sid, why string) {
 			return Change{}, nil
 		}
 		r.State, r.Outcome, r.UpdatedAt = StateRejected, why, now
-		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
+		// The reservation's own deadline may have passed already: the reject still gets a minute.
+		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: later(r.Deadline, now.Add(time.Minute))}}}, nil
 	})
 	if err != nil {
 		b.log.Error("rejecting reservation", "reservation", sid, "err", err)
@@ -199,6 +221,10 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		}
 		return nil
 	default:
+		if !r.DialingAt.IsZero() && r.CallSID == "" {
+			// It ended while an ambiguous dial was unresolved: a call may ring for nobody.
+			return b.endOrphanDial(ctx, r)
+		}
 		return nil // canceled, answered, or rejected meanwhile: nothing to place
 	}
 	now := b.opts.Now()
@@ -239,9 +265,9 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		var fe *finalError
 		switch {
 		case errors.As(err, &fe):
-			b.giveUpDial(ctx, r.SID, "Twilio refused the agent leg: "+err.Error())
+			b.giveUpDial(ctx, r.SID, outcomeRefused+err.Error())
 			return nil
-		case Classify(err) == Retryable:
+		case notSent(err):
 			// Twilio did not create the call: back to pending, and the job retries.
 			_, _, uerr := b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
 				x := s.Reservation
@@ -253,7 +279,9 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 			})
 			return errors.Join(err, uerr)
 		default:
-			return err // ambiguous: stays dialing; the retry looks for the call
+			// A timeout, a dropped connection or a 5xx: Twilio may have created the call. It
+			// stays dialing; the retry looks for the call instead of placing another.
+			return err
 		}
 	}
 	if b.hooks.CallPlaced != nil {
@@ -299,31 +327,126 @@ func (b *Bridge) adoptCall(ctx context.Context, sid, callSID string, status Call
 // there is none it rejects the reservation so TaskRouter routes the task again, rather than
 // risking a second call to the same agent.
 func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
-	var calls []CallInfo
-	err := b.twilio("list_calls", func() error {
-		var err error
-		calls, err = b.voice.FindCalls(ctx, r.ContactURI, r.CallerID, r.DialingAt.Add(-time.Minute))
-		return err
-	})
+	call, found, err := b.findOwnCall(ctx, r)
 	if err != nil {
 		return err
 	}
-	for _, c := range calls {
-		owner, err := b.store.CallOwner(ctx, c.SID)
-		if err != nil {
+	if !found {
+		b.giveUpDial(ctx, r.SID, "dial interrupted and no call found: rejected so TaskRouter routes again")
+		return nil
+	}
+	b.logger(r).Info("found the agent leg of an interrupted dial", "call", call.SID, "status", string(call.Status))
+	if call.Status.Final() {
+		if err := b.adoptCall(ctx, r.SID, call.SID, ""); err != nil {
 			return err
 		}
-		if owner != "" && owner != r.SID {
+		return b.AgentCallStatus(ctx, CallUpdate{ReservationSID: r.SID, CallSID: call.SID, Status: call.Status})
+	}
+	return b.adoptCall(ctx, r.SID, call.SID, call.Status)
+}
+
+// dialSkew is how far before DialingAt a call found by recovery may have been created: clocks
+// differ, but a call from long before is some other attempt's.
+const dialSkew = 5 * time.Second
+
+// findOwnCall looks for the call an interrupted dial of r may have created: to the same agent,
+// from the same caller ID, created since the attempt (less dialSkew) and owned by no other
+// reservation. Anything but exactly one such call is not trusted.
+func (b *Bridge) findOwnCall(ctx context.Context, r Reservation) (CallInfo, bool, error) {
+	var calls []CallInfo
+	err := b.twilio("list_calls", func() error {
+		var err error
+		calls, err = b.voice.FindCalls(ctx, r.ContactURI, r.CallerID, r.DialingAt.Add(-dialSkew))
+		return err
+	})
+	if err != nil {
+		return CallInfo{}, false, err
+	}
+	var mine []CallInfo
+	for _, c := range calls {
+		if !c.CreatedAt.IsZero() && c.CreatedAt.Before(r.DialingAt.Add(-dialSkew)) {
 			continue
 		}
-		b.logger(r).Info("found the agent leg of an interrupted dial", "call", c.SID, "status", string(c.Status))
-		if c.Status.Final() {
-			return b.AgentCallStatus(ctx, CallUpdate{ReservationSID: r.SID, CallSID: c.SID, Status: c.Status})
+		owner, err := b.store.CallOwner(ctx, c.SID)
+		if err != nil {
+			return CallInfo{}, false, err
 		}
-		return b.adoptCall(ctx, r.SID, c.SID, c.Status)
+		if owner == "" || owner == r.SID {
+			mine = append(mine, c)
+		}
 	}
-	b.giveUpDial(ctx, r.SID, "dial interrupted and no call found: rejected so TaskRouter routes again")
-	return nil
+	if len(mine) != 1 {
+		if len(mine) > 1 {
+			b.logger(r).Warn("several calls could be the interrupted dial's: adopting none", "calls", len(mine))
+		}
+		return CallInfo{}, false, nil
+	}
+	return mine[0], true, nil
+}
+
+// endOrphanDial hangs up the call an interrupted dial may have created for a reservation that
+// ended meanwhile, and records it as that reservation's so no later recovery adopts it.
+func (b *Bridge) endOrphanDial(ctx context.Context, r Reservation) error {
+	call, found, err := b.findOwnCall(ctx, r)
+	if err != nil || !found {
+		return err
+	}
+	now := b.opts.Now()
+	_, _, err = b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
+		x := s.Reservation
+		if x.CallSID != "" {
+			return Change{}, nil
+		}
+		x.CallSID, x.CallStatus, x.UpdatedAt = call.SID, call.Status, now
+		change := Change{Reservation: &x}
+		if !call.Status.Final() {
+			change.Jobs = []Job{{Kind: JobHangup, CallSID: call.SID, Deadline: now.Add(5 * time.Minute)}}
+		}
+		return change, nil
+	})
+	if err == nil {
+		b.logger(r).Info("hanging up the leg of an interrupted dial whose reservation ended", "call", call.SID)
+		b.notify()
+	}
+	return err
+}
+
+// notSent reports whether a failed Calls.create certainly created nothing: Twilio refused it
+// for the rate (429) or the connection was never made. A 5xx is not certain: Twilio may have
+// created the call before failing.
+func notSent(err error) bool {
+	var te *client.TwilioRestError
+	if errors.As(err, &te) {
+		return te.Status == http.StatusTooManyRequests
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// workerCaused reports whether a reject is the agent's doing (their phone did not produce a
+// human: no answer, busy, unreachable, voicemail, fax, undecided, hung up, unusable
+// contact_uri). Such rejects carry NOANSWER_ACTIVITY, so TaskRouter stops offering that agent
+// calls; rejects for the caller's or queuebridge's reasons leave the agent's activity alone.
+func workerCaused(r Reservation) bool {
+	switch {
+	case r.CallStatus == CallNoAnswer, r.CallStatus == CallBusy, r.CallStatus == CallFailed:
+		return true
+	case r.AnsweredBy.IsMachine(), r.AnsweredBy == AnsweredUnknown:
+		return true
+	}
+	for _, prefix := range []string{outcomeNoContactURI, outcomeRefused, outcomeHungUpBeforeBridge} {
+		if strings.HasPrefix(r.Outcome, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // hangup ends an agent leg: canceled while it may still be ringing, completed once answered.
