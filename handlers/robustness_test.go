@@ -177,12 +177,20 @@ func TestSignatures(t *testing.T) {
 			assert.Equal(t, tc.want, status, body)
 		})
 	}
+	// A form with a repeated key, signed over every value as Twilio signs it.
+	repeated := event("reservation.created", newRes())
+	repeated["StatusCallbackEvent"] = []string{"ringing", "answered"}
+	status, body := h.postSigned("/taskrouter/events", repeated, twiliosig.Sign(authToken, publicBase+"/taskrouter/events", repeated))
+	assert.Equal(t, http.StatusOK, status, body)
+	status, _ = h.postSigned("/taskrouter/events", repeated, twiliosig.Sign("another-token", publicBase+"/taskrouter/events", repeated))
+	assert.Equal(t, http.StatusForbidden, status)
+
 	// Only the last, valid, request changed anything.
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StatePending, got.State)
 
 	other := newRes()
-	status, _ := h.postSigned("/taskrouter/events", event("reservation.created", other), "bad")
+	status, _ = h.postSigned("/taskrouter/events", event("reservation.created", other), "bad")
 	assert.Equal(t, http.StatusForbidden, status)
 	_, err := h.db.Reservation(context.Background(), other.SID)
 	assert.ErrorIs(t, err, taskrouter.ErrNotFound, "a request failing its signature changes nothing")
