@@ -49,7 +49,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 					mu.Lock()
 					inFlight--
 					mu.Unlock()
-					done <- struct{}{}
+					select { // a wake-up only: when one is pending already, the loop will look anyway
+					case done <- struct{}{}:
+					default:
+					}
 				}(j)
 			}
 		}
