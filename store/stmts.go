@@ -16,7 +16,8 @@ const reservationColumns = `sid, task_sid, workspace_sid, workflow_sid, worker_s
 type writeStmts struct {
 	savepoint, release, rollbackTo *sql.Stmt
 	reservation, canceledReason    *sql.Stmt
-	insertEvent, upsert, insertJob *sql.Stmt
+	insertEvent, upsert, update    *sql.Stmt
+	insertJob                      *sql.Stmt
 	claimJobs, deleteJob, retryJob *sql.Stmt
 }
 
@@ -47,6 +48,9 @@ func (db *DB) prepareAll(ctx context.Context) error {
 				call_sid=excluded.call_sid, call_status=excluded.call_status, answered_by=excluded.answered_by,
 				outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
 				deadline=excluded.deadline`},
+		{db.write, &w.update, `UPDATE reservations SET task_sid=?, workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
+			contact_uri=?, caller_id=?, state=?, call_sid=?, call_status=?, answered_by=?, outcome=?, updated_at=?, dialing_at=?,
+			deadline=? WHERE sid=?`},
 		{db.write, &w.insertJob, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
 		{db.write, &w.claimJobs, `UPDATE jobs SET state = 'running'
 			WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?)

@@ -293,7 +293,13 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	out := snap.Reservation
 	if change.Reservation != nil {
 		out = *change.Reservation
-		if err := db.upsertReservation(ctx, tx, out); err != nil {
+		var err error
+		if snap.Found && out.SID == snap.Reservation.SID {
+			err = db.updateReservation(ctx, tx, out)
+		} else {
+			err = db.upsertReservation(ctx, tx, out)
+		}
+		if err != nil {
 			return snap.Reservation, err
 		}
 	}
@@ -343,6 +349,19 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 		return "", nil
 	}
 	return reason, err
+}
+
+// updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
+// the upsert.
+func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := db.txStmt(ctx, tx, db.w.update).ExecContext(ctx,
+		r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
+		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
+	if err != nil {
+		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
+	}
+	return nil
 }
 
 func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {

@@ -73,6 +73,7 @@ type options struct {
 	preload    int
 	dbPath     string
 	logLevel   string
+	cpuProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.preload, "preload", 0, "store this many finished reservations first (in-process bridge only)")
 	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's SQLite file (default: a new one in a temporary directory)")
 	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (loadgen and in-process bridge together) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

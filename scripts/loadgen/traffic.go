@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,7 +48,7 @@ func newSIDs() sids {
 		taskQueue: "WQ00000000000000000000000000000001", callerCall: newSID("CA")}
 }
 
-func (s sids) event() string { return newSID("EV") }
+func (s sids) event() string   { return newSID("EV") }
 func (s sids) newCall() string { return newSID("CA") }
 
 // generator sends the traffic and records what it measures.
@@ -76,16 +77,28 @@ func newGenerator(o options, target string, fake *fakeTwilio) *generator {
 	return g
 }
 
-// post sends one signed webhook and records its latency under name.
+// signedRequest is a webhook ready to send.
+type signedRequest struct {
+	target, body, sig string
+}
+
+func (g *generator) sign(target string, form url.Values) signedRequest {
+	return signedRequest{target: target, body: form.Encode(), sig: twiliosig.Sign(g.o.token, g.target+target, form)}
+}
+
+// post signs and sends one webhook and records its latency under name.
 func (g *generator) post(ctx context.Context, name, target string, form url.Values, want int) (string, error) {
-	body := form.Encode()
-	sig := twiliosig.Sign(g.o.token, g.target+target, form)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.target+target, strings.NewReader(body))
+	return g.send(ctx, name, g.sign(target, form), want)
+}
+
+// send sends one signed webhook and records its latency under name.
+func (g *generator) send(ctx context.Context, name string, s signedRequest, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.target+s.target, strings.NewReader(s.body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sig)
+	req.Header.Set("X-Twilio-Signature", s.sig)
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
 	st := g.stats.Load()
 	start := time.Now()
@@ -120,7 +133,7 @@ func (g *generator) event(ctx context.Context, typ string, r sids, extra ...stri
 		"EventType": {typ}, "Sid": {newSID("EV")}, "AccountSid": {accountSID}, "WorkspaceSid": {workspaceSID},
 		"WorkspaceName": {"queuebridge"}, "ResourceType": {resource}, "ResourceSid": {resourceSID},
 		"EventDescription": {fmt.Sprintf("%s %s for worker %s", typ, resourceSID, r.workerName)},
-		"Timestamp": {strconv.FormatInt(now.Unix(), 10)}, "TimestampMs": {strconv.FormatInt(now.UnixMilli(), 10)},
+		"Timestamp":        {strconv.FormatInt(now.Unix(), 10)}, "TimestampMs": {strconv.FormatInt(now.UnixMilli(), 10)},
 		"TaskSid": {r.task}, "TaskAge": {"12"}, "TaskPriority": {"0"}, "TaskAssignmentStatus": {"reserved"},
 		"TaskQueueSid": {r.taskQueue}, "TaskQueueName": {"sales"}, "TaskChannelUniqueName": {"voice"},
 		"WorkflowSid": {workflowSID}, "WorkflowName": {"loadgen"},
@@ -149,14 +162,19 @@ func callForm(call, status string) url.Values {
 		"ApiVersion": {"2010-04-01"}, "CallerCountry": {"US"}, "CalledCountry": {"US"}}
 }
 
-// answer is the agent leg's TwiML request after AMD.
-func (g *generator) answer(ctx context.Context, r sids, call, answeredBy, wantVerb string) error {
+// answerRequest is the agent leg's TwiML request after AMD.
+func (g *generator) answerRequest(r sids, call, answeredBy string) signedRequest {
 	f := callForm(call, "in-progress")
 	f.Set("AnsweredBy", answeredBy)
 	f.Set("MachineDetectionDuration", "1820")
-	body, err := g.post(ctx, "dial-queue answer", dialQueuePath(r), f, http.StatusOK)
+	return g.sign(dialQueuePath(r), f)
+}
+
+// answer sends the agent leg's TwiML request and checks the TwiML has the verb.
+func (g *generator) answer(ctx context.Context, s signedRequest, wantVerb string) error {
+	body, err := g.send(ctx, "dial-queue answer", s, http.StatusOK)
 	if err == nil && !strings.Contains(body, "<"+wantVerb) {
-		err = fmt.Errorf("dial-queue answer %s: TwiML without <%s>: %s", answeredBy, wantVerb, body)
+		err = fmt.Errorf("dial-queue answer: TwiML without <%s>: %s", wantVerb, body)
 		g.stats.Load().fail("dial-queue answer (TwiML)", err)
 	}
 	return err
@@ -217,7 +235,7 @@ func (g *generator) flow(ctx context.Context, i int) {
 	}
 	switch i % 10 {
 	case 3: // a machine
-		if fail(g.answer(ctx, r, call, "machine_start", "Hangup")) || fail(g.status(ctx, r, call, "completed")) {
+		if fail(g.answer(ctx, g.answerRequest(r, call, "machine_start"), "Hangup")) || fail(g.status(ctx, r, call, "completed")) {
 			return
 		}
 		if _, err := await(ctx, w.rejected, "reject the reservation"); err != nil {
@@ -239,7 +257,7 @@ func (g *generator) flow(ctx context.Context, i int) {
 			return
 		}
 	default: // a human: bridged, talk, hang up, wrap up
-		if fail(g.answer(ctx, r, call, "human", "Dial")) || fail(g.status(ctx, r, call, "in-progress")) ||
+		if fail(g.answer(ctx, g.answerRequest(r, call, "human"), "Dial")) || fail(g.status(ctx, r, call, "in-progress")) ||
 			fail(g.event(ctx, "reservation.accepted", r)) || fail(g.event(ctx, "worker.activity.update", r)) {
 			return
 		}
@@ -398,14 +416,32 @@ func (g *generator) run(ctx context.Context) (Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("making %d ringing reservations: %w", n, err)
 		}
+		// Signed before the clock starts: the measured phase spends its CPU on the bridge.
+		answers := make([]signedRequest, n)
+		for i := range answers {
+			answers[i] = g.answerRequest(rs[i], calls[i], "human")
+		}
 		limit = n
-		unit = func(ctx context.Context, i int) { _ = g.answer(ctx, rs[i], calls[i], "human", "Dial") }
+		unit = func(ctx context.Context, i int) { _ = g.answer(ctx, answers[i], "Dial") }
 	}
 	st := newStats()
 	g.stats.Store(st)
 	g.fake.stats.Store(st)
 	createdBefore := g.created.Load()
+	if g.o.cpuProfile != "" {
+		f, err := os.Create(g.o.cpuProfile)
+		if err != nil {
+			return rep, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return rep, err
+		}
+	}
 	units, elapsed := g.drive(ctx, limit, unit)
+	if g.o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if g.o.scenario == "created" {
 		// Let the dispatcher place the calls of the reservations created last (bounded).
 		want := g.created.Load() - createdBefore
