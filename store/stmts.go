@@ -17,7 +17,7 @@ type writeStmts struct {
 	savepoint, release, rollbackTo *sql.Stmt
 	reservation, canceledReason    *sql.Stmt
 	insertEvent, upsert, update    *sql.Stmt
-	insertJob                      *sql.Stmt
+	updateState, insertJob         *sql.Stmt
 	claimJobs, deleteJob, retryJob *sql.Stmt
 }
 
@@ -50,6 +50,9 @@ func (db *DB) prepareAll(ctx context.Context) error {
 				deadline=excluded.deadline`},
 		{db.write, &w.update, `UPDATE reservations SET task_sid=?, workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
 			contact_uri=?, caller_id=?, state=?, call_sid=?, call_status=?, answered_by=?, outcome=?, updated_at=?, dialing_at=?,
+			deadline=? WHERE sid=?`},
+		{db.write, &w.updateState, `UPDATE reservations SET workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
+			contact_uri=?, caller_id=?, state=?, call_status=?, answered_by=?, outcome=?, updated_at=?, dialing_at=?,
 			deadline=? WHERE sid=?`},
 		{db.write, &w.insertJob, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
 		{db.write, &w.claimJobs, `UPDATE jobs SET state = 'running'

@@ -294,9 +294,12 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	if change.Reservation != nil {
 		out = *change.Reservation
 		var err error
-		if snap.Found && out.SID == snap.Reservation.SID {
+		switch {
+		case snap.Found && out.SID == snap.Reservation.SID && out.TaskSID == snap.Reservation.TaskSID && out.CallSID == snap.Reservation.CallSID:
+			err = db.updateState(ctx, tx, out)
+		case snap.Found && out.SID == snap.Reservation.SID:
 			err = db.updateReservation(ctx, tx, out)
-		} else {
+		default:
 			err = db.upsertReservation(ctx, tx, out)
 		}
 		if err != nil {
@@ -349,6 +352,19 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 		return "", nil
 	}
 	return reason, err
+}
+
+// updateState stores a reservation read in this transaction whose task and call are unchanged:
+// the indexes on them are left alone.
+func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := db.txStmt(ctx, tx, db.w.updateState).ExecContext(ctx,
+		r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
+		string(r.State), string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
+	if err != nil {
+		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
+	}
+	return nil
 }
 
 // updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
