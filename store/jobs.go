@@ -13,7 +13,7 @@ import (
 // ClaimJobs marks up to limit due jobs running and returns them, oldest due first.
 func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskrouter.Job, error) {
 	var jobs []taskrouter.Job
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := db.txStmt(ctx, tx, db.w.claimJobs).QueryContext(ctx, millis(now), limit)
 		if err != nil {
 			return err
@@ -39,7 +39,7 @@ func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskro
 
 // FinishJob deletes a job that is done or given up. The outcome is for the log, kept by the caller.
 func (db *DB) FinishJob(ctx context.Context, id int64, _ string) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txStmt(ctx, tx, db.w.deleteJob).ExecContext(ctx, id)
 		return err
 	})
@@ -47,7 +47,7 @@ func (db *DB) FinishJob(ctx context.Context, id int64, _ string) error {
 
 // RetryJob queues the job again at notBefore, counting the attempt.
 func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := db.txStmt(ctx, tx, db.w.retryJob).ExecContext(ctx, millis(notBefore), lastErr, id)
 		return err
 	})
@@ -56,7 +56,7 @@ func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastE
 // ResumeJobs queues again the jobs a stopped process left running.
 func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
 	var n int64
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
 		if err != nil {
 			return err
@@ -91,7 +91,7 @@ func (db *DB) PendingJobs(ctx context.Context) (int, error) {
 // before), keeping the table small.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, millis(before))
 		if err != nil {
 			return err

@@ -62,7 +62,7 @@ func (db *DB) prepareAll(ctx context.Context) error {
 		{db.write, &w.retryJob, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`},
 		{db.read, &r.reservation, `SELECT ` + reservationColumns + ` FROM reservations WHERE sid = ?`},
 		{db.read, &r.callOwner, `SELECT sid FROM reservations WHERE call_sid = ?`},
-		{db.read, &r.nextJobAt, `SELECT MIN(not_before) FROM jobs WHERE state = 'queued'`},
+		{db.read, &r.nextJobAt, `SELECT not_before FROM jobs WHERE state = 'queued' ORDER BY not_before LIMIT 1`},
 		{db.read, &r.pendingJobs, `SELECT COUNT(*) FROM jobs`},
 		{db.read, &r.ping, `SELECT 1`},
 	} {

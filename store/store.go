@@ -1,7 +1,9 @@
 // Package store keeps queuebridge's state in SQLite (pure Go, no cgo): reservations, the outbox
 // of jobs, and the event SIDs already processed. It implements taskrouter.Store; every update is
 // one serialized write transaction, committed (WAL, synchronous=FULL) before the caller answers
-// Twilio, so acknowledged work survives a crash.
+// Twilio, so acknowledged work survives a crash. Updates that arrive together share one commit
+// (group commit, writer.go), and the dispatcher's own bookkeeping (claims, finished jobs) does
+// not wait for the disk.
 package store
 
 import (
@@ -37,6 +39,7 @@ type DB struct {
 	stmts []*sql.Stmt
 
 	ops        chan *writeOp
+	durable    bool // the write connection's synchronous level is FULL (writer goroutine only)
 	closing    chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -80,7 +83,7 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
-	db := &DB{write: write, read: read, now: now,
+	db := &DB{write: write, read: read, now: now, durable: true,
 		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		close(db.writerDone)

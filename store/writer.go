@@ -28,6 +28,7 @@ type txFunc func(ctx context.Context, tx *sql.Tx) error
 type writeOp struct {
 	ctx  context.Context
 	fn   txFunc
+	lazy bool
 	err  error
 	done chan error
 }
@@ -38,10 +39,23 @@ var errClosed = errors.New("store is closed")
 // inTx runs fn in the write transaction of the next group commit and returns once that commit
 // is durable (or failed).
 func (db *DB) inTx(ctx context.Context, fn txFunc) error {
+	return db.write1(ctx, fn, false)
+}
+
+// inLazyTx is inTx for the dispatcher's bookkeeping, whose loss in a crash costs nothing: a
+// claim (jobs left running are queued again at start), a job finished (a finished job run
+// again finds its work done), a retry's schedule. A batch of such writes alone is committed
+// without waiting for the disk (synchronous=NORMAL: WAL stays consistent); the next durable
+// commit, which syncs the same WAL file, makes it durable too.
+func (db *DB) inLazyTx(ctx context.Context, fn txFunc) error {
+	return db.write1(ctx, fn, true)
+}
+
+func (db *DB) write1(ctx context.Context, fn txFunc, lazy bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, lazy: lazy, done: make(chan error, 1)}
 	select {
 	case db.ops <- op:
 	case <-db.closing:
@@ -84,6 +98,22 @@ func (db *DB) commit(batch []*writeOp) {
 			}
 			op.done <- op.err
 		}
+	}
+	durable := false
+	for _, op := range batch {
+		durable = durable || !op.lazy
+	}
+	if durable != db.durable {
+		// The level cannot change inside a transaction: set it before.
+		level := "NORMAL"
+		if durable {
+			level = "FULL"
+		}
+		if _, err := db.write.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
+			answer(fmt.Errorf("synchronous: %w", err))
+			return
+		}
+		db.durable = durable
 	}
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {

@@ -56,9 +56,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 				}(j)
 			}
 		}
+		mu.Lock()
+		busy := inFlight >= b.opts.Workers
+		mu.Unlock()
 		wait := time.Minute
-		if next, ok, err := b.store.NextJobAt(ctx); err == nil && ok {
-			wait = max(0, next.Sub(b.opts.Now()))
+		if !busy { // when every worker is busy, a finishing job wakes the loop: no need to poll
+			if next, ok, err := b.store.NextJobAt(ctx); err == nil && ok {
+				wait = max(0, next.Sub(b.opts.Now()))
+			}
 		}
 		timer := time.NewTimer(wait)
 		select {

@@ -69,7 +69,7 @@ func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Wri
 	}
 	b.url = "http://" + ln.Addr().String()
 	metrics := handlers.NewMetrics(db.PendingJobs)
-	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger}, metrics.Hooks())
+	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger, Workers: o.workers}, metrics.Hooks())
 	if err != nil {
 		ln.Close()
 		b.stop()

@@ -74,6 +74,7 @@ type options struct {
 	dbPath     string
 	logLevel   string
 	cpuProfile string
+	workers    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's SQLite file (default: a new one in a temporary directory)")
 	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (loadgen and in-process bridge together) to this file")
+	fs.IntVar(&o.workers, "workers", 0, "the in-process bridge's dispatcher workers (0: the bridge's default)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -136,6 +138,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case "off", "debug", "info", "warn", "error":
 	default:
 		bad("-log %q: want off, debug, info, warn or error", o.logLevel)
+	}
+	if o.workers < 0 || o.workers > 1024 {
+		bad("-workers %d: want 0 to 1024", o.workers)
 	}
 	if !alphanumeric(o.token) {
 		bad("-token %q: want letters and digits only, as Twilio auth tokens are", o.token)
