@@ -70,6 +70,7 @@ type options struct {
 	token      string
 	twilioAddr string
 	json       bool
+	jsonOut    string
 	preload    int
 	dbPath     string
 	logLevel   string
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.token, "token", defaultToken, "the auth token requests are signed with (the bridge's TWILIO_AUTH_TOKEN)")
 	fs.StringVar(&o.twilioAddr, "twilio-addr", "127.0.0.1:0", "where the fake Twilio listens (loopback)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.StringVar(&o.jsonOut, "json-out", "", "also write the report as JSON to this file")
 	fs.IntVar(&o.preload, "preload", 0, "store this many finished reservations first (in-process bridge only)")
 	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's SQLite file (default: a new one in a temporary directory)")
 	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
@@ -210,6 +212,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep, err := g.run(ctx)
 	if err != nil {
 		return err
+	}
+	if o.jsonOut != "" {
+		f, err := os.Create(o.jsonOut)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(rep.writeJSON(f), f.Close()); err != nil {
+			return err
+		}
 	}
 	if o.json {
 		return rep.writeJSON(stdout)
