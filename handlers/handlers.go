@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/taskrouter"
 )
@@ -48,8 +47,7 @@ type Config struct {
 
 type server struct {
 	Config
-	validator client.RequestValidator
-	base      string
+	signer *signer
 }
 
 // New returns the HTTP server with every route (see routes.go).
@@ -60,7 +58,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{Config: cfg, validator: client.NewRequestValidator(cfg.AuthToken), base: strings.TrimRight(cfg.PublicBaseURL, "/")}
+	s := &server{Config: cfg, signer: newSigner(cfg.AuthToken, strings.TrimRight(cfg.PublicBaseURL, "/"))}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -92,11 +90,7 @@ func (s *server) verified(c echo.Context) (twilioForm, error) {
 	if sig == "" {
 		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature is missing")
 	}
-	params := make(map[string]string, len(form))
-	for k, v := range form {
-		params[k] = v[0]
-	}
-	if !s.validator.Validate(s.base+req.URL.RequestURI(), params, sig) {
+	if !s.signer.valid(req.URL.RequestURI(), form, sig) {
 		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature does not match this request")
 	}
 	return twilioForm{form}, nil

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/sandbox/twiliosig"
 	"queuebridge/taskrouter"
@@ -20,7 +19,7 @@ import (
 // as every webhook does before anything else.
 func BenchmarkSignature(b *testing.B) {
 	const token, base = "0123456789abcdef0123456789abcdef", "https://bridge.example.com"
-	s := &server{Config: Config{MaxBody: 64 << 10}, validator: client.NewRequestValidator(token), base: base}
+	s := &server{Config: Config{MaxBody: 64 << 10}, signer: newSigner(token, base)}
 	e := echo.New()
 	for _, bc := range []struct {
 		name   string
