@@ -5,21 +5,15 @@ package handlers
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/taskrouter"
 )
@@ -53,8 +47,7 @@ type Config struct {
 
 type server struct {
 	Config
-	validator client.RequestValidator
-	base      string
+	signer *signer
 }
 
 // New returns the HTTP server with every route (see routes.go).
@@ -65,7 +58,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{Config: cfg, validator: client.NewRequestValidator(cfg.AuthToken), base: strings.TrimRight(cfg.PublicBaseURL, "/")}
+	s := &server{Config: cfg, signer: newSigner(cfg.AuthToken, strings.TrimRight(cfg.PublicBaseURL, "/"))}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -97,70 +90,10 @@ func (s *server) verified(c echo.Context) (twilioForm, error) {
 	if sig == "" {
 		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature is missing")
 	}
-	fullURL := s.base + req.URL.RequestURI()
-	params := make(map[string]string, len(form))
-	repeated := false
-	for k, v := range form {
-		params[k] = v[0]
-		repeated = repeated || len(v) > 1
-	}
-	ok := false
-	if repeated {
-		// twilio-go's validator takes one value per key; Twilio signs every value.
-		ok = validRepeated(s.AuthToken, fullURL, form, sig)
-	} else {
-		ok = s.validator.Validate(fullURL, params, sig)
-	}
-	if !ok {
+	if !s.signer.valid(req.URL.RequestURI(), form, sig) {
 		return twilioForm{}, taskrouter.Errorf(taskrouter.EUnauthorized, "X-Twilio-Signature does not match this request")
 	}
 	return twilioForm{form}, nil
-}
-
-// validRepeated checks a signature over a form with repeated keys as Twilio computes it: the URL,
-// then each key followed by each of its values, keys and values sorted; HMAC-SHA1 with the auth
-// token, base64. Like twilio-go, it accepts the URL with and without the scheme's default port.
-func validRepeated(token, rawURL string, form url.Values, sig string) bool {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		vals := append([]string(nil), form[k]...)
-		sort.Strings(vals)
-		for _, v := range vals {
-			b.WriteString(k)
-			b.WriteString(v)
-		}
-	}
-	for _, u := range urlVariants(rawURL) {
-		mac := hmac.New(sha1.New, []byte(token))
-		mac.Write([]byte(u + b.String()))
-		want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// urlVariants is the URL as given, with its scheme's default port added and removed.
-func urlVariants(rawURL string) []string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return []string{rawURL}
-	}
-	port := map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	with, without := *u, *u
-	if u.Port() == "" && port != "" {
-		with.Host = u.Host + ":" + port
-	}
-	if u.Port() == port {
-		without.Host = u.Hostname()
-	}
-	return []string{rawURL, with.String(), without.String()}
 }
 
 // events receives TaskRouter's event callbacks. Ignored event types get a 200 too.

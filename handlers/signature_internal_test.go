@@ -9,12 +9,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
-	"github.com/twilio/twilio-go/client"
 )
 
 // TestTwilioSignatureTestVector checks the signature check against Twilio's published vector.
 func TestTwilioSignatureTestVector(t *testing.T) {
-	s := &server{Config: Config{MaxBody: 1 << 16}, validator: client.NewRequestValidator("12345"), base: "https://mycompany.com"}
+	s := &server{Config: Config{MaxBody: 1 << 16}, signer: newSigner("12345", "https://mycompany.com")}
 	form := url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+12349013030"}, "Digits": {"1234"},
 		"From": {"+12349013030"}, "To": {"+18005551212"}}
 	for sig, ok := range map[string]bool{"0/KCTR6DLpKmkAf8muzZqo1nDgQ=": true, "1/KCTR6DLpKmkAf8muzZqo1nDgQ=": false} {

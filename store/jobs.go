@@ -13,10 +13,8 @@ import (
 // ClaimJobs marks up to limit due jobs running and returns them, oldest due first.
 func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskrouter.Job, error) {
 	var jobs []taskrouter.Job
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'running'
-			WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?)
-			RETURNING id, kind, reservation_sid, call_sid, attempts, not_before, deadline, last_error`, millis(now), limit)
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := db.txStmt(ctx, tx, db.w.claimJobs).QueryContext(ctx, millis(now), limit)
 		if err != nil {
 			return err
 		}
@@ -41,17 +39,16 @@ func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskro
 
 // FinishJob deletes a job that is done or given up. The outcome is for the log, kept by the caller.
 func (db *DB) FinishJob(ctx context.Context, id int64, _ string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+	return db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := db.txStmt(ctx, tx, db.w.deleteJob).ExecContext(ctx, id)
 		return err
 	})
 }
 
 // RetryJob queues the job again at notBefore, counting the attempt.
 func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`,
-			millis(notBefore), lastErr, id)
+	return db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := db.txStmt(ctx, tx, db.w.retryJob).ExecContext(ctx, millis(notBefore), lastErr, id)
 		return err
 	})
 }
@@ -59,7 +56,7 @@ func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastE
 // ResumeJobs queues again the jobs a stopped process left running.
 func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
 	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
 		if err != nil {
 			return err
@@ -73,7 +70,7 @@ func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
 // NextJobAt returns when the earliest queued job is due.
 func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT MIN(not_before) FROM jobs WHERE state = 'queued'`).Scan(&at)
+	err := db.r.nextJobAt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&at)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, err
 	}
@@ -86,7 +83,7 @@ func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 // PendingJobs counts queued and running jobs.
 func (db *DB) PendingJobs(ctx context.Context) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&n)
+	err := db.r.pendingJobs.QueryRowContext(context.WithoutCancel(ctx)).Scan(&n)
 	return n, err
 }
 
@@ -94,7 +91,7 @@ func (db *DB) PendingJobs(ctx context.Context) (int, error) {
 // before), keeping the table small.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, millis(before))
 		if err != nil {
 			return err

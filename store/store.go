@@ -1,7 +1,9 @@
 // Package store keeps queuebridge's state in SQLite (pure Go, no cgo): reservations, the outbox
 // of jobs, and the event SIDs already processed. It implements taskrouter.Store; every update is
 // one serialized write transaction, committed (WAL, synchronous=FULL) before the caller answers
-// Twilio, so acknowledged work survives a crash.
+// Twilio, so acknowledged work survives a crash. Updates that arrive together share one commit
+// (group commit, writer.go), and the dispatcher's own bookkeeping (claims, finished jobs) does
+// not wait for the disk.
 package store
 
 import (
@@ -15,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"queuebridge/taskrouter"
@@ -27,9 +30,19 @@ var migrations embed.FS
 
 // DB is the SQLite store.
 type DB struct {
-	write *sql.DB // one connection: writers are serialized here, not by SQLITE_BUSY
+	write *sql.DB // one connection, owned by the group-commit writer (writer.go)
 	read  *sql.DB
 	now   func() time.Time
+
+	w     writeStmts
+	r     readStmts
+	stmts []*sql.Stmt
+
+	ops        chan *writeOp
+	durable    bool // the write connection's synchronous level is FULL (writer goroutine only)
+	closing    chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 var _ taskrouter.Store = (*DB)(nil)
@@ -70,16 +83,29 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
-	db := &DB{write: write, read: read, now: now}
+	db := &DB{write: write, read: read, now: now, durable: true,
+		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
+		close(db.writerDone)
 		db.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
 	}
+	if err := db.prepareAll(ctx); err != nil {
+		close(db.writerDone)
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	go db.writer()
 	return db, nil
 }
 
-// Close closes the database.
+// Close waits for the writes under way, then closes the database. Writes sent after it fail.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.closing) })
+	<-db.writerDone
+	for _, s := range db.stmts {
+		s.Close()
+	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -131,11 +157,8 @@ func (db *DB) migrate(ctx context.Context) error {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	return db.r.ping.QueryRowContext(ctx).Scan(&one)
 }
-
-const reservationColumns = `sid, task_sid, workspace_sid, workflow_sid, worker_sid, worker_name, contact_uri, caller_id,
-	state, call_sid, call_status, answered_by, outcome, created_at, updated_at, dialing_at, deadline`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -169,7 +192,7 @@ func fromMillis(ms int64) time.Time {
 
 // Reservation returns the stored reservation or taskrouter.ErrNotFound.
 func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
-	r, err := scanReservation(db.read.QueryRowContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE sid = ?`, sid))
+	r, err := scanReservation(db.r.reservation.QueryRowContext(context.WithoutCancel(ctx), sid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, taskrouter.ErrNotFound
 	}
@@ -200,7 +223,7 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 // CallOwner returns the reservation whose agent leg callSID is, or "".
 func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
 	var sid string
-	err := db.read.QueryRowContext(ctx, `SELECT sid FROM reservations WHERE call_sid = ?`, callSID).Scan(&sid)
+	err := db.r.callOwner.QueryRowContext(context.WithoutCancel(ctx), callSID).Scan(&sid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -211,11 +234,11 @@ func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
 func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
 	var out taskrouter.Reservation
 	var dup bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if dup, err = seen(ctx, tx, eventSID, db.now()); err != nil || dup {
+		if dup, err = db.seen(ctx, tx, eventSID, db.now()); err != nil || dup {
 			if dup {
-				out, err = reservationTx(ctx, tx, sid)
+				out, err = db.reservationTx(ctx, tx, sid)
 				if errors.Is(err, taskrouter.ErrNotFound) {
 					err = nil
 				}
@@ -223,7 +246,7 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 			return err
 		}
 		snap := taskrouter.Snapshot{}
-		snap.Reservation, err = reservationTx(ctx, tx, sid)
+		snap.Reservation, err = db.reservationTx(ctx, tx, sid)
 		switch {
 		case err == nil:
 			snap.Found = true
@@ -234,7 +257,7 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 		if snap.Found {
 			taskSID = snap.Reservation.TaskSID
 		}
-		if snap.TaskCanceled, err = canceledReason(ctx, tx, taskSID); err != nil {
+		if snap.TaskCanceled, err = db.canceledReason(ctx, tx, taskSID); err != nil {
 			return err
 		}
 		out, err = db.apply(ctx, tx, snap, fn)
@@ -247,9 +270,9 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 // as canceled.
 func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, fn taskrouter.UpdateFunc) (bool, error) {
 	var dup bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if dup, err = seen(ctx, tx, eventSID, db.now()); err != nil || dup {
+		if dup, err = db.seen(ctx, tx, eventSID, db.now()); err != nil || dup {
 			return err
 		}
 		if reason != "" {
@@ -294,7 +317,16 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	out := snap.Reservation
 	if change.Reservation != nil {
 		out = *change.Reservation
-		if err := upsertReservation(ctx, tx, out); err != nil {
+		var err error
+		switch {
+		case snap.Found && out.SID == snap.Reservation.SID && out.TaskSID == snap.Reservation.TaskSID && out.CallSID == snap.Reservation.CallSID:
+			err = db.updateState(ctx, tx, out)
+		case snap.Found && out.SID == snap.Reservation.SID:
+			err = db.updateReservation(ctx, tx, out)
+		default:
+			err = db.upsertReservation(ctx, tx, out)
+		}
+		if err != nil {
 			return snap.Reservation, err
 		}
 	}
@@ -305,35 +337,19 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 		if j.NotBefore.IsZero() {
 			j.NotBefore = db.now()
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
+		if _, err := db.txStmt(ctx, tx, db.w.insertJob).ExecContext(ctx, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
 			return snap.Reservation, fmt.Errorf("queueing %s job: %w", j.Kind, err)
 		}
 	}
 	return out, nil
 }
 
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // seen records eventSID and reports whether it was recorded before.
-func seen(ctx context.Context, tx *sql.Tx, eventSID string, now time.Time) (bool, error) {
+func (db *DB) seen(ctx context.Context, tx *sql.Tx, eventSID string, now time.Time) (bool, error) {
 	if eventSID == "" {
 		return false, nil
 	}
-	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events(sid, type, at) VALUES (?, '', ?)`, eventSID, millis(now))
+	res, err := db.txStmt(ctx, tx, db.w.insertEvent).ExecContext(ctx, eventSID, millis(now))
 	if err != nil {
 		return false, fmt.Errorf("recording event %s: %w", eventSID, err)
 	}
@@ -341,8 +357,8 @@ func seen(ctx context.Context, tx *sql.Tx, eventSID string, now time.Time) (bool
 	return n == 0, err
 }
 
-func reservationTx(ctx context.Context, tx *sql.Tx, sid string) (taskrouter.Reservation, error) {
-	r, err := scanReservation(tx.QueryRowContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE sid = ?`, sid))
+func (db *DB) reservationTx(ctx context.Context, tx *sql.Tx, sid string) (taskrouter.Reservation, error) {
+	r, err := scanReservation(db.txStmt(ctx, tx, db.w.reservation).QueryRowContext(ctx, sid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, taskrouter.ErrNotFound
 	}
@@ -350,27 +366,46 @@ func reservationTx(ctx context.Context, tx *sql.Tx, sid string) (taskrouter.Rese
 }
 
 // canceledReason returns why the task was canceled, or "" when it is not known to be.
-func canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (string, error) {
+func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (string, error) {
 	if taskSID == "" {
 		return "", nil
 	}
 	var reason string
-	err := tx.QueryRowContext(ctx, `SELECT reason FROM canceled_tasks WHERE task_sid = ?`, taskSID).Scan(&reason)
+	err := db.txStmt(ctx, tx, db.w.canceledReason).QueryRowContext(ctx, taskSID).Scan(&reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	return reason, err
 }
 
-func upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO reservations(`+reservationColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(sid) DO UPDATE SET task_sid=excluded.task_sid, workspace_sid=excluded.workspace_sid,
-			workflow_sid=excluded.workflow_sid, worker_sid=excluded.worker_sid, worker_name=excluded.worker_name,
-			contact_uri=excluded.contact_uri, caller_id=excluded.caller_id, state=excluded.state,
-			call_sid=excluded.call_sid, call_status=excluded.call_status, answered_by=excluded.answered_by,
-			outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
-			deadline=excluded.deadline`,
+// updateState stores a reservation read in this transaction whose task and call are unchanged:
+// the indexes on them are left alone.
+func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := db.txStmt(ctx, tx, db.w.updateState).ExecContext(ctx,
+		r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
+		string(r.State), string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
+	if err != nil {
+		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
+	}
+	return nil
+}
+
+// updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
+// the upsert.
+func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := db.txStmt(ctx, tx, db.w.update).ExecContext(ctx,
+		r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
+		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
+	if err != nil {
+		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
+	}
+	return nil
+}
+
+func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
+	_, err := db.txStmt(ctx, tx, db.w.upsert).ExecContext(ctx,
 		r.SID, r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
 		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
 		millis(r.CreatedAt), millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline))

@@ -34,7 +34,10 @@ type Options struct {
 	// ReservationTimeouts overrides it per workflow SID.
 	ReservationTimeout  time.Duration
 	ReservationTimeouts map[string]time.Duration
-	// Workers is how many jobs run at once (default 16).
+	// Workers is how many jobs run at once (default 64). A job mostly waits (on Twilio's answer
+	// and on durable commits), so this bounds the dial rate: with 16, a burst of 2,000
+	// reservations a second queued up hundreds of milliseconds (docs/BENCHMARKS.md). A 429 from
+	// Twilio beyond its concurrency limit is retried.
 	Workers int
 	// RetryBase and RetryMax bound the exponential backoff of retried Twilio requests
 	// (defaults 200 ms and 10 s).
@@ -69,7 +72,7 @@ func (o Options) withDefaults() Options {
 		o.ReservationTimeout = 120 * time.Second
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = 64
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = 200 * time.Millisecond

@@ -28,13 +28,17 @@ type Credentials struct {
 // NewRestClient builds a twilio-go client. When apiURL is set, every request goes to that base
 // URL with its path kept (TWILIO_API_URL: the sandbox, or a proxy); timeout bounds each request.
 func NewRestClient(creds Credentials, apiURL string, timeout time.Duration) (*twilio.RestClient, error) {
-	transport := http.DefaultTransport
+	// The dispatcher runs many requests at once: keep that many connections alive (the default
+	// keeps 2 per host, so the others would pay a new TCP and TLS handshake every time).
+	pooled := http.DefaultTransport.(*http.Transport).Clone()
+	pooled.MaxIdleConnsPerHost = 64
+	var transport http.RoundTripper = pooled
 	if apiURL != "" {
 		base, err := url.Parse(apiURL)
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 			return nil, fmt.Errorf("TWILIO_API_URL %q: want an absolute http(s) URL", apiURL)
 		}
-		transport = &rewriteTransport{base: base, next: http.DefaultTransport}
+		transport = &rewriteTransport{base: base, next: pooled}
 	}
 	user, pass := creds.AccountSID, creds.AuthToken
 	if creds.APIKey != "" {

@@ -1,0 +1,183 @@
+package handlers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"queuebridge/handlers"
+	"queuebridge/sandbox/twiliosig"
+	"queuebridge/store"
+	"queuebridge/taskrouter"
+)
+
+// Whole requests through the echo handler, in process (no sockets): signature check, parsing,
+// the bridge's decision, the durable commit, and the answer.
+//
+//	go test ./handlers -run '^$' -bench Request
+
+type benchServer struct {
+	db *store.DB
+	e  *echo.Echo
+}
+
+// newBenchServer wires the real store and bridge without a dispatcher: jobs stay queued, Twilio
+// is never called.
+func newBenchServer(b *testing.B) *benchServer {
+	b.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bridge, err := taskrouter.NewBridge(db, &taskrouter.TwilioAPI{}, &taskrouter.TwilioAPI{},
+		taskrouter.Options{PublicBaseURL: publicBase, Logger: logger}, taskrouter.Hooks{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	metrics := handlers.NewMetrics(db.PendingJobs)
+	e := handlers.New(handlers.Config{Bridge: bridge, AuthToken: authToken, PublicBaseURL: publicBase,
+		Logger: logger, Metrics: metrics.Handler(), Observe: metrics.Observe})
+	return &benchServer{db: db, e: e}
+}
+
+// signed is one request, built and signed before the clock starts.
+type signed struct {
+	target, body, sig string
+}
+
+func sign(target string, form url.Values) signed {
+	return signed{target: target, body: form.Encode(), sig: twiliosig.Sign(authToken, publicBase+target, form)}
+}
+
+func (s *benchServer) do(b *testing.B, r signed, want int) {
+	req := httptest.NewRequest(http.MethodPost, r.target, strings.NewReader(r.body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", r.sig)
+	rec := httptest.NewRecorder()
+	s.e.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Errorf("%s: status %d, want %d: %s", r.target, rec.Code, want, rec.Body)
+	}
+}
+
+// ringing stores n reservations whose agent leg rings, as the dispatcher leaves them, and
+// returns each with its call SID.
+func (s *benchServer) ringing(b *testing.B, n int) ([]res, []string) {
+	b.Helper()
+	rs, calls := make([]res, n), make([]string, n)
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				rs[i], calls[i] = newRes(), sid("CA")
+				now := time.Now()
+				_, _, err := s.db.UpdateReservation(context.Background(), rs[i].SID, rs[i].Task, "", func(taskrouter.Snapshot) (taskrouter.Change, error) {
+					return taskrouter.Change{Reservation: &taskrouter.Reservation{SID: rs[i].SID, TaskSID: rs[i].Task,
+						WorkspaceSID: workspaceSID, WorkerSID: rs[i].Worker, ContactURI: agentNumber, CallerID: callerNumber,
+						State: taskrouter.StateRinging, CallSID: calls[i], CallStatus: taskrouter.CallRinging,
+						CreatedAt: now, UpdatedAt: now, DialingAt: now, Deadline: now.Add(2 * time.Minute)}}, nil
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return rs, calls
+}
+
+func answerRequest(r res, call string) signed {
+	return sign(dialQueuePath(r), url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"},
+		"Direction": {"outbound-api"}, "AnsweredBy": {"human"}, "MachineDetectionDuration": {"1800"},
+		"From": {callerNumber}, "To": {agentNumber}, "ApiVersion": {"2010-04-01"}})
+}
+
+func BenchmarkRequest(b *testing.B) {
+	// A human answers a ringing agent leg: ringing → bridging, committed, TwiML <Dial><Queue>.
+	b.Run("dial-queue/answer", func(b *testing.B) {
+		s := newBenchServer(b)
+		rs, calls := s.ringing(b, b.N)
+		reqs := make([]signed, b.N)
+		for i := range reqs {
+			reqs[i] = answerRequest(rs[i], calls[i])
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			s.do(b, reqs[i], http.StatusOK)
+		}
+	})
+	// The same with 16 requests at once: the commits are grouped.
+	b.Run("dial-queue/answer-parallel", func(b *testing.B) {
+		s := newBenchServer(b)
+		rs, calls := s.ringing(b, b.N)
+		reqs := make(chan signed, b.N)
+		for i := range b.N {
+			reqs <- answerRequest(rs[i], calls[i])
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.do(b, <-reqs, http.StatusOK)
+			}
+		})
+	})
+	// Twilio retries the answer: nothing changes, the same TwiML.
+	b.Run("dial-queue/retry", func(b *testing.B) {
+		s := newBenchServer(b)
+		rs, calls := s.ringing(b, 1)
+		req := answerRequest(rs[0], calls[0])
+		s.do(b, req, http.StatusOK)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			s.do(b, req, http.StatusOK)
+		}
+	})
+	// reservation.created: the reservation and its dial job committed before the 200.
+	b.Run("reservation.created", func(b *testing.B) {
+		s := newBenchServer(b)
+		reqs := make([]signed, b.N)
+		for i := range reqs {
+			reqs[i] = sign("/taskrouter/events", event("reservation.created", newRes()))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			s.do(b, reqs[i], http.StatusOK)
+		}
+	})
+	b.Run("reservation.created-parallel", func(b *testing.B) {
+		s := newBenchServer(b)
+		reqs := make(chan signed, b.N)
+		for range b.N {
+			reqs <- sign("/taskrouter/events", event("reservation.created", newRes()))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.do(b, <-reqs, http.StatusOK)
+			}
+		})
+	})
+}

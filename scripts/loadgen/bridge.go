@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"queuebridge/handlers"
+	"queuebridge/store"
+	"queuebridge/taskrouter"
+)
+
+// bridgeProcess is a queuebridge running in this process, wired as cmd/bridge wires it (store,
+// twilio-go client with TWILIO_API_URL pointing at the fake, bridge, dispatcher, HTTP server
+// with metrics), less the start-up checks against Twilio.
+type bridgeProcess struct {
+	url    string
+	db     *store.DB
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	tmp    string
+}
+
+func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Writer) (*bridgeProcess, error) {
+	b := &bridgeProcess{}
+	path := o.dbPath
+	if path == "" {
+		dir, err := os.MkdirTemp("", "loadgen-")
+		if err != nil {
+			return nil, err
+		}
+		b.tmp = dir
+		path = filepath.Join(dir, "queuebridge.db")
+	}
+	// Off still formats every line at info, as a deployment would, and throws it away.
+	var out io.Writer = io.Discard
+	level := slog.LevelInfo
+	if o.logLevel != "off" {
+		out = stderr
+		_ = level.UnmarshalText([]byte(o.logLevel))
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+
+	db, err := store.Open(ctx, path, nil)
+	if err != nil {
+		b.removeTemp()
+		return nil, err
+	}
+	b.db = db
+	client, err := taskrouter.NewRestClient(taskrouter.Credentials{AccountSID: accountSID, AuthToken: o.token}, twilioURL, 10*time.Second)
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	api := &taskrouter.TwilioAPI{Client: client}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	b.url = "http://" + ln.Addr().String()
+	metrics := handlers.NewMetrics(db.PendingJobs)
+	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger, Workers: o.workers}, metrics.Hooks())
+	if err != nil {
+		ln.Close()
+		b.stop()
+		return nil, err
+	}
+	b.srv = &http.Server{Handler: handlers.New(handlers.Config{
+		Bridge: bridge, AuthToken: o.token, PublicBaseURL: b.url, Ready: db.Ping, Logger: logger,
+		Metrics: metrics.Handler(), Observe: metrics.Observe,
+	}), ReadHeaderTimeout: 10 * time.Second}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel = cancel
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		if err := bridge.Run(runCtx); err != nil {
+			logger.Error("dispatcher", "err", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		if err := b.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http", "err", err)
+		}
+	}()
+	return b, nil
+}
+
+// stop shuts the server down, then the dispatcher, then the store.
+func (b *bridgeProcess) stop() {
+	if b.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = b.srv.Shutdown(ctx)
+		cancel()
+	}
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.wg.Wait()
+	if b.db != nil {
+		b.db.Close()
+	}
+	b.removeTemp()
+}
+
+func (b *bridgeProcess) removeTemp() {
+	if b.tmp != "" {
+		os.RemoveAll(b.tmp)
+	}
+}
+
+// preload stores n finished (completed) reservations, each with its reservation.created event
+// processed, so that a run measures the bridge with that history behind it.
+func (b *bridgeProcess) preload(ctx context.Context, n int) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 64)
+	next := make(chan int)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				r := newSIDs()
+				now := time.Now()
+				_, _, err := b.db.UpdateReservation(ctx, r.reservation, r.task, r.event(), func(taskrouter.Snapshot) (taskrouter.Change, error) {
+					return taskrouter.Change{Reservation: &taskrouter.Reservation{SID: r.reservation, TaskSID: r.task,
+						WorkspaceSID: workspaceSID, WorkflowSID: workflowSID, WorkerSID: r.worker, WorkerName: "agent",
+						ContactURI: agentNumber, CallerID: callerNumber, State: taskrouter.StateCompleted,
+						CallSID: r.newCall(), CallStatus: taskrouter.CallCompleted, AnsweredBy: taskrouter.AnsweredHuman,
+						Outcome: "bridged", CreatedAt: now, UpdatedAt: now, DialingAt: now, Deadline: now.Add(2 * time.Minute)}}, nil
+				})
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	var err error
+send:
+	for i := 0; i < n; i++ {
+		select {
+		case next <- i:
+		case err = <-errc:
+			break send
+		case <-ctx.Done():
+			err = ctx.Err()
+			break send
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("storing a reservation: %w", err)
+	}
+	return nil
+}
+
+// waitHealthy waits (at most a minute) for the bridge at base to answer /healthz.
+func waitHealthy(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the bridge at %s did not answer /healthz within a minute (start it with TWILIO_API_URL set to the fake Twilio)", base)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

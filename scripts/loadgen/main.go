@@ -1,0 +1,229 @@
+// Command loadgen sends correctly signed, realistic Twilio traffic to a queuebridge, at a target
+// rate or at full speed, and reports throughput and latency per request type, and the time from
+// sending reservation.created to the bridge's Calls.create arriving at its Twilio.
+//
+// By default it starts a bridge in process (the real store, bridge, handlers and twilio-go
+// client, wired as cmd/bridge wires them) whose Twilio is loadgen's own fake (fake.go). With
+// -url it drives a bridge already running, which must use loadgen's fake as its Twilio:
+//
+//	go run ./scripts/loadgen -url http://127.0.0.1:8080 -twilio-addr 127.0.0.1:8099 &
+//	TWILIO_ACCOUNT_SID=AC00000000000000000000000000000001 TWILIO_AUTH_TOKEN=10adgen0a0th0t0ken0000000000000a \
+//	TWILIO_WORKSPACE_SID=WS00000000000000000000000000000001 TWILIO_API_URL=http://127.0.0.1:8099 \
+//	go run ./cmd/bridge
+//
+// Scenarios:
+//
+//	flow        whole reservations: created, the call placed, ringing, then a human (80%: answer,
+//	            accepted, the Dial's action, completed, wrapup, task completed), a machine (10%:
+//	            hangup, rejected) or no answer (10%: rejected); -rate counts reservations per second
+//	created     reservation.created only; the reservations stay in flight (ringing)
+//	dial-queue  a human answers a ringing agent leg; the ringing reservations are made first
+//	            (not measured); -rate counts answers per second
+//
+// Everything stays on the loopback interface, and every run is bounded in count and time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+}
+
+const (
+	maxDuration = 10 * time.Minute
+	maxCount    = 1_000_000
+	maxConns    = 1024
+
+	accountSID   = "AC00000000000000000000000000000001"
+	workspaceSID = "WS00000000000000000000000000000001"
+	workflowSID  = "WW00000000000000000000000000000001"
+	defaultToken = "10adgen0a0th0t0ken0000000000000a"
+)
+
+type options struct {
+	scenario   string
+	rate       float64
+	conns      int
+	duration   time.Duration
+	count      int
+	url        string
+	token      string
+	twilioAddr string
+	json       bool
+	jsonOut    string
+	preload    int
+	dbPath     string
+	logLevel   string
+	cpuProfile string
+	workers    int
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.scenario, "scenario", "flow", "flow, created or dial-queue")
+	fs.Float64Var(&o.rate, "rate", 0, "units per second (reservations for flow and created, answers for dial-queue); 0: full speed")
+	fs.IntVar(&o.conns, "c", 32, "connections (concurrent units) at full speed; the most units in flight at a rate")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
+	fs.IntVar(&o.count, "n", 0, "stop after this many units (0: the duration alone decides; at most 1,000,000)")
+	fs.StringVar(&o.url, "url", "", "drive the bridge at this loopback URL instead of starting one in process")
+	fs.StringVar(&o.token, "token", defaultToken, "the auth token requests are signed with (the bridge's TWILIO_AUTH_TOKEN)")
+	fs.StringVar(&o.twilioAddr, "twilio-addr", "127.0.0.1:0", "where the fake Twilio listens (loopback)")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.StringVar(&o.jsonOut, "json-out", "", "also write the report as JSON to this file")
+	fs.IntVar(&o.preload, "preload", 0, "store this many finished reservations first (in-process bridge only)")
+	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's SQLite file (default: a new one in a temporary directory)")
+	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (loadgen and in-process bridge together) to this file")
+	fs.IntVar(&o.workers, "workers", 0, "the in-process bridge's dispatcher workers (0: the bridge's default)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if fs.NArg() > 0 {
+		bad("unexpected arguments %q", fs.Args())
+	}
+	switch o.scenario {
+	case "flow", "created", "dial-queue":
+	default:
+		bad("-scenario %q: want flow, created or dial-queue", o.scenario)
+	}
+	if o.rate < 0 || o.rate > 100_000 {
+		bad("-rate %g: want 0 (full speed) to 100000 per second", o.rate)
+	}
+	if o.conns < 1 || o.conns > maxConns {
+		bad("-c %d: want 1 to %d", o.conns, maxConns)
+	}
+	if o.duration <= 0 || o.duration > maxDuration {
+		bad("-duration %s: want more than 0 and at most %s", o.duration, maxDuration)
+	}
+	if o.count < 0 || o.count > maxCount {
+		bad("-n %d: want 0 to %d", o.count, maxCount)
+	}
+	if o.preload < 0 || o.preload > maxCount {
+		bad("-preload %d: want 0 to %d", o.preload, maxCount)
+	}
+	if o.url != "" {
+		if err := loopbackURL(o.url); err != nil {
+			bad("-url: %v", err)
+		}
+		if o.preload > 0 {
+			bad("-preload needs the in-process bridge: drop -url")
+		}
+	}
+	if host, _, err := net.SplitHostPort(o.twilioAddr); err != nil || !loopbackHost(host) {
+		bad("-twilio-addr %q: want a loopback host:port such as 127.0.0.1:8099", o.twilioAddr)
+	}
+	switch o.logLevel {
+	case "off", "debug", "info", "warn", "error":
+	default:
+		bad("-log %q: want off, debug, info, warn or error", o.logLevel)
+	}
+	if o.workers < 0 || o.workers > 1024 {
+		bad("-workers %d: want 0 to 1024", o.workers)
+	}
+	if !alphanumeric(o.token) {
+		bad("-token %q: want letters and digits only, as Twilio auth tokens are", o.token)
+	}
+	return o, errors.Join(errs...)
+}
+
+func alphanumeric(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func loopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q: want http://127.0.0.1:PORT", raw)
+	}
+	if !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("%q: only loopback targets (127.0.0.1, ::1, localhost)", raw)
+	}
+	return nil
+}
+
+// run is the whole program; the test calls it too.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	fake, err := startFakeTwilio(accountSID, o.twilioAddr)
+	if err != nil {
+		return err
+	}
+	defer fake.close()
+
+	target := o.url
+	var inproc *bridgeProcess
+	if target == "" {
+		if inproc, err = startBridge(ctx, o, fake.URL(), stderr); err != nil {
+			return err
+		}
+		defer inproc.stop()
+		target = inproc.url
+	} else if err := waitHealthy(ctx, target); err != nil {
+		return err
+	}
+	if o.preload > 0 {
+		fmt.Fprintf(stderr, "loadgen: preloading %d finished reservations…\n", o.preload)
+		if err := inproc.preload(ctx, o.preload); err != nil {
+			return fmt.Errorf("preloading: %w", err)
+		}
+	}
+	g := newGenerator(o, target, fake)
+	defer g.client.CloseIdleConnections()
+	rep, err := g.run(ctx)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut != "" {
+		f, err := os.Create(o.jsonOut)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(rep.writeJSON(f), f.Close()); err != nil {
+			return err
+		}
+	}
+	if o.json {
+		return rep.writeJSON(stdout)
+	}
+	return rep.writeTable(stdout)
+}

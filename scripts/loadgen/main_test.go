@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOneSecondAtLowRateGivesSaneNumbers(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-scenario", "flow", "-rate", "20", "-duration", "1s", "-json"}, &out, io.Discard)
+	require.NoError(t, err)
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+
+	assert.Equal(t, 20, rep.Units, "20 reservations in one second at 20/s")
+	assert.Zero(t, rep.Errors, rep.ErrorSamples)
+	assert.Zero(t, rep.InFlight, "every reservation finished")
+	byName := map[string]Line{}
+	for _, l := range rep.Lines {
+		byName[l.Name] = l
+	}
+	assert.Equal(t, 20, byName["events reservation.created"].Count)
+	assert.Equal(t, 20, byName["flow (whole reservation)"].Count)
+	assert.Positive(t, byName["dial-queue answer"].Count)
+	assert.Positive(t, byName["status-callback"].Count)
+	require.NotNil(t, rep.CreatedCalls)
+	assert.Equal(t, 20, rep.CreatedCalls.Count, "one Calls.create per reservation")
+	for _, l := range append(rep.Lines, *rep.CreatedCalls) {
+		assert.True(t, 0 < l.P50Millis && l.P50Millis <= l.P90Millis && l.P90Millis <= l.P99Millis && l.P99Millis <= l.MaxMillis,
+			"%s: percentiles in order: %+v", l.Name, l)
+	}
+	assert.Positive(t, rep.RSSMiB)
+}
+
+func TestDialQueueAndCreatedScenariosRun(t *testing.T) {
+	for _, scenario := range []string{"dial-queue", "created"} {
+		t.Run(scenario, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"-scenario", scenario, "-n", "50", "-c", "4", "-json"}, &out, io.Discard)
+			require.NoError(t, err)
+			var rep Report
+			require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+			assert.Equal(t, 50, rep.Units)
+			assert.Zero(t, rep.Errors, rep.ErrorSamples)
+			require.NotEmpty(t, rep.Lines)
+			assert.Equal(t, 50, rep.Lines[0].Count)
+		})
+	}
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"-scenario", "nope"},
+		{"-rate", "-1"},
+		{"-c", "0"},
+		{"-duration", "1h"},
+		{"-n", "2000000"},
+		{"-url", "http://example.com:8080"},
+		{"-twilio-addr", "0.0.0.0:8099"},
+		{"-url", "http://127.0.0.1:8080", "-preload", "10"},
+		{"-token", "not-alphanumeric"},
+		{"stray"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			err := run(context.Background(), args, io.Discard, io.Discard)
+			assert.Error(t, err, "%v", args)
+		})
+	}
+}

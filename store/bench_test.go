@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"queuebridge/taskrouter"
+)
+
+// Benchmarks of the store's transitions with 1k, 10k and 100k reservations already stored (and
+// three processed events for each): the cost per transition must not grow with the table.
+//
+//	go test ./store -run '^$' -bench . -benchtime 2000x
+
+var benchSizes = []int{1_000, 10_000, 100_000}
+
+var benchSeq atomic.Int64
+
+func benchSID(prefix string) string { return fmt.Sprintf("%s%032x", prefix, benchSeq.Add(1)) }
+
+// openSeeded opens a database holding n finished reservations, 3n processed events and a canceled
+// task per 100 reservations, written in one transaction (seeding is not what is measured).
+func openSeeded(b *testing.B, n int) (*DB, []string) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	sids := make([]string, n)
+	now := time.Now()
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i := range n {
+			r := taskrouter.Reservation{
+				SID: benchSID("WR"), TaskSID: benchSID("WT"), WorkspaceSID: benchSID("WS"), WorkflowSID: benchSID("WW"),
+				WorkerSID: benchSID("WK"), WorkerName: "alice", ContactURI: "+15005550101", CallerID: "+15005550199",
+				State: taskrouter.StateCompleted, CallSID: benchSID("CA"), CallStatus: taskrouter.CallCompleted,
+				AnsweredBy: taskrouter.AnsweredHuman, Outcome: "bridged", CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute),
+			}
+			sids[i] = r.SID
+			if err := db.upsertReservation(ctx, tx, r); err != nil {
+				return err
+			}
+			for range 3 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO events(sid, type, at) VALUES (?, '', ?)`, benchSID("EV"), millis(now)); err != nil {
+					return err
+				}
+			}
+			if i%100 == 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO canceled_tasks(task_sid, reason, at) VALUES (?, 'hangup', ?)`, benchSID("WT"), millis(now)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, sids
+}
+
+// createFn is reservation.created's transition: a new pending reservation and its dial job.
+func createFn(sid, task string) taskrouter.UpdateFunc {
+	return func(s taskrouter.Snapshot) (taskrouter.Change, error) {
+		if s.Found {
+			return taskrouter.Change{}, nil
+		}
+		now := time.Now()
+		r := taskrouter.Reservation{SID: sid, TaskSID: task, WorkspaceSID: "WS00000000000000000000000000000001",
+			WorkerSID: "WK00000000000000000000000000000001", ContactURI: "+15005550101", CallerID: "+15005550199",
+			State: taskrouter.StatePending, CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute)}
+		return taskrouter.Change{Reservation: &r, Jobs: []taskrouter.Job{{Kind: taskrouter.JobDial, Deadline: r.Deadline}}}, nil
+	}
+}
+
+// touchFn is a later transition of a stored reservation (e.g. ringing → bridging).
+func touchFn(s taskrouter.Snapshot) (taskrouter.Change, error) {
+	r := s.Reservation
+	r.UpdatedAt, r.CallStatus = time.Now(), taskrouter.CallInProgress
+	return taskrouter.Change{Reservation: &r}, nil
+}
+
+func BenchmarkStore(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchSizes {
+		db, sids := openSeeded(b, n)
+		b.Run(fmt.Sprintf("create/stored=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				sid, task := benchSID("WR"), benchSID("WT")
+				if _, _, err := db.UpdateReservation(ctx, sid, task, benchSID("EV"), createFn(sid, task)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("update/stored=%d", n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if _, _, err := db.UpdateReservation(ctx, sids[(i*7919)%len(sids)], "", "", touchFn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("read/stored=%d", n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := db.Reservation(ctx, sids[(i*7919)%len(sids)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("claim+finish/stored=%d", n), func(b *testing.B) {
+			queueJobs(b, db, b.N)
+			b.ResetTimer()
+			for range b.N {
+				jobs, err := db.ClaimJobs(ctx, time.Now(), 1)
+				if err != nil || len(jobs) != 1 {
+					b.Fatalf("claimed %d jobs: %v", len(jobs), err)
+				}
+				if err := db.FinishJob(ctx, jobs[0].ID, "done"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// Many writers at once, as under load: what one durable commit per transition costs
+		// when several requests wait for it together.
+		b.Run(fmt.Sprintf("create-parallel/stored=%d", n), func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					sid, task := benchSID("WR"), benchSID("WT")
+					if _, _, err := db.UpdateReservation(ctx, sid, task, benchSID("EV"), createFn(sid, task)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// queueJobs leaves every queued job of earlier runs claimed and finished, then queues n due jobs
+// in one transaction.
+func queueJobs(b *testing.B, db *DB, n int) {
+	b.Helper()
+	ctx := context.Background()
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs`); err != nil {
+			return err
+		}
+		past := millis(time.Now().Add(-time.Second))
+		for range n {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(kind, reservation_sid, not_before, created_at) VALUES ('dial', ?, ?, ?)`,
+				benchSID("WR"), past, past); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
