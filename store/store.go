@@ -40,6 +40,8 @@ type DB struct {
 
 	ops        chan *writeOp
 	durable    bool // the write connection's synchronous level is FULL (writer goroutine only)
+	unlock     func() error
+	unlockOnce sync.Once
 	closing    chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -70,20 +72,26 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
+	unlock, err := lock(path)
+	if err != nil {
+		return nil, err
+	}
 	pragmas := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"}}
 	dsn := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(1)
 	read, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		write.Close()
+		unlock()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
-	db := &DB{write: write, read: read, now: now, durable: true,
+	db := &DB{write: write, read: read, now: now, durable: true, unlock: unlock,
 		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		close(db.writerDone)
@@ -106,7 +114,9 @@ func (db *DB) Close() error {
 	for _, s := range db.stmts {
 		s.Close()
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	err := errors.Join(db.read.Close(), db.write.Close())
+	db.unlockOnce.Do(func() { err = errors.Join(err, db.unlock()) })
+	return err
 }
 
 func (db *DB) migrate(ctx context.Context) error {

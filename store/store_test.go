@@ -189,3 +189,14 @@ func TestPruneEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, dup)
 }
+
+func TestOneProcessPerDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	first := open(t, path)
+	_, err := Open(context.Background(), path, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "in use by another queuebridge process")
+	require.NoError(t, first.Close())
+	second := open(t, path) // released on Close
+	require.NoError(t, second.Ping(context.Background()))
+}
