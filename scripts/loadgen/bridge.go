@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"queuebridge/handlers"
@@ -28,6 +29,11 @@ type bridgeProcess struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	tmp    string
+
+	// What the bridge itself reports going wrong with its Twilio: with the fake answering
+	// everything, both stay 0.
+	twilioErrors atomic.Int64
+	jobRetries   atomic.Int64
 }
 
 func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Writer) (*bridgeProcess, error) {
@@ -69,7 +75,19 @@ func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Wri
 	}
 	b.url = "http://" + ln.Addr().String()
 	metrics := handlers.NewMetrics(db.PendingJobs)
-	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger, Workers: o.workers}, metrics.Hooks())
+	hooks := metrics.Hooks()
+	request, retried := hooks.TwilioRequest, hooks.JobRetried
+	hooks.TwilioRequest = func(op string, took time.Duration, err error) {
+		if err != nil {
+			b.twilioErrors.Add(1)
+		}
+		request(op, took, err)
+	}
+	hooks.JobRetried = func(kind taskrouter.JobKind) {
+		b.jobRetries.Add(1)
+		retried(kind)
+	}
+	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger, Workers: o.workers}, hooks)
 	if err != nil {
 		ln.Close()
 		b.stop()

@@ -87,7 +87,8 @@ func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	form, _ := url.ParseQuery(string(body))
 	p := r.URL.Path
 	acct := "/2010-04-01/Accounts/" + f.accountSID
-	now := received.UTC().Format(time.RFC1123Z)
+	now := received.UTC().Format(time.RFC1123Z)          // the 2010 API's dates
+	iso := received.UTC().Format("2006-01-02T15:04:05Z") // TaskRouter's
 	switch {
 	case r.Method == http.MethodPost && p == acct+"/Calls.json":
 		sid := fmt.Sprintf("CA%032x", f.calls.Add(1))
@@ -121,7 +122,7 @@ func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 			notify(wt.rejected)
 		}
 		writeJSON(w, http.StatusOK, fmt.Sprintf(`{"sid":%q,"account_sid":%q,"reservation_status":%q,"date_updated":%q}`,
-			sid, f.accountSID, form.Get("ReservationStatus"), now))
+			sid, f.accountSID, form.Get("ReservationStatus"), iso))
 	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/Workspaces/") && strings.Contains(p, "/Tasks/"):
 		parts := strings.Split(p, "/")
 		sid := parts[len(parts)-1]
@@ -129,7 +130,7 @@ func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 			notify(wt.completed)
 		}
 		writeJSON(w, http.StatusOK, fmt.Sprintf(`{"sid":%q,"account_sid":%q,"assignment_status":%q,"date_updated":%q}`,
-			sid, f.accountSID, form.Get("AssignmentStatus"), now))
+			sid, f.accountSID, form.Get("AssignmentStatus"), iso))
 	case r.Method == http.MethodGet && strings.HasSuffix(p, "/Workflows"):
 		writeJSON(w, http.StatusOK, `{"workflows":[{"sid":"`+workflowSID+`","friendly_name":"loadgen","task_reservation_timeout":120}],`+
 			`"meta":{"page":0,"page_size":50,"next_page_url":null,"key":"workflows"}}`)

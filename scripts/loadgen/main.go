@@ -213,6 +213,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rep.TwilioErrors, rep.JobRetries = -1, -1
+	if inproc != nil {
+		rep.TwilioErrors, rep.JobRetries = inproc.twilioErrors.Load(), inproc.jobRetries.Load()
+	}
 	if o.jsonOut != "" {
 		f, err := os.Create(o.jsonOut)
 		if err != nil {

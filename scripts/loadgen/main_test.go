@@ -36,6 +36,8 @@ func TestOneSecondAtLowRateGivesSaneNumbers(t *testing.T) {
 			"%s: percentiles in order: %+v", l.Name, l)
 	}
 	assert.Positive(t, rep.RSSMiB)
+	assert.Zero(t, rep.TwilioErrors, "the bridge understood every answer of the fake Twilio")
+	assert.Zero(t, rep.JobRetries)
 }
 
 func TestDialQueueAndCreatedScenariosRun(t *testing.T) {

@@ -90,6 +90,10 @@ type Report struct {
 	PeakRSSMiB   float64        `json:"peak_rss_mib"`
 	InFlight     int            `json:"reservations_in_flight"`
 	GoVersion    string         `json:"go_version"`
+	// TwilioErrors and JobRetries are the in-process bridge's failed Twilio requests and
+	// retried jobs (-1 with -url, where they are not known).
+	TwilioErrors int64 `json:"bridge_twilio_errors"`
+	JobRetries   int64 `json:"bridge_job_retries"`
 }
 
 const createdToCall = "created→CreateCall"
@@ -161,8 +165,12 @@ func (r Report) writeTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "scenario %s at %s, %d connections, against %s; %d reservations preloaded\n",
 		r.Scenario, rate, r.Connections, r.Target, r.Preloaded)
-	fmt.Fprintf(w, "%d units in %.2fs; RSS %.1f MiB (peak %.1f MiB); %d reservations in flight at the end\n\n",
+	fmt.Fprintf(w, "%d units in %.2fs; RSS %.1f MiB (peak %.1f MiB); %d reservations in flight at the end\n",
 		r.Units, r.Seconds, r.RSSMiB, r.PeakRSSMiB, r.InFlight)
+	if r.TwilioErrors >= 0 {
+		fmt.Fprintf(w, "the bridge: %d failed Twilio requests, %d retried jobs\n", r.TwilioErrors, r.JobRetries)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "request\tcount\terrors\tper s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
 	rows := r.Lines
