@@ -214,9 +214,17 @@ func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservati
 
 // TaskReservations returns the task's reservations, oldest first (for operators, the demo and tests).
 func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskrouter.Reservation, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ? ORDER BY created_at, sid`, taskSID)
+	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ? ORDER BY created_at, sid`, taskSID))
 	if err != nil {
 		return nil, fmt.Errorf("reading reservations of task %s: %w", taskSID, err)
+	}
+	return out, nil
+}
+
+// scanReservations reads every row a reservation query returned, closing the rows.
+func scanReservations(rows *sql.Rows, err error) ([]taskrouter.Reservation, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []taskrouter.Reservation
@@ -291,21 +299,8 @@ func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, 
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ?`, taskSID)
+		list, err := scanReservations(tx.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ?`, taskSID))
 		if err != nil {
-			return err
-		}
-		var list []taskrouter.Reservation
-		for rows.Next() {
-			r, err := scanReservation(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			list = append(list, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, r := range list {

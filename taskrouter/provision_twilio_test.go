@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,14 +28,6 @@ const (
 	twWW      = "WW0123456789abcdef0123456789abcdef"
 	twPN      = "PN0123456789abcdef0123456789abcdef"
 )
-
-type fakeHostTransport struct{ target *url.URL }
-
-func (r fakeHostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host, req.Host = r.target.Scheme, r.target.Host, r.target.Host
-	return http.DefaultTransport.RoundTrip(req)
-}
 
 type twRequest struct {
 	Method, Path string
@@ -78,11 +71,9 @@ func newTwilioServer(t *testing.T, routes map[string]string) (*twilioServer, *tw
 		}
 	}))
 	t.Cleanup(srv.Close)
-	target, err := url.Parse(srv.URL)
+	rc, err := NewRestClient(Credentials{AccountSID: twAccount, AuthToken: twToken}, srv.URL, 10*time.Second)
 	require.NoError(t, err)
-	c := &client.Client{Credentials: client.NewCredentials(twAccount, twToken), HTTPClient: &http.Client{Transport: fakeHostTransport{target}}}
-	c.SetAccountSid(twAccount)
-	return s, twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
+	return s, rc
 }
 
 func (s *twilioServer) requests() []twRequest {

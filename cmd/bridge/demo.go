@@ -204,26 +204,6 @@ func isSettled(ctx context.Context, env *sandboxEnv, taskSid string) (bool, stri
 	return true, ""
 }
 
-// waitOutboxEmpty waits until the bridge has carried out every queued job (rejects, hang-ups,
-// task completions) so the summary reads the final state.
-func waitOutboxEmpty(ctx context.Context, env *sandboxEnv, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		n, err := env.app.db.PendingJobs(ctx)
-		if err == nil && n == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the bridge still has %d jobs queued after %v", n, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func isFinal(status string) bool {
 	switch status {
 	case "completed", "busy", "failed", "no-answer", "canceled":

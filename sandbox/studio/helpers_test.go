@@ -26,19 +26,6 @@ const (
 	testToken   = "0123456789abcdef0123456789abcdef"
 )
 
-// rewrite sends every request to the test server, keeping the path, as TWILIO_API_URL does.
-type rewrite struct {
-	target *url.URL
-	base   http.RoundTripper
-}
-
-func (t rewrite) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.URL.Scheme, r.URL.Host = t.target.Scheme, t.target.Host
-	r.Host = t.target.Host
-	return t.base.RoundTrip(r)
-}
-
 // sandbox is an engine behind an httptest server, with a twilio-go client whose responses are
 // checked against Twilio's OpenAPI description.
 type sandbox struct {
@@ -70,7 +57,7 @@ func newSandbox(t *testing.T) *sandbox {
 	require.NoError(t, err)
 	target, err := url.Parse(sb.server.URL)
 	require.NoError(t, err)
-	sb.check = &oaicheck.Transport{Base: rewrite{target: target, base: http.DefaultTransport}, Checker: checker}
+	sb.check = &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
 	c := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: sb.check}}
 	c.SetAccountSid(testAccount)
 	sb.client = twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})

@@ -13,6 +13,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
+	"queuebridge/sandbox/internal/oaicheck"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -326,7 +327,7 @@ func TestAuthenticationRequired(t *testing.T) {
 		ok    bool
 	}{{"right token", testToken, true}, {"wrong token", "ffffffffffffffffffffffffffffffff", false}} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := &client.Client{Credentials: client.NewCredentials(testAccount, c.token), HTTPClient: &http.Client{Transport: rewrite{target: target}}}
+			cl := &client.Client{Credentials: client.NewCredentials(testAccount, c.token), HTTPClient: &http.Client{Transport: oaicheck.Rewrite{Target: target}}}
 			cl.SetAccountSid(testAccount)
 			tr := twilio.NewRestClientWithParams(twilio.ClientParams{Client: cl}).TaskrouterV1
 			_, err := tr.ListWorkspace(nil)

@@ -27,19 +27,6 @@ const (
 	testToken   = "0123456789abcdef0123456789abcdef"
 )
 
-// rewrite sends twilio-go's requests (https://taskrouter.twilio.com/...) to the test server.
-type rewrite struct {
-	target *url.URL
-}
-
-func (rw rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	out.URL.Scheme = rw.target.Scheme
-	out.URL.Host = rw.target.Host
-	out.Host = rw.target.Host
-	return http.DefaultTransport.RoundTrip(out)
-}
-
 // sink is the application's event callback: it records every event in arrival order and checks
 // its signature as an application would, with twilio-go's RequestValidator.
 type sink struct {
@@ -136,7 +123,7 @@ func newHarness(t *testing.T) *harness {
 	target, _ := url.Parse(srv.URL)
 	checker, err := oaicheck.Load()
 	require.NoError(t, err)
-	oai := &oaicheck.Transport{Base: rewrite{target: target}, Checker: checker}
+	oai := &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
 	cl := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: oai}}
 	cl.SetAccountSid(testAccount)
 	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: cl})

@@ -17,6 +17,7 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"queuebridge/sandbox/clock"
+	"queuebridge/sandbox/internal/oaicheck"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -41,7 +42,7 @@ func TestScaledClockRunsCallsWithoutManualStepping(t *testing.T) {
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	target, _ := url.Parse(srv.URL)
-	c := &client.Client{Credentials: client.NewCredentials("SK0123456789abcdef0123456789abcdef", "secret0123456789"), HTTPClient: &http.Client{Transport: rewrite{target: target}}}
+	c := &client.Client{Credentials: client.NewCredentials("SK0123456789abcdef0123456789abcdef", "secret0123456789"), HTTPClient: &http.Client{Transport: oaicheck.Rewrite{Target: target}}}
 	c.SetAccountSid(testAccount)
 	api := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}).Api
 

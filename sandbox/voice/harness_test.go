@@ -149,15 +149,6 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, f(form))
 }
 
-// rewrite sends every twilio-go request to the sandbox, keeping the path.
-type rewrite struct{ target *url.URL }
-
-func (rw rewrite) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.URL.Scheme, r.URL.Host, r.Host = rw.target.Scheme, rw.target.Host, ""
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 type harness struct {
 	t      *testing.T
 	clk    *clock.Manual
@@ -212,7 +203,7 @@ func newHarness(t *testing.T) *harness {
 	target, _ := url.Parse(h.server.URL)
 	checker, err := oaicheck.Load()
 	require.NoError(t, err)
-	h.check = &oaicheck.Transport{Base: rewrite{target: target}, Checker: checker}
+	h.check = &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
 	c := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: h.check}}
 	c.SetAccountSid(testAccount)
 	h.api = twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}).Api

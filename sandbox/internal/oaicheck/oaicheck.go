@@ -173,3 +173,22 @@ func (t *Transport) Checked() int {
 	defer t.mu.Unlock()
 	return t.checked
 }
+
+// Rewrite sends every request to Target's scheme and host, keeping the path and query: how a
+// test points the twilio-go client (whose hosts are fixed) at an httptest server, as
+// TWILIO_API_URL does for the bridge. Base nil is http.DefaultTransport.
+type Rewrite struct {
+	Target *url.URL
+	Base   http.RoundTripper
+}
+
+// RoundTrip forwards a copy of the request to Target.
+func (rw Rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.URL.Scheme, out.URL.Host, out.Host = rw.Target.Scheme, rw.Target.Host, rw.Target.Host
+	base := rw.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(out)
+}
