@@ -9,9 +9,9 @@ import (
 // routes lists every route of the server. The paths are a contract: Twilio is configured with them.
 func (s *server) routes(e *echo.Echo) {
 	e.Use(s.observe)
-	e.POST("/taskrouter/events", s.events)
-	e.POST("/dial-queue", s.dialQueue)
-	e.POST("/status-callback", s.statusCallback)
+	e.POST(PathEvents, s.events)
+	e.POST(PathDialQueue, s.dialQueue)
+	e.POST(PathStatusCallback, s.statusCallback)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if s.Metrics != nil {

@@ -233,7 +233,7 @@ func provision(t *testing.T, sb *sandbox.Sandbox, a *app, edit func(*qbtr.Spec))
 	if edit != nil {
 		edit(spec)
 	}
-	settings := qbtr.SpecSettings{PublicBaseURL: a.srv.URL, RingTimeout: qbtr.SpecDefaultRingTimeout, AMDTimeout: qbtr.SpecDefaultAMDTimeout}
+	settings := qbtr.SpecSettings{PublicBaseURL: a.srv.URL, RingTimeout: qbtr.taskrouter.DefaultRingTimeout, AMDTimeout: qbtr.taskrouter.DefaultAMDTimeout}
 	p := qbtr.NewProvisioner(qbtr.NewTwilioProvisionAPI(a.rc), settings)
 	plan, err := p.ApplySpec(context.Background(), spec)
 	require.NoError(t, err)

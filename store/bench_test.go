@@ -41,7 +41,7 @@ func openSeeded(b *testing.B, n int) (*DB, []string) {
 				SID: benchSID("WR"), TaskSID: benchSID("WT"), WorkspaceSID: benchSID("WS"), WorkflowSID: benchSID("WW"),
 				WorkerSID: benchSID("WK"), WorkerName: "alice", ContactURI: "+15005550101", CallerID: "+15005550199",
 				State: taskrouter.StateCompleted, CallSID: benchSID("CA"), CallStatus: taskrouter.CallCompleted,
-				AnsweredBy: taskrouter.AnsweredHuman, Outcome: "bridged", CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute),
+				AnsweredBy: taskrouter.AnsweredHuman, Outcome: taskrouter.Outcome{Kind: taskrouter.OutcomeBridged}, CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute),
 			}
 			sids[i] = r.SID
 			if err := db.upsertReservation(ctx, tx, r); err != nil {

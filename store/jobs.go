@@ -55,9 +55,14 @@ func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastE
 
 // ResumeJobs queues again the jobs a stopped process left running.
 func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
+	return db.execCount(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
+}
+
+// execCount runs one statement in a lazy transaction and returns the rows it changed.
+func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
 	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
+		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -89,15 +94,6 @@ func (db *DB) PendingJobs(ctx context.Context) (int, error) {
 
 // PruneEvents forgets processed event SIDs older than before (TaskRouter stops retrying long
 // before), keeping the table small.
-func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, millis(before))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	return db.execCount(ctx, `DELETE FROM events WHERE at < ?`, millis(before))
 }

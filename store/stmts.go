@@ -10,7 +10,7 @@ import (
 // not at every request.
 
 const reservationColumns = `sid, task_sid, workspace_sid, workflow_sid, worker_sid, worker_name, contact_uri, caller_id,
-	state, call_sid, call_status, answered_by, outcome, created_at, updated_at, dialing_at, deadline`
+	state, call_sid, call_status, answered_by, outcome_kind, outcome, created_at, updated_at, dialing_at, deadline`
 
 // writeStmts run inside the write transaction (see txStmt).
 type writeStmts struct {
@@ -41,18 +41,18 @@ func (db *DB) prepareAll(ctx context.Context) error {
 		{db.write, &w.canceledReason, `SELECT reason FROM canceled_tasks WHERE task_sid = ?`},
 		{db.write, &w.insertEvent, `INSERT OR IGNORE INTO events(sid, type, at) VALUES (?, '', ?)`},
 		{db.write, &w.upsert, `INSERT INTO reservations(` + reservationColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(sid) DO UPDATE SET task_sid=excluded.task_sid, workspace_sid=excluded.workspace_sid,
 				workflow_sid=excluded.workflow_sid, worker_sid=excluded.worker_sid, worker_name=excluded.worker_name,
 				contact_uri=excluded.contact_uri, caller_id=excluded.caller_id, state=excluded.state,
 				call_sid=excluded.call_sid, call_status=excluded.call_status, answered_by=excluded.answered_by,
-				outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
+				outcome_kind=excluded.outcome_kind, outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
 				deadline=excluded.deadline`},
 		{db.write, &w.update, `UPDATE reservations SET task_sid=?, workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
-			contact_uri=?, caller_id=?, state=?, call_sid=?, call_status=?, answered_by=?, outcome=?, updated_at=?, dialing_at=?,
+			contact_uri=?, caller_id=?, state=?, call_sid=?, call_status=?, answered_by=?, outcome_kind=?, outcome=?, updated_at=?, dialing_at=?,
 			deadline=? WHERE sid=?`},
 		{db.write, &w.updateState, `UPDATE reservations SET workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
-			contact_uri=?, caller_id=?, state=?, call_status=?, answered_by=?, outcome=?, updated_at=?, dialing_at=?,
+			contact_uri=?, caller_id=?, state=?, call_status=?, answered_by=?, outcome_kind=?, outcome=?, updated_at=?, dialing_at=?,
 			deadline=? WHERE sid=?`},
 		{db.write, &w.insertJob, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
 		{db.write, &w.claimJobs, `UPDATE jobs SET state = 'running'

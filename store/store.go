@@ -174,14 +174,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanReservation(row scanner) (taskrouter.Reservation, error) {
 	var r taskrouter.Reservation
-	var state, callStatus, answeredBy string
+	var state, callStatus, answeredBy, outcomeKind string
 	var created, updated, dialing, deadline int64
 	err := row.Scan(&r.SID, &r.TaskSID, &r.WorkspaceSID, &r.WorkflowSID, &r.WorkerSID, &r.WorkerName, &r.ContactURI,
-		&r.CallerID, &state, &r.CallSID, &callStatus, &answeredBy, &r.Outcome, &created, &updated, &dialing, &deadline)
+		&r.CallerID, &state, &r.CallSID, &callStatus, &answeredBy, &outcomeKind, &r.Outcome.Detail, &created, &updated, &dialing, &deadline)
 	if err != nil {
 		return r, err
 	}
 	r.State, r.CallStatus, r.AnsweredBy = taskrouter.State(state), taskrouter.CallStatus(callStatus), taskrouter.AnsweredBy(answeredBy)
+	r.Outcome.Kind = taskrouter.OutcomeKind(outcomeKind)
 	r.CreatedAt, r.UpdatedAt, r.DialingAt, r.Deadline = fromMillis(created), fromMillis(updated), fromMillis(dialing), fromMillis(deadline)
 	return r, nil
 }
@@ -388,7 +389,7 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
 	_, err := db.txStmt(ctx, tx, db.w.updateState).ExecContext(ctx,
 		r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		string(r.State), string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
 		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
 	if err != nil {
 		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
@@ -401,7 +402,7 @@ func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservat
 func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
 	_, err := db.txStmt(ctx, tx, db.w.update).ExecContext(ctx,
 		r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
 		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
 	if err != nil {
 		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
@@ -412,7 +413,7 @@ func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Re
 func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
 	_, err := db.txStmt(ctx, tx, db.w.upsert).ExecContext(ctx,
 		r.SID, r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), r.Outcome,
+		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
 		millis(r.CreatedAt), millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline))
 	if err != nil {
 		return fmt.Errorf("storing reservation %s: %w", r.SID, err)

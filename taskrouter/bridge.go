@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 )
 
@@ -23,11 +22,12 @@ type Bridge struct {
 // Hooks let an observer (metrics) see what the bridge decides. Every field is optional.
 type Hooks struct {
 	// Outcome is called once per reservation when it reaches a final state of ours.
-	Outcome func(state State, outcome string)
+	Outcome func(state State, outcome Outcome)
 	// CallPlaced is called after Calls.create returned, with the time since reservation.created.
 	CallPlaced func(sinceCreated time.Duration)
-	// TwilioRequest is called after every Twilio REST request the bridge makes.
-	TwilioRequest func(op string, took time.Duration, err error)
+	// TwilioRequest is called after every Twilio REST request the bridge makes; failed tells
+	// how it failed when err is not nil.
+	TwilioRequest func(op string, took time.Duration, err error, failed FailureKind)
 	// JobRetried is called when a job is scheduled again after a failure.
 	JobRetried func(kind JobKind)
 }
@@ -70,29 +70,12 @@ const (
 	Goodbye InstructionKind = "goodbye"
 )
 
-// Outcome prefixes that decide how a reject is made (see workerCaused).
-const (
-	outcomeNoContactURI       = "worker has no usable contact_uri"
-	outcomeRefused            = "Twilio refused the agent leg: "
-	outcomeHungUpBeforeBridge = "agent leg ended before the bridge"
-)
-
 // Messages said to agents.
 const (
 	MsgCallerGone    = "Sorry, the caller is no longer waiting. Goodbye."
 	MsgNotNeeded     = "Sorry, this call is no longer needed. Goodbye."
 	MsgDequeueFailed = "Sorry, the caller could not be connected. Goodbye."
 )
-
-// DialQueueURL is the agent leg's TwiML URL, keyed by the reservation.
-func (b *Bridge) DialQueueURL(reservationSID, taskSID string) string {
-	return b.opts.PublicBaseURL + "/dial-queue?" + url.Values{"reservation": {reservationSID}, "task": {taskSID}}.Encode()
-}
-
-// StatusCallbackURL is the agent leg's status callback URL.
-func (b *Bridge) StatusCallbackURL(reservationSID string) string {
-	return b.opts.PublicBaseURL + "/status-callback?" + url.Values{"reservation": {reservationSID}}.Encode()
-}
 
 func (b *Bridge) notify() {
 	select {
@@ -126,9 +109,9 @@ func (b *Bridge) HandleEvent(ctx context.Context, e Event) error {
 	case EventReservationCompleted:
 		err = b.reservationFollows(ctx, e, StateCompleted, "completed")
 	case EventReservationRejected:
-		err = b.reservationEnded(ctx, e, StateRejected, "rejected at TaskRouter")
+		err = b.reservationEnded(ctx, e, StateRejected)
 	case EventReservationTimeout, EventReservationCanceled, EventReservationRescinded:
-		err = b.reservationEnded(ctx, e, StateCanceled, e.Type)
+		err = b.reservationEnded(ctx, e, StateCanceled)
 	case EventTaskCanceled:
 		err = b.taskCanceled(ctx, e)
 	case EventTaskCompleted:
@@ -159,13 +142,13 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 		}
 		switch {
 		case s.TaskCanceled != "":
-			r.State, r.Outcome = StateCanceled, "task canceled before reservation.created: "+s.TaskCanceled
+			r.State, r.Outcome = StateCanceled, Outcome{OutcomeTaskCanceled, s.TaskCanceled + " (before reservation.created)"}
 			return Change{Reservation: &r}, nil
 		case !ValidContactURI(r.ContactURI):
-			r.State, r.Outcome = StateRejected, fmt.Sprintf("%s (%q)", outcomeNoContactURI, r.ContactURI)
+			r.State, r.Outcome = StateRejected, Outcome{OutcomeNoContactURI, fmt.Sprintf("worker has no usable contact_uri (%q)", r.ContactURI)}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		case !ValidContactURI(r.CallerID):
-			r.State, r.Outcome = StateRejected, fmt.Sprintf("no usable caller ID: set CALLER_ID or give the task a \"from\" attribute (got %q)", r.CallerID)
+			r.State, r.Outcome = StateRejected, Outcome{OutcomeNoCallerID, fmt.Sprintf("set CALLER_ID or give the task a \"from\" attribute (got %q)", r.CallerID)}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		}
 		return Change{Reservation: &r, Jobs: []Job{{Kind: JobDial, Deadline: r.Deadline}}}, nil
@@ -177,7 +160,7 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 	case StatePending:
 		b.logger(res).Info("reservation created: dialing agent", "to", res.ContactURI)
 	case StateRejected:
-		b.logger(res).Warn("reservation rejected", "why", res.Outcome)
+		b.logger(res).Warn("reservation rejected", "why", res.Outcome.String())
 		b.final(res)
 	}
 	return nil
@@ -198,8 +181,8 @@ func (b *Bridge) reservationFollows(ctx context.Context, e Event, to State, what
 			return Change{}, nil
 		}
 		r.State, r.UpdatedAt = to, now
-		if r.Outcome == "" || to == StateAccepted {
-			r.Outcome = "bridged"
+		if r.Outcome.Kind == "" || to == StateAccepted {
+			r.Outcome = Outcome{Kind: OutcomeBridged}
 		}
 		change := Change{Reservation: &r}
 		if to == StateWrapping {
@@ -221,14 +204,15 @@ func (b *Bridge) reservationFollows(ctx context.Context, e Event, to State, what
 
 // reservationEnded applies an event that ends the reservation at TaskRouter (timeout, canceled,
 // rescinded, rejected): our agent leg, if any, is ended.
-func (b *Bridge) reservationEnded(ctx context.Context, e Event, to State, why string) error {
+func (b *Bridge) reservationEnded(ctx context.Context, e Event, to State) error {
 	now := b.opts.Now()
+	why := Outcome{OutcomeEndedAtTaskRouter, e.Type}
 	res, dup, err := b.store.UpdateReservation(ctx, e.ReservationSID, e.TaskSID, e.SID, func(s Snapshot) (Change, error) {
 		if !s.Found {
 			// It ended before we saw it created: remember, so a late reservation.created is not dialed.
 			r := Reservation{SID: e.ReservationSID, TaskSID: e.TaskSID, WorkspaceSID: e.WorkspaceSID,
 				WorkflowSID: e.WorkflowSID, WorkerSID: e.WorkerSID, WorkerName: e.WorkerName,
-				State: to, Outcome: why + " before reservation.created", CreatedAt: now, UpdatedAt: now, Deadline: now}
+				State: to, Outcome: Outcome{why.Kind, why.Detail + " before reservation.created"}, CreatedAt: now, UpdatedAt: now, Deadline: now}
 			return Change{Reservation: &r}, nil
 		}
 		return b.endLocked(s.Reservation, to, why, now), nil
@@ -237,7 +221,7 @@ func (b *Bridge) reservationEnded(ctx context.Context, e Event, to State, why st
 		return err
 	}
 	if res.State == to && res.UpdatedAt.Equal(now) {
-		b.logger(res).Info("reservation ended at TaskRouter", "state", to, "why", res.Outcome)
+		b.logger(res).Info("reservation ended at TaskRouter", "state", to, "why", res.Outcome.String())
 		b.final(res)
 	}
 	return nil
@@ -245,7 +229,7 @@ func (b *Bridge) reservationEnded(ctx context.Context, e Event, to State, why st
 
 // endLocked ends an open reservation and, when the agent leg exists, queues its hang-up. A leg
 // still being created (dialing, no SID) is ended by the dispatcher once its SID is known.
-func (b *Bridge) endLocked(r Reservation, to State, why string, now time.Time) Change {
+func (b *Bridge) endLocked(r Reservation, to State, why Outcome, now time.Time) Change {
 	if !r.State.Open() {
 		return Change{}
 	}
@@ -259,10 +243,7 @@ func (b *Bridge) endLocked(r Reservation, to State, why string, now time.Time) C
 
 func (b *Bridge) taskCanceled(ctx context.Context, e Event) error {
 	now := b.opts.Now()
-	why := "task canceled"
-	if e.Reason != "" {
-		why += ": " + e.Reason
-	}
+	why := Outcome{OutcomeTaskCanceled, e.Reason}
 	var ended []Reservation
 	_, err := b.store.UpdateTask(ctx, e.TaskSID, firstNonEmpty(e.Reason, "canceled"), e.SID, func(s Snapshot) (Change, error) {
 		c := b.endLocked(s.Reservation, StateCanceled, why, now)
@@ -275,7 +256,7 @@ func (b *Bridge) taskCanceled(ctx context.Context, e Event) error {
 		return err
 	}
 	for _, r := range ended {
-		b.logger(r).Info("reservation ended: task canceled", "why", why)
+		b.logger(r).Info("reservation ended: task canceled", "why", why.String())
 		b.final(r)
 	}
 	return nil
@@ -321,7 +302,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 			return Change{}, nil // not this reservation's leg: an orphan
 		}
 		connect := Instruction{Kind: Connect, ReservationSID: r.SID, PostWorkActivitySID: b.opts.PostWorkActivitySID,
-			ActionURL: b.DialQueueURL(r.SID, r.TaskSID)}
+			ActionURL: b.opts.URLs.AgentAnswer(r.SID, r.TaskSID)}
 		switch r.State {
 		case StateBridging:
 			ins = connect // Twilio retried the request
@@ -349,7 +330,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 			ins = connect
 			return Change{Reservation: &r}, nil
 		default: // a machine, a fax, or unknown under the reject policy
-			r.State, r.Outcome = StateRejected, "answered by "+string(verdict)
+			r.State, r.Outcome = StateRejected, Outcome{OutcomeAnsweredBy, string(verdict)}
 			ins = Instruction{Kind: Hangup}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		}
@@ -362,7 +343,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	case Connect:
 		log.Info("agent answered: connecting caller")
 	case Hangup:
-		log.Info("agent leg not a human: hanging up, reservation rejected", "outcome", res.Outcome)
+		log.Info("agent leg not a human: hanging up, reservation rejected", "outcome", res.Outcome.String())
 		if res.State == StateRejected && res.UpdatedAt.Equal(now) {
 			b.final(res)
 		}
@@ -393,7 +374,7 @@ func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, erro
 		if !s.Found || r.CallSID != d.CallSID || !r.State.Open() {
 			return Change{}, nil
 		}
-		r.State, r.Outcome, r.UpdatedAt = StateRejected, "dequeue failed: "+string(d.DialCallStatus), now
+		r.State, r.Outcome, r.UpdatedAt = StateRejected, Outcome{OutcomeDequeueFailed, string(d.DialCallStatus)}, now
 		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 	})
 	if err != nil {
@@ -448,9 +429,9 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 			}
 			r.State = StateRejected
 			if u.Status == CallCompleted {
-				r.Outcome = outcomeHungUpBeforeBridge
+				r.Outcome = Outcome{Kind: OutcomeHungUpBeforeBridge}
 			} else {
-				r.Outcome = string(u.Status)
+				r.Outcome = Outcome{OutcomeLegEnded, string(u.Status)}
 			}
 			change.Jobs = []Job{reject}
 		}

@@ -5,13 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/twilio/twilio-go/client"
 )
 
 // Run processes queued jobs until ctx is done, then waits for the jobs in flight to finish
@@ -103,7 +98,7 @@ func (b *Bridge) runJob(ctx context.Context, j Job) {
 			break // TaskRouter reports the reservation bridged after all: nothing to reject
 		}
 		activity := ""
-		if workerCaused(r) {
+		if r.Outcome.WorkerCaused() {
 			activity = b.opts.NoAnswerActivitySID
 		}
 		err = b.twilio("reject_reservation", func() error {
@@ -113,7 +108,7 @@ func (b *Bridge) runJob(ctx context.Context, j Job) {
 		err = b.hangup(ctx, r, j.CallSID)
 	case JobCompleteTask:
 		err = b.twilio("complete_task", func() error {
-			return b.router.CompleteTask(ctx, r.WorkspaceSID, r.TaskSID, "call ended: "+firstNonEmpty(r.Outcome, "wrapup"))
+			return b.router.CompleteTask(ctx, r.WorkspaceSID, r.TaskSID, "call ended: "+firstNonEmpty(r.Outcome.String(), "wrapup"))
 		})
 	default:
 		err = &finalError{fmt.Errorf("unknown job kind %q", j.Kind)}
@@ -138,15 +133,15 @@ type finalError struct{ err error }
 func (e *finalError) Error() string { return e.err.Error() }
 func (e *finalError) Unwrap() error { return e.err }
 
-// twilio runs one Twilio request, reports it to the hooks, and classifies its error: a Twilio
-// 4xx other than 429 is final; 429, 5xx and transport errors are worth retrying.
+// twilio runs one Twilio request, reports it to the hooks, and classifies its error: a
+// permanent refusal is final; the other failures are worth retrying.
 func (b *Bridge) twilio(op string, f func() error) error {
 	start := time.Now()
 	err := f()
 	if b.hooks.TwilioRequest != nil {
-		b.hooks.TwilioRequest(op, time.Since(start), err)
+		b.hooks.TwilioRequest(op, time.Since(start), err, FailureOf(err))
 	}
-	if err != nil && Classify(err) == Permanent {
+	if err != nil && FailureOf(err) == Permanent {
 		return &finalError{fmt.Errorf("%s: %w", op, err)}
 	}
 	if err != nil {
@@ -174,7 +169,7 @@ func (b *Bridge) retry(ctx context.Context, j Job, r Reservation, cause error) {
 		b.log.Warn("job out of time", "job", string(j.Kind), "reservation", j.ReservationSID, "err", cause)
 		b.finish(ctx, j, "out of time: "+cause.Error())
 		if j.Kind == JobDial {
-			b.giveUpDial(ctx, j.ReservationSID, "could not place the agent leg in time: "+cause.Error())
+			b.giveUpDial(ctx, j.ReservationSID, Outcome{OutcomeDialOutOfTime, cause.Error()})
 		}
 		return
 	}
@@ -187,7 +182,7 @@ func (b *Bridge) retry(ctx context.Context, j Job, r Reservation, cause error) {
 }
 
 // giveUpDial rejects a reservation whose agent leg cannot be placed (or found).
-func (b *Bridge) giveUpDial(ctx context.Context, sid, why string) {
+func (b *Bridge) giveUpDial(ctx context.Context, sid string, why Outcome) {
 	now := b.opts.Now()
 	res, _, err := b.store.UpdateReservation(ctx, sid, "", "", func(s Snapshot) (Change, error) {
 		r := s.Reservation
@@ -203,7 +198,7 @@ func (b *Bridge) giveUpDial(ctx context.Context, sid, why string) {
 		return
 	}
 	if res.State == StateRejected && res.UpdatedAt.Equal(now) {
-		b.logger(res).Warn("reservation rejected", "why", why)
+		b.logger(res).Warn("reservation rejected", "why", why.String())
 		b.final(res)
 		b.notify()
 	}
@@ -244,8 +239,8 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 	}
 	req := CallRequest{
 		To: r.ContactURI, From: r.CallerID,
-		URL:            b.DialQueueURL(r.SID, r.TaskSID),
-		StatusCallback: b.StatusCallbackURL(r.SID),
+		URL:            b.opts.URLs.AgentAnswer(r.SID, r.TaskSID),
+		StatusCallback: b.opts.URLs.AgentStatus(r.SID),
 		Timeout:        int(b.opts.RingTimeout.Seconds()),
 	}
 	if b.opts.MachineDetection != AMDOff {
@@ -265,9 +260,9 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		var fe *finalError
 		switch {
 		case errors.As(err, &fe):
-			b.giveUpDial(ctx, r.SID, outcomeRefused+err.Error())
+			b.giveUpDial(ctx, r.SID, Outcome{OutcomeCallRefused, err.Error()})
 			return nil
-		case notSent(err):
+		case FailureOf(err) == NotSent:
 			// Twilio did not create the call: back to pending, and the job retries.
 			_, _, uerr := b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
 				x := s.Reservation
@@ -332,7 +327,7 @@ func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
 		return err
 	}
 	if !found {
-		b.giveUpDial(ctx, r.SID, "dial interrupted and no call found: rejected so TaskRouter routes again")
+		b.giveUpDial(ctx, r.SID, Outcome{OutcomeDialNotFound, "no call found: rejected so TaskRouter routes again"})
 		return nil
 	}
 	b.logger(r).Info("found the agent leg of an interrupted dial", "call", call.SID, "status", string(call.Status))
@@ -409,37 +404,6 @@ func (b *Bridge) endOrphanDial(ctx context.Context, r Reservation) error {
 		b.notify()
 	}
 	return err
-}
-
-// notSent reports whether a failed Calls.create certainly created nothing: Twilio refused it
-// for the rate (429) or the connection was never made. A 5xx is not certain: Twilio may have
-// created the call before failing.
-func notSent(err error) bool {
-	var te *client.TwilioRestError
-	if errors.As(err, &te) {
-		return te.Status == http.StatusTooManyRequests
-	}
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
-}
-
-// workerCaused reports whether a reject is the agent's doing (their phone did not produce a
-// human: no answer, busy, unreachable, voicemail, fax, undecided, hung up, unusable
-// contact_uri). Such rejects carry NOANSWER_ACTIVITY, so TaskRouter stops offering that agent
-// calls; rejects for the caller's or queuebridge's reasons leave the agent's activity alone.
-func workerCaused(r Reservation) bool {
-	switch {
-	case r.CallStatus == CallNoAnswer, r.CallStatus == CallBusy, r.CallStatus == CallFailed:
-		return true
-	case r.AnsweredBy.IsMachine(), r.AnsweredBy == AnsweredUnknown:
-		return true
-	}
-	for _, prefix := range []string{outcomeNoContactURI, outcomeRefused, outcomeHungUpBeforeBridge} {
-		if strings.HasPrefix(r.Outcome, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func later(a, b time.Time) time.Time {

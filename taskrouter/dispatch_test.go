@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"errors"
+	"queuebridge/handlers"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/store"
 	"queuebridge/taskrouter"
@@ -98,7 +100,7 @@ func newBridge(t *testing.T, st taskrouter.Store, tw *fakeTwilio, workers int, r
 		base = retryBase[0]
 	}
 	b, err := taskrouter.NewBridge(st, tw, tw, taskrouter.Options{
-		PublicBaseURL: "https://bridge.example.com", Workers: workers,
+		URLs: handlers.NewURLs("https://bridge.example.com"), Workers: workers,
 		RetryBase: base, RetryMax: 5 * base,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, taskrouter.Hooks{})
@@ -229,7 +231,7 @@ func TestRecoveryNeverAdoptsAnotherReservationsCall(t *testing.T) {
 	old := taskrouter.CallInfo{SID: newSID("CA"), Status: taskrouter.CallRinging, CreatedAt: time.Now().Add(-30 * time.Second)}
 	tw := &fakeTwilio{
 		place: func(taskrouter.CallRequest) (string, error) {
-			return "", &client.TwilioRestError{Status: 503, Code: 20503, Message: "unavailable"}
+			return "", &taskrouter.RemoteError{Kind: taskrouter.Retryable, Status: 503, Code: 20503, Err: errors.New("unavailable")}
 		},
 		find: func(time.Time) []taskrouter.CallInfo { return []taskrouter.CallInfo{old} },
 	}

@@ -48,3 +48,58 @@ func ErrorMessage(err error) string {
 
 // ErrNotFound is returned by a Store for an unknown reservation.
 var ErrNotFound = Errorf(ENotFound, "not found")
+
+// FailureKind says what a failed request to Twilio means for sending it again. Adapters (the
+// twilio-go one, test fakes) report their failures as a *RemoteError of one kind, so the
+// dispatcher never depends on any client library's error types.
+type FailureKind int
+
+// The failure kinds.
+const (
+	// Ambiguous: the request may have been acted on (a timeout, a connection dropped after
+	// sending). For Calls.create, which has no idempotency key, look before trying again.
+	Ambiguous FailureKind = iota
+	// Permanent: refused (a 4xx other than 429); the same request would be refused again.
+	Permanent
+	// Retryable: Twilio answered that it failed (a 5xx). An idempotent request may be sent
+	// again; a create may still have taken effect before the failure.
+	Retryable
+	// NotSent: certainly not acted on (429, or the connection was never made): even a create
+	// may be sent again.
+	NotSent
+)
+
+func (k FailureKind) String() string {
+	switch k {
+	case Permanent:
+		return "permanent"
+	case Retryable:
+		return "retryable"
+	case NotSent:
+		return "not_sent"
+	}
+	return "ambiguous"
+}
+
+// RemoteError is a failed request to Twilio, as an adapter classified it.
+type RemoteError struct {
+	Kind FailureKind
+	// Status is the HTTP status Twilio answered, 0 when there was no answer.
+	Status int
+	// Code is Twilio's error code (e.g. 21210), 0 when unknown.
+	Code int
+	Err  error
+}
+
+func (e *RemoteError) Error() string { return e.Err.Error() }
+func (e *RemoteError) Unwrap() error { return e.Err }
+
+// FailureOf returns the kind of the *RemoteError in err's chain. An error no adapter classified
+// is Ambiguous: nothing is known of what it did.
+func FailureOf(err error) FailureKind {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return re.Kind
+	}
+	return Ambiguous
+}

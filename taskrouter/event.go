@@ -45,13 +45,23 @@ type Event struct {
 // IsReservation reports whether the event concerns one reservation.
 func (e Event) IsReservation() bool { return strings.HasPrefix(e.Type, "reservation.") }
 
+// handledEvents are the event types queuebridge acts on.
+var handledEvents = [...]string{
+	EventReservationCreated, EventReservationAccepted, EventReservationRejected, EventReservationTimeout,
+	EventReservationCanceled, EventReservationRescinded, EventReservationCompleted, EventReservationWrapup,
+	EventTaskCanceled, EventTaskCompleted,
+}
+
+// HandledEvents returns the event types queuebridge acts on: a workspace's events filter must
+// let every one of them through.
+func HandledEvents() []string { return append([]string(nil), handledEvents[:]...) }
+
 // Handled reports whether queuebridge acts on this event type.
 func (e Event) Handled() bool {
-	switch e.Type {
-	case EventReservationCreated, EventReservationAccepted, EventReservationRejected, EventReservationTimeout,
-		EventReservationCanceled, EventReservationRescinded, EventReservationCompleted, EventReservationWrapup,
-		EventTaskCanceled, EventTaskCompleted:
-		return true
+	for _, t := range handledEvents {
+		if e.Type == t {
+			return true
+		}
 	}
 	return false
 }

@@ -3,16 +3,44 @@ package taskrouter
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 )
 
+// Defaults: Twilio's and TaskRouter's own, in one place for the bridge, its configuration and
+// provisioning.
+const (
+	// DefaultRingTimeout is Calls.create's Timeout default.
+	DefaultRingTimeout = 60 * time.Second
+	// DefaultAMDTimeout is Calls.create's MachineDetectionTimeout default.
+	DefaultAMDTimeout = 30 * time.Second
+	// DefaultReservationTimeout is a workflow's TaskReservationTimeout default.
+	DefaultReservationTimeout = 120 * time.Second
+)
+
+// URLs builds the URLs Twilio is given for an agent leg. The HTTP layer owns the paths and
+// implements it; the domain only asks.
+type URLs interface {
+	// AgentAnswer is the leg's TwiML URL (and its Dial's action URL), keyed by the reservation.
+	AgentAnswer(reservationSID, taskSID string) string
+	// AgentStatus is the leg's status callback URL.
+	AgentStatus(reservationSID string) string
+}
+
+// OptionError is an invalid option, named as the Options field; configuration maps the field
+// to the setting a user wrote.
+type OptionError struct {
+	Option string
+	Value  any
+	Want   string
+}
+
+func (e *OptionError) Error() string { return fmt.Sprintf("%s %v: %s", e.Option, e.Value, e.Want) }
+
 // Options tune the bridge. Zero values take the defaults given on each field.
 type Options struct {
-	// PublicBaseURL is where Twilio reaches queuebridge; the agent leg's TwiML and status URLs
-	// are built from it.
-	PublicBaseURL string
+	// URLs builds the agent leg's TwiML and status callback URLs (required).
+	URLs URLs
 	// CallerID is the agent leg's From; empty: the caller's number (task attribute "from").
 	CallerID string
 	// MachineDetection is Enable (default) or DetectMessageEnd; "off" disables AMD.
@@ -60,16 +88,16 @@ func (o Options) withDefaults() Options {
 		o.MachineDetection = AMDEnable
 	}
 	if o.RingTimeout == 0 {
-		o.RingTimeout = 60 * time.Second
+		o.RingTimeout = DefaultRingTimeout
 	}
 	if o.AMDTimeout == 0 {
-		o.AMDTimeout = 30 * time.Second
+		o.AMDTimeout = DefaultAMDTimeout
 	}
 	if o.UnknownAnswer == "" {
 		o.UnknownAnswer = UnknownConnect
 	}
 	if o.ReservationTimeout == 0 {
-		o.ReservationTimeout = 120 * time.Second
+		o.ReservationTimeout = DefaultReservationTimeout
 	}
 	if o.Workers <= 0 {
 		o.Workers = 64
@@ -86,35 +114,34 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	o.PublicBaseURL = strings.TrimRight(o.PublicBaseURL, "/")
 	return o
 }
 
-// Validate checks the options that do not need Twilio to be checked.
+// Validate checks the options that do not need Twilio to be checked. Its errors are
+// *OptionError.
 func (o Options) Validate() error {
 	o = o.withDefaults()
-	u, err := url.Parse(o.PublicBaseURL)
-	if o.PublicBaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("PUBLIC_BASE_URL %q: want an absolute http(s) URL such as https://bridge.example.com", o.PublicBaseURL)
+	if o.URLs == nil {
+		return &OptionError{"URLs", nil, "required"}
 	}
 	switch o.MachineDetection {
 	case AMDEnable, AMDDetectMessageEnd, AMDOff:
 	default:
-		return fmt.Errorf("AMD_MODE %q: want Enable, DetectMessageEnd or off", o.MachineDetection)
+		return &OptionError{"MachineDetection", o.MachineDetection, "want Enable, DetectMessageEnd or off"}
 	}
 	if s := o.RingTimeout.Seconds(); s < 5 || s > 600 {
-		return fmt.Errorf("RING_TIMEOUT %v: Twilio accepts 5 to 600 seconds", o.RingTimeout)
+		return &OptionError{"RingTimeout", o.RingTimeout, "Twilio accepts 5 to 600 seconds"}
 	}
 	if s := o.AMDTimeout.Seconds(); s < 3 || s > 59 {
-		return fmt.Errorf("AMD_TIMEOUT %v: Twilio accepts 3 to 59 seconds", o.AMDTimeout)
+		return &OptionError{"AMDTimeout", o.AMDTimeout, "Twilio accepts 3 to 59 seconds"}
 	}
 	switch o.UnknownAnswer {
 	case UnknownConnect, UnknownReject:
 	default:
-		return fmt.Errorf("UNKNOWN_ANSWER %q: want connect or reject", o.UnknownAnswer)
+		return &OptionError{"UnknownAnswer", o.UnknownAnswer, "want connect or reject"}
 	}
 	if o.CallerID != "" && !ValidContactURI(o.CallerID) {
-		return fmt.Errorf("CALLER_ID %q: want an E.164 number such as +15551234567", o.CallerID)
+		return &OptionError{"CallerID", o.CallerID, "want an E.164 number such as +15551234567"}
 	}
 	return nil
 }
@@ -130,7 +157,7 @@ func (o Options) CheckTiming(workflow string, reservationTimeout time.Duration) 
 	}
 	if need >= reservationTimeout {
 		return fmt.Errorf("workflow %s: ring timeout %v + AMD timeout %v = %v does not fit in its reservation timeout %v: "+
-			"lower RING_TIMEOUT or AMD_TIMEOUT, or raise the workflow's TaskReservationTimeout above %v",
+			"lower the ring or AMD timeout, or raise the workflow's TaskReservationTimeout above %v",
 			workflow, o.RingTimeout, o.AMDTimeout, need, reservationTimeout, need)
 	}
 	return nil

@@ -1,15 +1,12 @@
 package taskrouter
 
 import (
-	"errors"
-	"net"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go/client"
 )
 
 const (
@@ -108,41 +105,40 @@ func TestValidContactURI(t *testing.T) {
 }
 
 func TestOptionsValidateAndTiming(t *testing.T) {
-	ok := Options{PublicBaseURL: "https://bridge.example.com"}
+	ok := Options{URLs: fixedURLs{}}
 	require.NoError(t, ok.Validate())
 	cases := []struct {
 		name string
 		mod  func(*Options)
 		want string
 	}{
-		{"relative base", func(o *Options) { o.PublicBaseURL = "bridge.example.com" }, "PUBLIC_BASE_URL"},
-		{"amd mode", func(o *Options) { o.MachineDetection = "Maybe" }, "AMD_MODE"},
-		{"ring timeout", func(o *Options) { o.RingTimeout = 2 * time.Second }, "RING_TIMEOUT"},
-		{"amd timeout", func(o *Options) { o.AMDTimeout = 90 * time.Second }, "AMD_TIMEOUT"},
-		{"unknown policy", func(o *Options) { o.UnknownAnswer = "maybe" }, "UNKNOWN_ANSWER"},
-		{"caller id", func(o *Options) { o.CallerID = "5551234" }, "CALLER_ID"},
+		{"no URLs", func(o *Options) { o.URLs = nil }, "URLs"},
+		{"amd mode", func(o *Options) { o.MachineDetection = "Maybe" }, "MachineDetection"},
+		{"ring timeout", func(o *Options) { o.RingTimeout = 2 * time.Second }, "RingTimeout"},
+		{"amd timeout", func(o *Options) { o.AMDTimeout = 90 * time.Second }, "AMDTimeout"},
+		{"unknown policy", func(o *Options) { o.UnknownAnswer = "maybe" }, "UnknownAnswer"},
+		{"caller id", func(o *Options) { o.CallerID = "5551234" }, "CallerID"},
 	}
 	for _, tc := range cases {
 		o := ok
 		tc.mod(&o)
-		assert.ErrorContains(t, o.Validate(), tc.want, tc.name)
+		var oe *OptionError
+		if assert.ErrorAs(t, o.Validate(), &oe, tc.name) {
+			assert.Equal(t, tc.want, oe.Option, tc.name)
+		}
 	}
 
 	assert.NoError(t, ok.CheckTiming("main", 120*time.Second), "60 s ring + 30 s AMD fit in 120 s")
 	err := ok.CheckTiming("main (WW1)", 90*time.Second)
 	assert.EqualError(t, err, "workflow main (WW1): ring timeout 1m0s + AMD timeout 30s = 1m30s does not fit in its reservation timeout 1m30s: "+
-		"lower RING_TIMEOUT or AMD_TIMEOUT, or raise the workflow's TaskReservationTimeout above 1m30s")
+		"lower the ring or AMD timeout, or raise the workflow's TaskReservationTimeout above 1m30s")
 	off := ok
 	off.MachineDetection = AMDOff
 	assert.NoError(t, off.CheckTiming("main", 90*time.Second), "without AMD only the ring time counts")
 }
 
-func TestClassify(t *testing.T) {
-	assert.Equal(t, Retryable, Classify(&client.TwilioRestError{Status: 429}))
-	assert.Equal(t, Retryable, Classify(&client.TwilioRestError{Status: 503}))
-	assert.Equal(t, Permanent, Classify(&client.TwilioRestError{Status: 400, Code: 21211}))
-	assert.Equal(t, Permanent, Classify(&client.TwilioRestError{Status: 404}))
-	assert.Equal(t, Retryable, Classify(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}))
-	assert.Equal(t, Ambiguous, Classify(&url.Error{Op: "Post", Err: errors.New("context deadline exceeded")}))
-	assert.Equal(t, Retryable, Classify(errors.New("error decoding the response for an HTTP error code: 502: invalid character '<'")))
-}
+// fixedURLs is a URL builder for tests that never place a call.
+type fixedURLs struct{}
+
+func (fixedURLs) AgentAnswer(r, t string) string { return "https://bridge.example.com/answer/" + r }
+func (fixedURLs) AgentStatus(r string) string    { return "https://bridge.example.com/status/" + r }

@@ -53,9 +53,8 @@ type Reservation struct {
 	CallSID    string
 	CallStatus CallStatus
 	AnsweredBy AnsweredBy
-	// Outcome says why the reservation ended where it did (e.g. "machine_start", "no-answer",
-	// "task canceled: hangup"); for operators and tests.
-	Outcome   string
+	// Outcome says why the reservation ended where it did.
+	Outcome   Outcome
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// DialingAt is when Calls.create was (last) sent: the lower bound for finding an orphan call.
@@ -130,6 +129,10 @@ type Store interface {
 	Reservation(ctx context.Context, sid string) (Reservation, error)
 	// CallOwner returns the SID of the reservation whose agent leg callSID is, or "".
 	CallOwner(ctx context.Context, callSID string) (string, error)
+	// TaskReservations returns the task's reservations, oldest first.
+	TaskReservations(ctx context.Context, taskSID string) ([]Reservation, error)
+	// PruneEvents forgets processed event SIDs recorded before before; it returns how many.
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
 
 	// ClaimJobs marks up to limit due jobs as running and returns them.
 	ClaimJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)

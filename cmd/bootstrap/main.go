@@ -263,10 +263,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.settings.PublicBaseURL = getenv("PUBLIC_BASE_URL")
 	var err error
-	if c.settings.RingTimeout, err = seconds(getenv("RING_TIMEOUT"), taskrouter.SpecDefaultRingTimeout); err != nil {
+	if c.settings.RingTimeout, err = seconds(getenv("RING_TIMEOUT"), taskrouter.DefaultRingTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("RING_TIMEOUT: %w", err))
 	}
-	if c.settings.AMDTimeout, err = seconds(getenv("AMD_TIMEOUT"), taskrouter.SpecDefaultAMDTimeout); err != nil {
+	if c.settings.AMDTimeout, err = seconds(getenv("AMD_TIMEOUT"), taskrouter.DefaultAMDTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("AMD_TIMEOUT: %w", err))
 	}
 	return c, errors.Join(errs...)

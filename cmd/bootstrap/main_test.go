@@ -318,7 +318,7 @@ func TestWriteEnvFile(t *testing.T) {
 
 func TestSecondsParsesBothForms(t *testing.T) {
 	for in, want := range map[string]string{"": "1m0s", "45": "45s", "45s": "45s", "1m30s": "1m30s"} {
-		d, err := seconds(in, taskrouter.SpecDefaultRingTimeout)
+		d, err := seconds(in, taskrouter.DefaultRingTimeout)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, d.String(), in)
 	}

@@ -156,7 +156,7 @@ func (b *bridgeProcess) preload(ctx context.Context, n int) error {
 						WorkspaceSID: workspaceSID, WorkflowSID: workflowSID, WorkerSID: r.worker, WorkerName: "agent",
 						ContactURI: agentNumber, CallerID: callerNumber, State: taskrouter.StateCompleted,
 						CallSID: r.newCall(), CallStatus: taskrouter.CallCompleted, AnsweredBy: taskrouter.AnsweredHuman,
-						Outcome: "bridged", CreatedAt: now, UpdatedAt: now, DialingAt: now, Deadline: now.Add(2 * time.Minute)}}, nil
+						Outcome: taskrouter.Outcome{Kind: taskrouter.OutcomeBridged}, CreatedAt: now, UpdatedAt: now, DialingAt: now, Deadline: now.Add(2 * time.Minute)}}, nil
 				})
 				if err != nil {
 					select {

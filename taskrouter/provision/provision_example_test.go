@@ -1,4 +1,4 @@
-package taskrouter_test
+package provision_test
 
 import (
 	"context"
@@ -30,8 +30,8 @@ func ExampleProvisioner_ApplySpec() {
 	}
 	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(rc), taskrouter.SpecSettings{
 		PublicBaseURL: "http://127.0.0.1:8080", // the bridge, as the sandbox reaches it
-		RingTimeout:   taskrouter.SpecDefaultRingTimeout,
-		AMDTimeout:    taskrouter.SpecDefaultAMDTimeout,
+		RingTimeout:   taskrouter.DefaultRingTimeout,
+		AMDTimeout:    taskrouter.DefaultAMDTimeout,
 	})
 	done, err := prov.ApplySpec(context.Background(), spec)
 	if err != nil {

@@ -1,4 +1,4 @@
-package taskrouter
+package provision
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 func testSettings() SpecSettings {
-	return SpecSettings{PublicBaseURL: "https://bridge.example.com", RingTimeout: SpecDefaultRingTimeout, AMDTimeout: SpecDefaultAMDTimeout}
+	return SpecSettings{PublicBaseURL: "https://bridge.example.com", RingTimeout: taskrouter.DefaultRingTimeout, AMDTimeout: taskrouter.DefaultAMDTimeout}
 }
 
 func exampleSpec(t *testing.T) *Spec {
@@ -24,7 +24,7 @@ func TestExampleSpecIsValidWithDefaults(t *testing.T) {
 	s := exampleSpec(t)
 	require.NoError(t, s.Validate(testSettings()))
 	assert.Equal(t, "queuebridge", s.Workspace.Name)
-	assert.Equal(t, SpecRequiredEvents(), s.Workspace.Events, "no events listed: exactly the bridge's")
+	assert.Equal(t, taskrouter.HandledEvents(), s.Workspace.Events, "no events listed: exactly the bridge's")
 	assert.Equal(t, 1, s.Queues[0].MaxReservedWorkers, "default max_reserved_workers")
 	assert.Equal(t, "+15005550101", s.Workers[0].ContactURI)
 	assert.Equal(t, "+15005550006", s.Numbers[0].PhoneNumber)

@@ -1,4 +1,4 @@
-package taskrouter
+package provision
 
 import (
 	"context"

@@ -1,10 +1,12 @@
-package handlers
+// Package metrics is queuebridge's Prometheus adapter: it implements the domain's hooks and the
+// HTTP layer's request observer, and serves /metrics. Labels are bounded (routes, states, outcome
+// kinds, operations); never SIDs or phone numbers.
+package metrics
 
 import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +16,7 @@ import (
 	"queuebridge/taskrouter"
 )
 
-// Metrics are queuebridge's Prometheus metrics. Labels are bounded: routes, event types, states,
-// verdicts, operations; never SIDs or phone numbers.
+// Metrics are queuebridge's Prometheus metrics.
 type Metrics struct {
 	registry      *prometheus.Registry
 	requests      *prometheus.HistogramVec
@@ -26,8 +27,8 @@ type Metrics struct {
 	retries       *prometheus.CounterVec
 }
 
-// NewMetrics registers the metrics; outboxDepth, when set, is read at every scrape.
-func NewMetrics(outboxDepth func(context.Context) (int, error)) *Metrics {
+// New registers the metrics; outboxDepth, when set, is read at every scrape.
+func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		registry: reg,
@@ -38,7 +39,7 @@ func NewMetrics(outboxDepth func(context.Context) (int, error)) *Metrics {
 		}, []string{"route", "status"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "queuebridge_reservations_total",
-			Help: "Reservations by the state they ended in and why (outcome class).",
+			Help: "Reservations by the state they ended in and why (outcome kind).",
 		}, []string{"state", "outcome"}),
 		createdToDial: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "queuebridge_created_to_call_seconds",
@@ -52,7 +53,7 @@ func NewMetrics(outboxDepth func(context.Context) (int, error)) *Metrics {
 		}, []string{"operation"}),
 		twilioErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "queuebridge_twilio_errors_total",
-			Help: "Failed Twilio REST requests by operation and class (permanent, retryable, ambiguous).",
+			Help: "Failed Twilio REST requests by operation and class (permanent, retryable, not_sent, ambiguous).",
 		}, []string{"operation", "class"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "queuebridge_job_retries_total",
@@ -94,34 +95,16 @@ func (m *Metrics) Observe(route string, status int, took time.Duration) {
 // Hooks are the bridge's hooks feeding these metrics.
 func (m *Metrics) Hooks() taskrouter.Hooks {
 	return taskrouter.Hooks{
-		Outcome: func(state taskrouter.State, outcome string) {
-			m.outcomes.WithLabelValues(string(state), outcomeClass(outcome)).Inc()
+		Outcome: func(state taskrouter.State, outcome taskrouter.Outcome) {
+			m.outcomes.WithLabelValues(string(state), outcome.Label()).Inc()
 		},
 		CallPlaced: func(d time.Duration) { m.createdToDial.Observe(d.Seconds()) },
-		TwilioRequest: func(op string, took time.Duration, err error) {
+		TwilioRequest: func(op string, took time.Duration, err error, failed taskrouter.FailureKind) {
 			m.twilio.WithLabelValues(op).Observe(took.Seconds())
 			if err != nil {
-				class := map[taskrouter.ErrorClass]string{taskrouter.Permanent: "permanent", taskrouter.Retryable: "retryable", taskrouter.Ambiguous: "ambiguous"}[taskrouter.Classify(err)]
-				m.twilioErrors.WithLabelValues(op, class).Inc()
+				m.twilioErrors.WithLabelValues(op, failed.String()).Inc()
 			}
 		},
 		JobRetried: func(kind taskrouter.JobKind) { m.retries.WithLabelValues(string(kind)).Inc() },
 	}
-}
-
-// outcomeClass folds an outcome's free text into a bounded label.
-func outcomeClass(outcome string) string {
-	for _, prefix := range []string{
-		"bridged", "answered by human", "answered by machine_start", "answered by machine_end_beep",
-		"answered by machine_end_silence", "answered by machine_end_other", "answered by fax", "answered by unknown",
-		"no-answer", "busy", "failed", "canceled", "agent leg ended before the bridge", "dequeue failed",
-		"reservation.timeout", "reservation.canceled", "reservation.rescinded", "rejected at TaskRouter",
-		"task canceled", "worker has no usable contact_uri", "no usable caller ID", "Twilio refused the agent leg",
-		"could not place the agent leg in time", "dial interrupted",
-	} {
-		if strings.HasPrefix(outcome, prefix) {
-			return strings.ReplaceAll(prefix, " ", "_")
-		}
-	}
-	return "other"
 }

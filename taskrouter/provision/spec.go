@@ -1,4 +1,4 @@
-package taskrouter
+package provision
 
 import (
 	"bytes"
@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"queuebridge/handlers"
+	"queuebridge/taskrouter"
 )
 
 // ExampleSpec is the commented example spec. It is exported because the bridge's sandbox mode
@@ -35,7 +38,7 @@ type Spec struct {
 }
 
 // SpecWorkspace is the TaskRouter workspace. Its event callback URL is not in the spec: it is
-// always PUBLIC_BASE_URL + SpecEventsPath, so the spec cannot disagree with the bridge's routes.
+// always the bridge's events URL under PUBLIC_BASE_URL, so the spec cannot disagree with the bridge's routes.
 type SpecWorkspace struct {
 	Name string `yaml:"name" json:"name"`
 	// Events is the workspace's EventsFilter; empty means SpecRequiredEvents.
@@ -161,26 +164,9 @@ type SpecSettings struct {
 	AMDTimeout  time.Duration
 }
 
-// Defaults of SpecSettings and of the derived reservation timeout.
-const (
-	SpecDefaultRingTimeout = 60 * time.Second
-	SpecDefaultAMDTimeout  = 30 * time.Second
-	// SpecReservationMargin covers what ring + AMD do not: creating the call, the answer webhook
-	// and the dequeue. The reservation must still be pending when <Dial><Queue> accepts it.
-	SpecReservationMargin = 15 * time.Second
-	// SpecEventsPath is the bridge's TaskRouter event route (DESIGN.md).
-	SpecEventsPath = "/taskrouter/events"
-)
-
-// SpecRequiredEvents are the TaskRouter events the bridge acts on; a spec's events filter must
-// contain all of them. (A function, so no caller can edit the list for everyone.)
-func SpecRequiredEvents() []string {
-	return []string{
-		"reservation.created", "reservation.accepted", "reservation.rejected",
-		"reservation.timeout", "reservation.canceled", "reservation.rescinded",
-		"reservation.wrapup", "reservation.completed", "task.canceled", "task.completed",
-	}
-}
+// SpecReservationMargin covers what ring + AMD do not: creating the call, the answer webhook
+// and the dequeue. The reservation must still be pending when <Dial><Queue> accepts it.
+const SpecReservationMargin = 15 * time.Second
 
 // LoadSpec parses a spec in YAML or JSON (JSON is YAML too) and fills in defaults. Unknown keys
 // are errors, so a typo does not silently drop a setting. Call Validate before using it.
@@ -199,7 +185,7 @@ func LoadSpec(data []byte) (*Spec, error) {
 
 func (s *Spec) applyDefaults() {
 	if len(s.Workspace.Events) == 0 {
-		s.Workspace.Events = SpecRequiredEvents()
+		s.Workspace.Events = taskrouter.HandledEvents()
 	}
 	for i := range s.Queues {
 		if s.Queues[i].TargetWorkers == "" {
@@ -283,7 +269,7 @@ func (s *Spec) Validate(set SpecSettings) error {
 	if strings.TrimSpace(ws.Name) == "" {
 		add("workspace.name", ws.Name, "is required")
 	}
-	for _, ev := range SpecRequiredEvents() {
+	for _, ev := range taskrouter.HandledEvents() {
 		if !slices.Contains(ws.Events, ev) {
 			add("workspace.events", strings.Join(ws.Events, ","), "misses %q, which the bridge needs", ev)
 		}
@@ -499,7 +485,7 @@ func specResolveURL(base, ref string) string {
 
 // EventCallbackURL is the workspace's event callback for these settings.
 func (set SpecSettings) EventCallbackURL() string {
-	return strings.TrimRight(set.PublicBaseURL, "/") + SpecEventsPath
+	return handlers.NewURLs(set.PublicBaseURL).Events()
 }
 
 // workerAttributes is the JSON the worker gets: its attributes plus contact_uri and skills.

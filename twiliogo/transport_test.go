@@ -1,4 +1,4 @@
-package taskrouter
+package twiliogo
 
 import (
 	"net/http"
