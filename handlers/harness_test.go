@@ -19,10 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"queuebridge/handlers"
+	"queuebridge/internal/app"
+	"queuebridge/internal/config"
 	"queuebridge/sandbox/twiliosig"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
+	"queuebridge/twiliogo"
 )
 
 // publicBase is deliberately not the test server's address: signatures are checked over
@@ -70,10 +72,7 @@ func withDB(path string) harnessOption        { return func(h *harness) { h.dbPa
 func newHarness(t *testing.T, options ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, done: make(chan struct{})}
-	h.opts = taskrouter.Options{
-		PublicBaseURL: publicBase, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	h.opts = taskrouter.Options{RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}
 	for _, o := range options {
 		o(h)
 	}
@@ -83,19 +82,16 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 	if h.dbPath == "" {
 		h.dbPath = filepath.Join(t.TempDir(), "qb.db")
 	}
-	db, err := store.Open(context.Background(), h.dbPath, nil)
+	a, err := app.New(context.Background(), app.Config{
+		Twilio: config.Twilio{
+			Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}, APIURL: h.tw.srv.URL,
+		},
+		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts,
+	}, app.WithoutStartupChecks(), app.WithTwilioTimeout(300*time.Millisecond),
+		app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	require.NoError(t, err)
-	h.db = db
-	client, err := taskrouter.NewRestClient(taskrouter.Credentials{AccountSID: accountSID, AuthToken: authToken}, h.tw.srv.URL, 300*time.Millisecond)
-	require.NoError(t, err)
-	api := &taskrouter.TwilioAPI{Client: client}
-	metrics := handlers.NewMetrics(db.PendingJobs)
-	h.bridge, err = taskrouter.NewBridge(db, api, api, h.opts, metrics.Hooks())
-	require.NoError(t, err)
-	h.srv = httptest.NewServer(handlers.New(handlers.Config{
-		Bridge: h.bridge, AuthToken: authToken, PublicBaseURL: publicBase, Ready: db.Ping, Logger: h.opts.Logger,
-		Metrics: metrics.Handler(), Observe: metrics.Observe,
-	}))
+	h.db, h.bridge = a.Store, a.Bridge
+	h.srv = httptest.NewServer(a.Handler)
 	startNow := h.done != nil
 	h.done = make(chan struct{})
 	if startNow {

@@ -54,7 +54,7 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	h.sendEvent("reservation.completed", r)
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StateCompleted, got.State)
-	assert.Equal(t, "bridged", got.Outcome)
+	assert.Equal(t, "bridged", got.Outcome.String())
 	assert.Empty(t, h.tw.reservationUpdates(), "a bridged reservation is never rejected")
 	assert.Len(t, h.tw.callCreates(), 1)
 }
@@ -107,7 +107,7 @@ func TestMachineVerdictsHangUpAndReject(t *testing.T) {
 			assert.Equal(t, tc.wantActivity, rejects[0].Form.Get("WorkerActivitySid"))
 			got := h.reservation(r)
 			assert.Equal(t, taskrouter.StateRejected, got.State)
-			assert.Equal(t, "answered by "+tc.answeredBy, got.Outcome)
+			assert.Equal(t, "answered by "+tc.answeredBy, got.Outcome.String())
 			assert.Equal(t, taskrouter.AnsweredBy(tc.answeredBy), got.AnsweredBy)
 		})
 	}
@@ -252,7 +252,7 @@ func TestDialActionAfterFailedDequeueTellsAgentAndRejects(t *testing.T) {
 	require.Len(t, h.tw.reservationUpdates(), 1)
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StateRejected, got.State)
-	assert.Equal(t, "dequeue failed: failed", got.Outcome)
+	assert.Equal(t, "dequeue failed: failed", got.Outcome.String())
 }
 
 func TestOrphanLegIsToldAndHungUp(t *testing.T) {
@@ -296,7 +296,7 @@ func TestWorkerWithoutContactURIIsRejected(t *testing.T) {
 			assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
 			got := h.reservation(r)
 			assert.Equal(t, taskrouter.StateRejected, got.State)
-			assert.Contains(t, got.Outcome, "contact_uri")
+			assert.Contains(t, got.Outcome.String(), "contact_uri")
 		})
 	}
 }

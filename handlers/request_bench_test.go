@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
-	"queuebridge/handlers"
+	"queuebridge/internal/app"
+	"queuebridge/internal/config"
 	"queuebridge/sandbox/twiliosig"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
+	"queuebridge/twiliogo"
 )
 
 // Whole requests through the echo handler, in process (no sockets): signature check, parsing,
@@ -28,28 +28,22 @@ import (
 
 type benchServer struct {
 	db *store.DB
-	e  *echo.Echo
+	e  http.Handler
 }
 
 // newBenchServer wires the real store and bridge without a dispatcher: jobs stay queued, Twilio
 // is never called.
 func newBenchServer(b *testing.B) *benchServer {
 	b.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+	a, err := app.New(context.Background(), app.Config{
+		Twilio:        config.Twilio{Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}},
+		PublicBaseURL: publicBase, DatabaseURL: filepath.Join(b.TempDir(), "bench.db"),
+	}, app.WithoutStartupChecks(), app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bridge, err := taskrouter.NewBridge(db, &taskrouter.TwilioAPI{}, &taskrouter.TwilioAPI{},
-		taskrouter.Options{PublicBaseURL: publicBase, Logger: logger}, taskrouter.Hooks{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	metrics := handlers.NewMetrics(db.PendingJobs)
-	e := handlers.New(handlers.Config{Bridge: bridge, AuthToken: authToken, PublicBaseURL: publicBase,
-		Logger: logger, Metrics: metrics.Handler(), Observe: metrics.Observe})
-	return &benchServer{db: db, e: e}
+	b.Cleanup(func() { a.Close() })
+	return &benchServer{db: a.Store, e: a.Handler}
 }
 
 // signed is one request, built and signed before the clock starts.

@@ -140,7 +140,7 @@ func TestTwilioFailuresAreRetriedOrFinal(t *testing.T) {
 		require.Len(t, h.tw.reservationUpdates(), 1)
 		got := h.reservation(r)
 		assert.Equal(t, taskrouter.StateRejected, got.State)
-		assert.Contains(t, got.Outcome, "21211")
+		assert.Contains(t, got.Outcome.String(), "21211")
 	})
 	t.Run("retries stop at the reservation's deadline", func(t *testing.T) {
 		h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.ReservationTimeout = 150 * time.Millisecond }))

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"queuebridge/sandbox/voice"
-	qbtr "queuebridge/taskrouter"
+	qbprov "queuebridge/taskrouter/provision"
 )
 
 // The example spec's workers.
@@ -189,10 +189,10 @@ func TestCallerWhoHangsUpInTheQueueCancelsTheTask(t *testing.T) {
 func TestWorkflowTimeoutSendsTheCallerToStudioVoicemail(t *testing.T) {
 	sb := startSandbox(t)
 	a := newApp(t, sb)
-	provision(t, sb, a, func(spec *qbtr.Spec) {
+	provision(t, sb, a, func(spec *qbprov.Spec) {
 		// One target with a timeout, so the workflow gives up (the example's last targets never do).
-		spec.Workflow.Filters = []qbtr.SpecWorkflowRule{{Name: "Everyone", Expression: "1==1",
-			Targets: []qbtr.SpecTarget{{Queue: "Everyone", Timeout: 30}}}}
+		spec.Workflow.Filters = []qbprov.SpecWorkflowRule{{Name: "Everyone", Expression: "1==1",
+			Targets: []qbprov.SpecTarget{{Queue: "Everyone", Timeout: 30}}}}
 	})
 	for _, n := range []string{alice, bob, carol} {
 		sb.SetPersona(n, voice.Busy())

@@ -19,7 +19,9 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
-	qbtr "queuebridge/taskrouter"
+	"queuebridge/taskrouter"
+	qbprov "queuebridge/taskrouter/provision"
+	"queuebridge/twiliogo"
 )
 
 // The tests in this file drive whole calls across the three engines with no bridge involved:
@@ -44,7 +46,7 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 func restClient(t *testing.T, sb *sandbox.Sandbox) *twilio.RestClient {
 	t.Helper()
 	ac, token := sb.Credentials()
-	rc, err := qbtr.NewRestClient(qbtr.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 10*time.Second)
+	rc, err := twiliogo.New(twiliogo.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 10*time.Second)
 	require.NoError(t, err)
 	return rc
 }
@@ -226,15 +228,15 @@ func (a *app) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // provision applies the bootstrap spec (the example one unless edit changes it) to the sandbox
 // with the app as the bridge, and returns the SIDs.
-func provision(t *testing.T, sb *sandbox.Sandbox, a *app, edit func(*qbtr.Spec)) qbtr.ProvisionOutputs {
+func provision(t *testing.T, sb *sandbox.Sandbox, a *app, edit func(*qbprov.Spec)) qbprov.ProvisionOutputs {
 	t.Helper()
-	spec, err := qbtr.LoadSpec(qbtr.ExampleSpec)
+	spec, err := qbprov.LoadSpec(qbprov.ExampleSpec)
 	require.NoError(t, err)
 	if edit != nil {
 		edit(spec)
 	}
-	settings := qbtr.SpecSettings{PublicBaseURL: a.srv.URL, RingTimeout: qbtr.taskrouter.DefaultRingTimeout, AMDTimeout: qbtr.taskrouter.DefaultAMDTimeout}
-	p := qbtr.NewProvisioner(qbtr.NewTwilioProvisionAPI(a.rc), settings)
+	settings := qbprov.SpecSettings{PublicBaseURL: a.srv.URL, RingTimeout: taskrouter.DefaultRingTimeout, AMDTimeout: taskrouter.DefaultAMDTimeout}
+	p := qbprov.NewProvisioner(qbprov.NewTwilioProvisionAPI(a.rc), settings)
 	plan, err := p.ApplySpec(context.Background(), spec)
 	require.NoError(t, err)
 	a.mu.Lock()

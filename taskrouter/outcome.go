@@ -1,6 +1,9 @@
 package taskrouter
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // OutcomeKind says why a reservation ended where it did. The set is closed: metrics label by
 // it and the worker-caused rule switches on it, so a new way for a reservation to end is a new
@@ -47,15 +50,31 @@ type Outcome struct {
 	Detail string
 }
 
-// String is the outcome for logs and people.
+// outcomePhrases say each kind for people; %s is the detail.
+var outcomePhrases = map[OutcomeKind]string{
+	OutcomeAnsweredBy:         "answered by %s",
+	OutcomeLegEnded:           "%s",
+	OutcomeHungUpBeforeBridge: "agent leg ended before the bridge",
+	OutcomeDequeueFailed:      "dequeue failed: %s",
+	OutcomeEndedAtTaskRouter:  "%s",
+	OutcomeTaskCanceled:       "task canceled: %s",
+	OutcomeNoContactURI:       "%s",
+	OutcomeNoCallerID:         "no usable caller ID: %s",
+	OutcomeCallRefused:        "Twilio refused the agent leg: %s",
+	OutcomeDialOutOfTime:      "could not place the agent leg in time: %s",
+	OutcomeDialNotFound:       "dial interrupted, %s",
+}
+
+// String is the outcome for logs and people, e.g. "answered by machine_start".
 func (o Outcome) String() string {
+	phrase, ok := outcomePhrases[o.Kind]
 	switch {
-	case o.Kind == "":
-		return ""
-	case o.Detail == "":
-		return string(o.Kind)
+	case !ok:
+		return strings.TrimSuffix(string(o.Kind)+": "+o.Detail, ": ")
+	case strings.Contains(phrase, "%s"):
+		return strings.TrimSuffix(fmt.Sprintf(phrase, o.Detail), ": ")
 	}
-	return fmt.Sprintf("%s: %s", o.Kind, o.Detail)
+	return phrase
 }
 
 // Label is the outcome as a bounded metric label: the kind, refined by the detail only where the

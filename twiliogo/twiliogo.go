@@ -284,3 +284,6 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// Client is twilio-go's REST client.
+type Client = twilio.RestClient

@@ -18,9 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twilio/twilio-go"
-
-	"queuebridge/taskrouter"
+	cfgpkg "queuebridge/internal/config"
+	"queuebridge/taskrouter/provision"
 )
 
 func main() {
@@ -113,31 +112,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if getenv, err = withDotEnv(getenv, ".env"); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(opts.spec)
-	if err != nil {
-		return fmt.Errorf("read spec: %w", err)
-	}
-	spec, err := taskrouter.LoadSpec(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.spec, err)
-	}
-	cfg, err := loadConfig(getenv)
+	spec, cfg, err := load(opts, getenv)
 	if err != nil {
 		return err
 	}
-	if err := spec.Validate(cfg.settings); err != nil {
-		return fmt.Errorf("%s: %w", opts.spec, err)
-	}
-
-	rc, err := cfg.restClient()
+	rc, err := cfg.twilio.RestClient(30 * time.Second)
 	if err != nil {
 		return err
 	}
-	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(rc), cfg.settings)
-	var plan *taskrouter.Plan
+	prov := provision.NewProvisioner(provision.NewTwilioProvisionAPI(rc), cfg.settings)
+	var plan *provision.Plan
 	if opts.verb == "teardown" {
 		plan, err = prov.PlanTeardown(ctx, spec)
 	} else {
@@ -146,28 +130,60 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-
 	if opts.verb == "plan" {
-		if opts.json {
-			if err := writeJSON(stdout, jsonReport{Plan: plan, Summary: plan.Summary(), HasChanges: plan.HasChanges()}); err != nil {
-				return err
-			}
-		} else {
-			printPlan(stdout, plan, cfg.accountSID)
-		}
-		if opts.detailedExitCode && plan.HasChanges() {
-			return exitCode(2)
-		}
-		return nil
+		return showPlan(opts, plan, cfg, stdout)
 	}
+	return change(ctx, opts, prov, plan, cfg, stdin, stdout)
+}
 
+// load reads the spec and the configuration, and validates the one against the other.
+func load(opts options, getenv func(string) string) (*provision.Spec, config, error) {
+	env, err := cfgpkg.NewEnv(getenv, ".env", true)
+	if err != nil {
+		return nil, config{}, err
+	}
+	data, err := os.ReadFile(opts.spec)
+	if err != nil {
+		return nil, config{}, fmt.Errorf("read spec: %w", err)
+	}
+	spec, err := provision.LoadSpec(data)
+	if err != nil {
+		return nil, config{}, fmt.Errorf("%s: %w", opts.spec, err)
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := spec.Validate(cfg.settings); err != nil {
+		return nil, cfg, fmt.Errorf("%s: %w", opts.spec, err)
+	}
+	return spec, cfg, nil
+}
+
+// showPlan prints the plan; with --detailed-exitcode a plan with changes exits 2.
+func showPlan(opts options, plan *provision.Plan, cfg config, stdout io.Writer) error {
+	if opts.json {
+		if err := writeJSON(stdout, jsonReport{Plan: plan, Summary: plan.Summary(), HasChanges: plan.HasChanges()}); err != nil {
+			return err
+		}
+	} else {
+		printPlan(stdout, plan, cfg.twilio.AccountSID)
+	}
+	if opts.detailedExitCode && plan.HasChanges() {
+		return exitCode(2)
+	}
+	return nil
+}
+
+// change shows the plan, asks (unless --yes), applies it and reports what was done.
+func change(ctx context.Context, opts options, prov *provision.Provisioner, plan *provision.Plan, cfg config, stdin io.Reader, stdout io.Writer) error {
 	if !opts.json {
-		printPlan(stdout, plan, cfg.accountSID)
+		printPlan(stdout, plan, cfg.twilio.AccountSID)
 	}
 	done := plan
 	if plan.HasChanges() {
 		if !opts.yes {
-			ok, err := confirm(stdin, stdout, opts.verb, cfg.accountSID)
+			ok, err := confirm(stdin, stdout, opts.verb, cfg.twilio.AccountSID)
 			if err != nil {
 				return err
 			}
@@ -175,8 +191,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				return fmt.Errorf("%s cancelled: nothing changed", opts.verb)
 			}
 		}
-		done, err = prov.Apply(ctx, plan)
-		if err != nil {
+		var err error
+		if done, err = prov.Apply(ctx, plan); err != nil {
 			// Changes made before the failure stay made; the next run reads the account again
 			// and carries on from there.
 			return fmt.Errorf("%s stopped (what was done before stays done; run it again once fixed): %w", opts.verb, err)
@@ -195,7 +211,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // envOutputs are the lines --env-out keeps up to date: what the bridge is configured with.
-func envOutputs(out taskrouter.ProvisionOutputs) [][2]string {
+func envOutputs(out provision.ProvisionOutputs) [][2]string {
 	return [][2]string{
 		{"TWILIO_WORKSPACE_SID", out.WorkspaceSID},
 		{"TWILIO_WORKFLOW_SID", out.WorkflowSID},
@@ -214,11 +230,11 @@ func confirm(stdin io.Reader, stdout io.Writer, verb, account string) (bool, err
 }
 
 type jsonReport struct {
-	Plan       *taskrouter.Plan       `json:"plan"`
-	Summary    taskrouter.PlanSummary `json:"summary"`
-	HasChanges bool                   `json:"has_changes"`
+	Plan       *provision.Plan       `json:"plan"`
+	Summary    provision.PlanSummary `json:"summary"`
+	HasChanges bool                  `json:"has_changes"`
 	// Applied is what apply or teardown did (the plan again, with the new SIDs).
-	Applied *taskrouter.Plan `json:"applied,omitempty"`
+	Applied *provision.Plan `json:"applied,omitempty"`
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -233,65 +249,14 @@ func writeJSON(w io.Writer, v any) error {
 
 // config is what bootstrap reads from the environment (and .env).
 type config struct {
-	accountSID string
-	username   string
-	password   string
-	apiURL     string
-	settings   taskrouter.SpecSettings
+	twilio   cfgpkg.Twilio
+	settings provision.SpecSettings
 }
 
-func loadConfig(getenv func(string) string) (config, error) {
-	var errs []error
-	c := config{accountSID: getenv("TWILIO_ACCOUNT_SID")}
-	if c.accountSID == "" {
-		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID is not set"))
-	}
-	c.username, c.password = c.accountSID, getenv("TWILIO_AUTH_TOKEN")
-	if key := getenv("TWILIO_API_KEY"); key != "" {
-		// With an API key, the key authenticates and the account SID stays in the paths.
-		c.username, c.password = key, getenv("TWILIO_API_SECRET")
-		if c.password == "" {
-			errs = append(errs, errors.New("TWILIO_API_KEY is set but TWILIO_API_SECRET is not"))
-		}
-	} else if c.password == "" {
-		errs = append(errs, errors.New("TWILIO_AUTH_TOKEN is not set (nor TWILIO_API_KEY and TWILIO_API_SECRET)"))
-	}
-	if c.apiURL = getenv("TWILIO_API_URL"); c.apiURL != "" {
-		if u, err := parseBaseURL(c.apiURL); err != nil || u == nil {
-			errs = append(errs, fmt.Errorf("TWILIO_API_URL %q: must be an absolute http(s) URL", c.apiURL))
-		}
-	}
-	c.settings.PublicBaseURL = getenv("PUBLIC_BASE_URL")
-	var err error
-	if c.settings.RingTimeout, err = seconds(getenv("RING_TIMEOUT"), taskrouter.DefaultRingTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("RING_TIMEOUT: %w", err))
-	}
-	if c.settings.AMDTimeout, err = seconds(getenv("AMD_TIMEOUT"), taskrouter.DefaultAMDTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("AMD_TIMEOUT: %w", err))
-	}
-	return c, errors.Join(errs...)
-}
-
-// seconds reads "45" (seconds, as Twilio's Timeout takes it) or a Go duration such as "45s".
-func seconds(v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	var n int
-	if _, err := fmt.Sscanf(v, "%d", &n); err == nil && fmt.Sprint(n) == v {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%q: want seconds (60) or a duration (60s)", v)
-	}
-	return d, nil
-}
-
-func (c config) restClient() (*twilio.RestClient, error) {
-	creds := taskrouter.Credentials{AccountSID: c.accountSID, AuthToken: c.password}
-	if c.username != c.accountSID {
-		creds = taskrouter.Credentials{AccountSID: c.accountSID, APIKey: c.username, APISecret: c.password}
-	}
-	return taskrouter.NewRestClient(creds, c.apiURL, 30*time.Second)
+func loadConfig(env cfgpkg.Env) (config, error) {
+	var p cfgpkg.Problems
+	c := config{twilio: env.Twilio(&p, true)}
+	c.settings.PublicBaseURL = env("PUBLIC_BASE_URL")
+	c.settings.RingTimeout, c.settings.AMDTimeout = env.LegTiming(&p)
+	return c, p.Err()
 }

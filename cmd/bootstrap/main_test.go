@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"queuebridge/taskrouter"
+	"queuebridge/taskrouter/provision"
 )
 
 // bootstrapTest runs bootstrap in a fresh directory holding the example spec, against an
@@ -28,7 +28,7 @@ type bootstrapTest struct {
 func newBootstrapTest(t *testing.T) *bootstrapTest {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "queuebridge.yaml"), taskrouter.ExampleSpec, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queuebridge.yaml"), provision.ExampleSpec, 0o600))
 	tw := newHTTPTwilio(t)
 	return &bootstrapTest{t: t, twilio: tw, dir: dir, env: map[string]string{
 		"TWILIO_ACCOUNT_SID": testAccount,
@@ -194,16 +194,16 @@ func TestJSONOutput(t *testing.T) {
 				Name   string `json:"name"`
 			} `json:"changes"`
 		} `json:"plan"`
-		Summary    taskrouter.PlanSummary `json:"summary"`
+		Summary    provision.PlanSummary `json:"summary"`
 		HasChanges bool                   `json:"has_changes"`
 		Applied    *struct {
-			Outputs taskrouter.ProvisionOutputs `json:"outputs"`
+			Outputs provision.ProvisionOutputs `json:"outputs"`
 		} `json:"applied"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &report), out)
 	assert.Equal(t, "apply", report.Plan.Mode)
 	assert.True(t, report.HasChanges)
-	assert.Equal(t, taskrouter.PlanSummary{Create: 13, Update: 1}, report.Summary)
+	assert.Equal(t, provision.PlanSummary{Create: 13, Update: 1}, report.Summary)
 	assert.Equal(t, "create", report.Plan.Changes[0].Action)
 	assert.Equal(t, "workspace", report.Plan.Changes[0].Kind)
 	assert.Nil(t, report.Applied)
@@ -250,12 +250,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "missing spec file", args: []string{"--spec", "nope.yaml"}, want: "read spec: open nope.yaml: no such file or directory"},
 		{name: "invalid spec", spec: [2]string{`contact_uri: "+15005550101"`, `contact_uri: "5550101"`},
 			want: "queuebridge.yaml: invalid spec:\n  workers[0].contact_uri \"5550101\": is not an E.164 number (+ and up to 15 digits) nor a sip: or client: URI"},
-		{name: "unknown key in spec", spec: [2]string{"default_queue:", "default_queu:"}, want: "field default_queu not found in type taskrouter.SpecWorkflow", contains: true},
+		{name: "unknown key in spec", spec: [2]string{"default_queue:", "default_queu:"}, want: "field default_queu not found in type provision.SpecWorkflow", contains: true},
 		{name: "no credentials", env: map[string]string{"TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": ""},
-			want: "TWILIO_ACCOUNT_SID is not set\nTWILIO_AUTH_TOKEN is not set (nor TWILIO_API_KEY and TWILIO_API_SECRET)"},
-		{name: "API key without secret", env: map[string]string{"TWILIO_API_KEY": "SK0123"}, want: "TWILIO_API_KEY is set but TWILIO_API_SECRET is not"},
-		{name: "bad TWILIO_API_URL", env: map[string]string{"TWILIO_API_URL": "localhost:1234"}, want: `TWILIO_API_URL "localhost:1234": must be an absolute http(s) URL`},
-		{name: "bad RING_TIMEOUT", env: map[string]string{"RING_TIMEOUT": "soon"}, want: `RING_TIMEOUT: "soon": want seconds (60) or a duration (60s)`},
+			want: "configuration:\n  TWILIO_ACCOUNT_SID is not set\n  TWILIO_AUTH_TOKEN is not set (nor TWILIO_API_KEY and TWILIO_API_SECRET)"},
+		{name: "API key without secret", env: map[string]string{"TWILIO_API_KEY": "SK0123"}, want: "configuration:\n  TWILIO_API_KEY and TWILIO_API_SECRET go together: set both or neither"},
+		{name: "bad TWILIO_API_URL", env: map[string]string{"TWILIO_API_URL": "localhost:1234"}, want: "configuration:\n  TWILIO_API_URL \"localhost:1234\": want an absolute http(s) URL"},
+		{name: "bad RING_TIMEOUT", env: map[string]string{"RING_TIMEOUT": "soon"}, want: "configuration:\n  RING_TIMEOUT \"soon\": want a number of seconds or a duration such as 25s"},
 		{name: "no PUBLIC_BASE_URL", env: map[string]string{"PUBLIC_BASE_URL": ""},
 			want: "queuebridge.yaml: invalid spec:\n  PUBLIC_BASE_URL \"\": must be an absolute http(s) URL (where Twilio reaches the bridge)"},
 		{name: "reservation timeout too short for the configured ring timeout", env: map[string]string{"RING_TIMEOUT": "100"},
@@ -316,17 +316,9 @@ func TestWriteEnvFile(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
 }
 
-func TestSecondsParsesBothForms(t *testing.T) {
-	for in, want := range map[string]string{"": "1m0s", "45": "45s", "45s": "45s", "1m30s": "1m30s"} {
-		d, err := seconds(in, taskrouter.DefaultRingTimeout)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, d.String(), in)
-	}
-}
-
 func TestJSONSpecFile(t *testing.T) {
 	b := newBootstrapTest(t)
-	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+	spec, err := provision.LoadSpec(provision.ExampleSpec)
 	require.NoError(t, err)
 	data, err := json.Marshal(spec)
 	require.NoError(t, err)

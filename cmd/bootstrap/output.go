@@ -5,31 +5,28 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/joho/godotenv"
-
-	"queuebridge/taskrouter"
+	"queuebridge/taskrouter/provision"
 )
 
-func actionSymbol(a taskrouter.PlanAction) string {
+func actionSymbol(a provision.PlanAction) string {
 	switch a {
-	case taskrouter.PlanCreate:
+	case provision.PlanCreate:
 		return "+"
-	case taskrouter.PlanUpdate:
+	case provision.PlanUpdate:
 		return "~"
-	case taskrouter.PlanDelete:
+	case provision.PlanDelete:
 		return "-"
 	default:
 		return "="
 	}
 }
 
-func describe(c taskrouter.PlanChange) string {
+func describe(c provision.PlanChange) string {
 	s := fmt.Sprintf("%s %s %q", actionSymbol(c.Action), c.Kind, c.Name)
 	if c.SID != "" {
 		s += " (" + c.SID + ")"
@@ -42,22 +39,22 @@ func describe(c taskrouter.PlanChange) string {
 
 // printPlan shows the changes Terraform-style; unchanged resources are counted, not listed,
 // unless they carry a note worth reading.
-func printPlan(w io.Writer, plan *taskrouter.Plan, account string) {
+func printPlan(w io.Writer, plan *provision.Plan, account string) {
 	verb := "apply"
-	if plan.Mode == taskrouter.PlanModeTeardown {
+	if plan.Mode == provision.PlanModeTeardown {
 		verb = "teardown"
 	}
 	fmt.Fprintf(w, "Plan (%s) for account %s:\n", verb, account)
 	for _, c := range plan.Changes {
-		if c.Action == taskrouter.PlanUnchanged && c.Note == "" {
+		if c.Action == provision.PlanUnchanged && c.Note == "" {
 			continue
 		}
 		fmt.Fprintf(w, "  %s\n", describe(c))
 		for _, f := range c.Fields {
 			switch {
-			case c.Action == taskrouter.PlanCreate:
+			case c.Action == provision.PlanCreate:
 				fmt.Fprintf(w, "      %s: %s\n", f.Name, f.New)
-			case c.Action == taskrouter.PlanDelete || (f.New == "" && c.Action != taskrouter.PlanUpdate):
+			case c.Action == provision.PlanDelete || (f.New == "" && c.Action != provision.PlanUpdate):
 				fmt.Fprintf(w, "      %s: %s\n", f.Name, f.Old)
 			default:
 				fmt.Fprintf(w, "      %s: %s -> %s\n", f.Name, orNone(f.Old), orNone(f.New))
@@ -66,7 +63,7 @@ func printPlan(w io.Writer, plan *taskrouter.Plan, account string) {
 	}
 	s := plan.Summary()
 	switch {
-	case !plan.HasChanges() && plan.Mode == taskrouter.PlanModeTeardown:
+	case !plan.HasChanges() && plan.Mode == provision.PlanModeTeardown:
 		fmt.Fprintln(w, "Nothing to tear down: the account holds nothing the spec owns.")
 		return
 	case !plan.HasChanges():
@@ -83,7 +80,7 @@ func orNone(s string) string {
 	return s
 }
 
-func printDone(w io.Writer, opts options, plan, done *taskrouter.Plan) {
+func printDone(w io.Writer, opts options, plan, done *provision.Plan) {
 	if !plan.HasChanges() {
 		if opts.verb == "apply" {
 			printOutputs(w, opts, done.Outputs)
@@ -97,7 +94,7 @@ func printDone(w io.Writer, opts options, plan, done *taskrouter.Plan) {
 	}
 }
 
-func printOutputs(w io.Writer, opts options, out taskrouter.ProvisionOutputs) {
+func printOutputs(w io.Writer, opts options, out provision.ProvisionOutputs) {
 	fmt.Fprintln(w, "\nOutputs:")
 	for _, kv := range envOutputs(out) {
 		fmt.Fprintf(w, "  %s=%s\n", kv[0], kv[1])
@@ -123,36 +120,6 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func parseBaseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	return u, nil
-}
-
-// withDotEnv falls back to the values of a .env file for variables the environment does not
-// set, as godotenv.Load would, without changing the process environment.
-func withDotEnv(getenv func(string) string, path string) (func(string) string, error) {
-	values, err := godotenv.Read(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return getenv, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return func(key string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return values[key]
-	}, nil
 }
 
 // writeEnvFile sets each key in a dotenv file: a line that sets the key is rewritten in place,

@@ -26,7 +26,7 @@ import (
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/voice"
-	"queuebridge/taskrouter"
+	"queuebridge/taskrouter/provision"
 )
 
 // sandboxRequest is one REST request the sandbox received from bootstrap.
@@ -153,7 +153,7 @@ func newSandboxBootstrap(t *testing.T, c clock.Clock, publicBaseURL string) *san
 	t.Helper()
 	dir := t.TempDir()
 	t.Chdir(dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "queuebridge.yaml"), taskrouter.ExampleSpec, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queuebridge.yaml"), provision.ExampleSpec, 0o600))
 	sb, err := sandbox.New(sandbox.Config{Clock: c})
 	require.NoError(t, err)
 	require.NoError(t, sb.Start())

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,8 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/app"
 	sbtr "queuebridge/sandbox/taskrouter"
 	"queuebridge/sandbox/voice"
+	"queuebridge/scripts/demo"
 )
 
 func TestE2ECallerHangsUp(t *testing.T) {
@@ -46,7 +47,7 @@ func TestE2ECallerHangsUp(t *testing.T) {
 		e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 0)})
 		caller := e.ended(e.call(voice.Human(0, 5*time.Second)))
 		leg := e.bridgedTo(caller, "Alice")
-		e.eventually(func() bool { l, _ := e.env.sb.Voice().Call(leg.Sid); return l.Status == "completed" }, "the agent leg ends with the caller")
+		e.eventually(func() bool { l, _ := e.env.Sandbox.Voice().Call(leg.Sid); return l.Status == "completed" }, "the agent leg ends with the caller")
 		e.eventually(func() bool { return e.task(caller.TaskSid).AssignmentStatus == "completed" }, "the task is completed")
 		e.assertReservations(caller.TaskSid, "Alice completed")
 	})
@@ -75,10 +76,10 @@ func TestE2EEveryAgentFailsCallerLeavesVoicemail(t *testing.T) {
 func TestE2EBridgeRefusesToStartWhenTheLegDoesNotFit(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, nil) // provisioned for 60 s ring + 30 s AMD: a 105 s reservation timeout
-	cfg := e.env.app.cfg
-	cfg.RingTimeout = 90 * time.Second
+	cfg := e.env.App.Config
+	cfg.Options.RingTimeout = 90 * time.Second
 	cfg.DatabaseURL = e.dbPath + ".other"
-	_, err := newApp(context.Background(), cfg, e.env.app.log)
+	_, err := app.New(context.Background(), cfg)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refusing to start: workflow Inbound")
 	assert.Contains(t, err.Error(), "ring timeout 1m30s + AMD timeout 30s = 2m0s does not fit in its reservation timeout 1m45s")
@@ -90,7 +91,7 @@ func TestE2EDuplicateAndReorderedEventsPlaceOneLegPerReservation(t *testing.T) {
 		t.Run(fmt.Sprintf("%+v", faults), func(t *testing.T) {
 			t.Parallel()
 			e := newE2E(t, nil)
-			e.env.sb.TaskRouter().SetDeliveryFaults(faults)
+			e.env.Sandbox.TaskRouter().SetDeliveryFaults(faults)
 			e.setAgents(map[string]voice.Persona{"Alice": voice.Voicemail(2*time.Second, 6*time.Second, true), "Bob": human()})
 			caller := e.ended(e.call(voice.Human(0, 0)))
 			e.bridgedTo(caller, "Bob")
@@ -109,32 +110,13 @@ func TestE2EBridgeRestartedMidCall(t *testing.T) {
 	sid := e.call(voice.Human(0, 0))
 	e.eventually(func() bool { l := e.legs("Alice"); return len(l) == 1 && l[0].Status == "ringing" }, "Alice's phone rings")
 
-	restartBridge(t, e)
+	require.NoError(t, e.env.Restart(context.Background()))
 
 	caller := e.ended(sid)
 	e.bridgedTo(caller, "Alice")
 	assert.Len(t, e.legs("Alice"), 1, "the restarted bridge did not ring Alice again")
 	e.eventually(func() bool { return e.task(caller.TaskSid).AssignmentStatus == "completed" }, "the task is completed by the new process")
 	e.assertReservations(caller.TaskSid, "Alice completed")
-}
-
-// restartBridge stops the bridge and starts a new process's worth of it on the same database and
-// address (Twilio keeps calling the same public URL).
-func restartBridge(t *testing.T, e *e2e) {
-	t.Helper()
-	old := e.env.app
-	addr := strings.TrimPrefix(e.env.bridgeURL, "http://")
-	e.env.cancel()
-	require.NoError(t, <-e.env.served)
-	old.close()
-
-	a, err := newApp(context.Background(), old.cfg, old.log)
-	require.NoError(t, err)
-	var ln net.Listener
-	require.Eventually(t, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }, 5*time.Second, 10*time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.env.app, e.env.cancel, e.env.served = a, cancel, make(chan error, 1)
-	go func() { e.env.served <- a.serve(ctx, ln) }()
 }
 
 // TestE2EManyCallersManyAgents runs alone (not parallel): it loads the machine on its own.
@@ -163,9 +145,9 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 	spec = strings.Replace(spec, "timeout: 300", "timeout: 900", 1)
 	e := newE2EWithSpec(t, spec, map[string]string{"RING_TIMEOUT": "15"})
 	for number, p := range personas {
-		e.env.sb.SetPersona(number, p)
+		e.env.Sandbox.SetPersona(number, p)
 	}
-	e.env.sb.Voice().SetCallsPerSecond(0) // the 1 call/s account limit would stretch this test to minutes
+	e.env.Sandbox.Voice().SetCallsPerSecond(0) // the 1 call/s account limit would stretch this test to minutes
 
 	const callers = 200
 	sids := make([]string, callers)
@@ -181,12 +163,12 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 
 	bridged, voicemail := 0, 0
 	for _, sid := range sids {
-		info, err := waitCallEnded(context.Background(), e.env, sid, 2*time.Minute)
+		info, err := demo.WaitCallEnded(context.Background(), e.env, sid, 2*time.Minute)
 		require.NoError(t, err)
 		switch {
 		case info.BridgedWith != "":
 			bridged++
-			leg, _ := e.env.sb.Voice().Call(info.BridgedWith)
+			leg, _ := e.env.Sandbox.Voice().Call(info.BridgedWith)
 			assert.Equal(t, "human", leg.AnsweredBy, "caller %s bridged to a machine", sid)
 		case info.QueueResult == "leave":
 			voicemail++
@@ -194,15 +176,15 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 			t.Errorf("caller %s ended neither bridged nor in voicemail: queue result %q", sid, info.QueueResult)
 		}
 	}
-	require.NoError(t, waitOutboxEmpty(context.Background(), e.env, 30*time.Second))
+	require.Eventually(t, func() bool { n, err := e.env.App.Store.PendingJobs(context.Background()); return err == nil && n == 0 }, 30*time.Second, 20*time.Millisecond, "the bridge carries out every queued job")
 	t.Logf("%d callers: %d bridged, %d to voicemail", callers, bridged, voicemail)
 	assert.Equal(t, callers, bridged+voicemail)
 
 	// No reservation left pending, no agent left reserved, one agent leg per reservation.
 	e.eventually(func() bool {
 		for _, sid := range sids {
-			info, _ := e.env.sb.Voice().Call(sid)
-			for _, r := range e.env.sb.TaskRouter().TaskReservations(info.TaskSid) {
+			info, _ := e.env.Sandbox.Voice().Call(sid)
+			for _, r := range e.env.Sandbox.TaskRouter().TaskReservations(info.TaskSid) {
 				if r.ReservationStatus == "pending" || r.ReservationStatus == "accepted" {
 					return false
 				}
@@ -211,9 +193,9 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 		return true
 	}, "every reservation is final")
 	legs := map[string]int{}
-	for _, c := range e.env.sb.Voice().Calls() {
+	for _, c := range e.env.Sandbox.Voice().Calls() {
 		if c.Direction == "outbound-api" {
-			owner, err := e.env.app.db.CallOwner(context.Background(), c.Sid)
+			owner, err := e.env.App.Store.CallOwner(context.Background(), c.Sid)
 			require.NoError(t, err)
 			require.NotEmpty(t, owner, "leg %s belongs to no reservation", c.Sid)
 			legs[owner]++
@@ -221,25 +203,5 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 	}
 	for res, n := range legs {
 		assert.Equal(t, 1, n, "reservation %s has %d legs", res, n)
-	}
-}
-
-// waitOutboxEmpty waits until the bridge has carried out every queued job (rejects, hang-ups,
-// task completions) so the summary reads the final state.
-func waitOutboxEmpty(ctx context.Context, env *sandboxEnv, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		n, err := env.app.db.PendingJobs(ctx)
-		if err == nil && n == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the bridge still has %d jobs queued after %v", n, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
 	}
 }

@@ -13,9 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/app"
 	"queuebridge/sandbox/clock"
 	sbtr "queuebridge/sandbox/taskrouter"
 	"queuebridge/sandbox/voice"
+	"queuebridge/scripts/demo"
 )
 
 // The end-to-end suite: the real bridge (HTTP server, SQLite, dispatcher, twilio-go) against the
@@ -69,9 +71,9 @@ var agents = map[string]string{"Alice": "+15005550101", "Bob": "+15005550102", "
 
 type e2e struct {
 	t      *testing.T
-	env    *sandboxEnv
+	env    *app.SandboxEnv
 	dbPath string
-	cfg    config
+	cfg    app.Config
 }
 
 var callerSeq atomic.Int64
@@ -94,12 +96,12 @@ func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string) 
 	for k, v := range vars {
 		all[k] = v
 	}
-	cfg, err := loadConfig(func(k string) string { return all[k] })
+	cfg, err := app.LoadConfig(func(k string) string { return all[k] })
 	require.NoError(t, err)
 	e.cfg = cfg
-	env, err := startSandbox(context.Background(), sandboxSetup{
-		cfg: cfg, spec: []byte(spec), clock: clock.NewScaled(speed),
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), listen: "127.0.0.1:0",
+	env, err := app.StartSandbox(context.Background(), app.SandboxSetup{
+		Config: cfg, Spec: []byte(spec), Clock: clock.NewScaled(speed),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: "127.0.0.1:0",
 	})
 	require.NoError(t, err)
 	e.env = env
@@ -109,7 +111,7 @@ func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string) 
 
 func (e *e2e) setAgents(personas map[string]voice.Persona) {
 	for name, p := range personas {
-		e.env.sb.SetPersona(agents[name], p)
+		e.env.Sandbox.SetPersona(agents[name], p)
 	}
 }
 
@@ -117,24 +119,24 @@ func (e *e2e) setAgents(personas map[string]voice.Persona) {
 func (e *e2e) call(caller voice.Persona) string {
 	e.t.Helper()
 	from := fmt.Sprintf("+1555020%04d", callerSeq.Add(1))
-	e.env.sb.SetPersona(from, caller)
-	sid, err := e.env.sb.PlaceCall(context.Background(), from, demoNumber)
+	e.env.Sandbox.SetPersona(from, caller)
+	sid, err := e.env.Sandbox.PlaceCall(context.Background(), from, demo.Number)
 	require.NoError(e.t, err)
 	return sid
 }
 
 func (e *e2e) ended(sid string) voice.CallInfo {
 	e.t.Helper()
-	info, err := waitCallEnded(context.Background(), e.env, sid, 30*time.Second)
+	info, err := demo.WaitCallEnded(context.Background(), e.env, sid, 30*time.Second)
 	require.NoError(e.t, err)
-	require.NoError(e.t, waitSettled(context.Background(), e.env, info.TaskSid, 30*time.Second))
+	require.NoError(e.t, demo.WaitSettled(context.Background(), e.env, info.TaskSid, 30*time.Second))
 	return info
 }
 
 // legs returns the agent legs placed to the agent, oldest first.
 func (e *e2e) legs(name string) []voice.CallInfo {
 	var out []voice.CallInfo
-	for _, c := range e.env.sb.Voice().Calls() {
+	for _, c := range e.env.Sandbox.Voice().Calls() {
 		if c.To == agents[name] && c.Direction == "outbound-api" {
 			out = append(out, c)
 		}
@@ -144,14 +146,14 @@ func (e *e2e) legs(name string) []voice.CallInfo {
 
 func (e *e2e) task(sid string) sbtr.Task {
 	e.t.Helper()
-	task, ok := e.env.sb.TaskRouter().Task(sid)
+	task, ok := e.env.Sandbox.TaskRouter().Task(sid)
 	require.True(e.t, ok, "task %s", sid)
 	return task
 }
 
 func (e *e2e) worker(name string) sbtr.Worker {
 	e.t.Helper()
-	w, ok := e.env.sb.TaskRouter().Worker(e.env.outputs.Workers[name])
+	w, ok := e.env.Sandbox.TaskRouter().Worker(e.env.Outputs.Workers[name])
 	require.True(e.t, ok, "worker %s", name)
 	return w
 }
@@ -167,7 +169,7 @@ func (e *e2e) eventually(cond func() bool, what string) {
 func (e *e2e) bridgedTo(caller voice.CallInfo, name string, verdict ...string) voice.CallInfo {
 	e.t.Helper()
 	require.NotEmpty(e.t, caller.BridgedWith, "caller %s was never bridged (queue result %q)", caller.Sid, caller.QueueResult)
-	leg, ok := e.env.sb.Voice().Call(caller.BridgedWith)
+	leg, ok := e.env.Sandbox.Voice().Call(caller.BridgedWith)
 	require.True(e.t, ok)
 	assert.Equal(e.t, agents[name], leg.To, "bridged to the wrong agent")
 	want := "human"
@@ -185,20 +187,20 @@ func (e *e2e) assertReservations(taskSid string, want ...string) {
 	e.t.Helper()
 	var got []string
 	ok := assert.Eventually(e.t, func() bool {
-		list, err := e.env.app.db.TaskReservations(context.Background(), taskSid)
+		list, err := e.env.App.Store.TaskReservations(context.Background(), taskSid)
 		if err != nil {
 			return false
 		}
 		got = got[:0]
 		for _, r := range list {
-			got = append(got, nameOf(agents, r.ContactURI)+" "+string(r.State))
+			got = append(got, demo.NameOf(agents, r.ContactURI)+" "+string(r.State))
 		}
 		return assert.ObjectsAreEqual(want, got)
 	}, 20*time.Second, 5*time.Millisecond)
 	if !ok {
 		assert.Equal(e.t, want, got)
 	}
-	for _, r := range e.env.sb.TaskRouter().TaskReservations(taskSid) {
+	for _, r := range e.env.Sandbox.TaskRouter().TaskReservations(taskSid) {
 		assert.NotEqual(e.t, "pending", r.ReservationStatus, "TaskRouter reservation %s left pending", r.Sid)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"queuebridge/internal/app"
+	"queuebridge/internal/config"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +67,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"log level":     {map[string]string{"LOG_LEVEL": "loud"}, `LOG_LEVEL "loud"`},
 		"ring timeout":  {map[string]string{"RING_TIMEOUT": "soon"}, `RING_TIMEOUT "soon"`},
 		"account":       {map[string]string{"TWILIO_ACCOUNT_SID": "ACnope"}, `TWILIO_ACCOUNT_SID "ACnope"`},
-		"token":         {map[string]string{"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN is missing"},
+		"token":         {map[string]string{"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN is not set"},
 		"workspace":     {map[string]string{"TWILIO_WORKSPACE_SID": ""}, "TWILIO_WORKSPACE_SID"},
 		"api key alone": {map[string]string{"TWILIO_API_KEY": "SK1"}, "TWILIO_API_KEY and TWILIO_API_SECRET go together"},
 		"amd mode":      {map[string]string{"AMD_MODE": "sometimes"}, "AMD_MODE"},
@@ -90,14 +92,14 @@ func TestDotEnvIsReadAndEnvironmentWins(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, ".env")
 	require.NoError(t, os.WriteFile(file, []byte("RING_TIMEOUT=25\nAMD_TIMEOUT=20\n"), 0o600))
-	get, err := newLookup(env(map[string]string{"AMD_TIMEOUT": "10"}), file)
+	get, err := config.NewEnv(env(map[string]string{"AMD_TIMEOUT": "10"}), file, false)
 	require.NoError(t, err)
 	assert.Equal(t, "25", get("RING_TIMEOUT"))
 	assert.Equal(t, "10", get("AMD_TIMEOUT"))
-	cfg, err := loadConfig(get)
+	cfg, err := app.LoadConfig(get)
 	require.NoError(t, err)
-	assert.Equal(t, 25*time.Second, cfg.RingTimeout)
-	assert.Equal(t, 10*time.Second, cfg.AMDTimeout)
+	assert.Equal(t, 25*time.Second, cfg.Options.RingTimeout)
+	assert.Equal(t, 10*time.Second, cfg.Options.AMDTimeout)
 }
 
 func TestRefusesToStartWhenTheLegDoesNotFitTheReservation(t *testing.T) {
@@ -107,7 +109,8 @@ func TestRefusesToStartWhenTheLegDoesNotFitTheReservation(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refusing to start: workflow Support (WW00000000000000000000000000000001): "+
 		"ring timeout 1m0s + AMD timeout 30s = 1m30s does not fit in its reservation timeout 1m20s")
-	assert.Contains(t, err.Error(), "lower RING_TIMEOUT or AMD_TIMEOUT")
+	assert.Contains(t, err.Error(), "lower the ring or AMD timeout")
+	assert.Contains(t, err.Error(), "RING_TIMEOUT, AMD_TIMEOUT")
 }
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.

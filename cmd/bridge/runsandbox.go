@@ -8,15 +8,17 @@ import (
 	"os"
 	"path/filepath"
 
+	"queuebridge/internal/app"
 	"queuebridge/sandbox/clock"
-	"queuebridge/taskrouter"
+	"queuebridge/scripts/demo"
+	"queuebridge/taskrouter/provision"
 )
 
 // runSandboxMode is `go run ./cmd/bridge` without an account: the sandbox plays Twilio, the
 // example spec is provisioned in it, the bridge runs against it exactly as in production, and
 // a short demo shows whole calls. It serves until ctx ends.
-func runSandboxMode(ctx context.Context, cfg config, demo bool, speed float64, stdout io.Writer, log *slog.Logger) error {
-	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+func runSandboxMode(ctx context.Context, cfg app.Config, runDemo bool, speed float64, stdout io.Writer, log *slog.Logger) error {
+	spec, err := provision.LoadSpec(provision.ExampleSpec)
 	if err != nil {
 		return fmt.Errorf("example spec: %w", err)
 	}
@@ -30,25 +32,25 @@ func runSandboxMode(ctx context.Context, cfg config, demo bool, speed float64, s
 		defer os.RemoveAll(dir)
 		cfg.DatabaseURL = filepath.Join(dir, "queuebridge.db")
 	}
-	env, err := startSandbox(ctx, sandboxSetup{
-		cfg: cfg, spec: taskrouter.ExampleSpec, clock: clock.NewScaled(speed), log: log,
-		listen: fmt.Sprintf("127.0.0.1:%d", cfg.Port),
+	env, err := app.StartSandbox(ctx, app.SandboxSetup{
+		Config: cfg, Spec: provision.ExampleSpec, Clock: clock.NewScaled(speed), Log: log,
+		Listen: fmt.Sprintf("127.0.0.1:%d", cfg.Port),
 	})
 	if err != nil {
 		return err
 	}
-	account, token := env.sb.Credentials()
+	account, token := env.Sandbox.Credentials()
 	fmt.Fprintf(stdout, `queuebridge — SANDBOX MODE: no Twilio account is used and no phone rings.
   The sandbox plays Twilio at %s (account %s, clock %gx faster than real time).
-  The example spec (taskrouter/queuebridge.example.yaml) is provisioned in it: workspace %s,
+  The example spec (taskrouter/provision/queuebridge.example.yaml) is provisioned in it: workspace %s,
   agents Alice, Bob and Carol, the IVR on %s.
   queuebridge listens at %s, verifying every signed webhook as in production.
   To use a real account instead: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WORKSPACE_SID
   and PUBLIC_BASE_URL (see README.md, "Running against a real account").
-`, env.sb.URL(), account, speed, env.outputs.WorkspaceSID, demoNumber, env.bridgeURL)
+`, env.Sandbox.URL(), account, speed, env.Outputs.WorkspaceSID, demo.Number, env.BridgeURL)
 
-	if demo {
-		ok, err := runDemo(ctx, env, agentNumbers(spec), stdout)
+	if runDemo {
+		ok, err := demo.Run(ctx, env, demo.AgentNumbers(spec), stdout)
 		if err != nil {
 			env.Close()
 			return fmt.Errorf("demo: %w", err)
@@ -63,7 +65,7 @@ Still serving. Place more calls through the sandbox's control surface, e.g.:
   curl -u %s:%s -H 'Content-Type: application/json' \
        -d '{"from":"+15551234567","to":"%s"}' %s/sandbox/calls
 Ctrl-C stops.
-`, env.sb.URL(), demoNumber, account, token, demoNumber, env.sb.URL())
+`, env.Sandbox.URL(), demo.Number, account, token, demo.Number, env.Sandbox.URL())
 	<-ctx.Done()
 	return env.Close()
 }

@@ -20,7 +20,7 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
-	qbtr "queuebridge/taskrouter"
+	"queuebridge/twiliogo"
 )
 
 // syncBuffer is a bytes.Buffer the program writes to while the test reads it.
@@ -134,7 +134,7 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 func TestCallSetsTheAgentsPersonasAndPrintsTheTimeline(t *testing.T) {
 	sb := startSandbox(t)
 	ac, token := sb.Credentials()
-	rc, err := qbtr.NewRestClient(qbtr.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 5*time.Second)
+	rc, err := twiliogo.New(twiliogo.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 5*time.Second)
 	require.NoError(t, err)
 
 	// One worker, whose phone the number's TwiML dials: --agents busy must make it busy.
@@ -170,7 +170,7 @@ func TestCallSetsTheAgentsPersonasAndPrintsTheTimeline(t *testing.T) {
 func TestCallMapsAgentsOntoNumbersWhenGiven(t *testing.T) {
 	sb := startSandbox(t)
 	ac, token := sb.Credentials()
-	rc, err := qbtr.NewRestClient(qbtr.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 5*time.Second)
+	rc, err := twiliogo.New(twiliogo.Credentials{AccountSID: ac, AuthToken: token}, sb.URL(), 5*time.Second)
 	require.NoError(t, err)
 	twimlApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/xml")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,20 +13,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	"queuebridge/handlers"
+	"queuebridge/internal/app"
+	"queuebridge/internal/config"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
+	"queuebridge/twiliogo"
 )
 
-// bridgeProcess is a queuebridge running in this process, wired as cmd/bridge wires it (store,
-// twilio-go client with TWILIO_API_URL pointing at the fake, bridge, dispatcher, HTTP server
-// with metrics), less the start-up checks against Twilio.
+// bridgeProcess is a queuebridge running in this process, wired by the same function as
+// cmd/bridge (store, twilio-go client with TWILIO_API_URL pointing at the fake, bridge,
+// dispatcher, HTTP server with metrics), less the start-up checks against Twilio.
 type bridgeProcess struct {
 	url    string
+	app    *app.App
 	db     *store.DB
-	srv    *http.Server
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	served chan error
 	tmp    string
 
 	// What the bridge itself reports going wrong with its Twilio: with the fake answering
@@ -55,80 +56,54 @@ func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Wri
 		_ = level.UnmarshalText([]byte(o.logLevel))
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
-
-	db, err := store.Open(ctx, path, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.removeTemp()
 		return nil, err
 	}
-	b.db = db
-	client, err := taskrouter.NewRestClient(taskrouter.Credentials{AccountSID: accountSID, AuthToken: o.token}, twilioURL, 10*time.Second)
-	if err != nil {
-		b.stop()
-		return nil, err
-	}
-	api := &taskrouter.TwilioAPI{Client: client}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.stop()
-		return nil, err
-	}
 	b.url = "http://" + ln.Addr().String()
-	metrics := handlers.NewMetrics(db.PendingJobs)
-	hooks := metrics.Hooks()
-	request, retried := hooks.TwilioRequest, hooks.JobRetried
-	hooks.TwilioRequest = func(op string, took time.Duration, err error) {
+	cfg := app.Config{
+		Twilio:        config.Twilio{Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: o.token}, APIURL: twilioURL},
+		WorkspaceSID:  workspaceSID,
+		PublicBaseURL: b.url, DatabaseURL: path,
+		Options: taskrouter.Options{Workers: o.workers},
+	}
+	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithoutStartupChecks(), app.WithHooks(b.countFailures))
+	if err != nil {
+		ln.Close()
+		b.removeTemp()
+		return nil, err
+	}
+	b.app, b.db = a, a.Store
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel, b.served = cancel, make(chan error, 1)
+	go func() { b.served <- a.Serve(runCtx, ln) }()
+	return b, nil
+}
+
+// countFailures counts the Twilio errors and job retries the bridge reports.
+func (b *bridgeProcess) countFailures(h taskrouter.Hooks) taskrouter.Hooks {
+	request, retried := h.TwilioRequest, h.JobRetried
+	h.TwilioRequest = func(op string, took time.Duration, err error, failed taskrouter.FailureKind) {
 		if err != nil {
 			b.twilioErrors.Add(1)
 		}
-		request(op, took, err)
+		request(op, took, err, failed)
 	}
-	hooks.JobRetried = func(kind taskrouter.JobKind) {
+	h.JobRetried = func(kind taskrouter.JobKind) {
 		b.jobRetries.Add(1)
 		retried(kind)
 	}
-	bridge, err := taskrouter.NewBridge(db, api, api, taskrouter.Options{PublicBaseURL: b.url, Logger: logger, Workers: o.workers}, hooks)
-	if err != nil {
-		ln.Close()
-		b.stop()
-		return nil, err
-	}
-	b.srv = &http.Server{Handler: handlers.New(handlers.Config{
-		Bridge: bridge, AuthToken: o.token, PublicBaseURL: b.url, Ready: db.Ping, Logger: logger,
-		Metrics: metrics.Handler(), Observe: metrics.Observe,
-	}), ReadHeaderTimeout: 10 * time.Second}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.cancel = cancel
-	b.wg.Add(2)
-	go func() {
-		defer b.wg.Done()
-		if err := bridge.Run(runCtx); err != nil {
-			logger.Error("dispatcher", "err", err)
-		}
-	}()
-	go func() {
-		defer b.wg.Done()
-		if err := b.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http", "err", err)
-		}
-	}()
-	return b, nil
+	return h
 }
 
 // stop shuts the server down, then the dispatcher, then the store.
 func (b *bridgeProcess) stop() {
-	if b.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = b.srv.Shutdown(ctx)
-		cancel()
+	b.cancel()
+	if err := <-b.served; err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen: bridge:", err)
 	}
-	if b.cancel != nil {
-		b.cancel()
-	}
-	b.wg.Wait()
-	if b.db != nil {
-		b.db.Close()
-	}
+	b.app.Close()
 	b.removeTemp()
 }
 

@@ -1,4 +1,7 @@
-package main
+// Package demo is the sandbox demo `go run ./cmd/bridge` shows with no account: whole calls
+// through the example spec's IVR to agents with scripted personas, each call's timeline printed
+// as it happens, then a summary of what became of every caller.
+package demo
 
 import (
 	"context"
@@ -10,13 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"queuebridge/internal/app"
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/voice"
 	"queuebridge/taskrouter"
+	"queuebridge/taskrouter/provision"
 )
 
-// demoNumber is the sandbox number the example spec points at the IVR.
-const demoNumber = "+15005550006"
+// Number is the sandbox number the example spec points at the IVR.
+const Number = "+15005550006"
 
 // scenario is one demo call: how the agents and the caller behave, and what must come of it.
 type scenario struct {
@@ -72,12 +77,12 @@ type demoResult struct {
 	ok       bool
 }
 
-// runDemo places the scenarios' calls one after another, printing each call's timeline as it
+// Run places the scenarios' calls one after another, printing each call's timeline as it
 // happens, then a summary. It reports whether every call ended as its personas dictate.
-func runDemo(ctx context.Context, env *sandboxEnv, agents map[string]string, out io.Writer) (bool, error) {
+func Run(ctx context.Context, env *app.SandboxEnv, agents map[string]string, out io.Writer) (bool, error) {
 	p := newTimelinePrinter(env, agents, out)
 	entries := make(chan sandbox.Entry, 4096)
-	env.sb.Subscribe(entries)
+	env.Sandbox.Subscribe(entries)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -104,30 +109,30 @@ func runDemo(ctx context.Context, env *sandboxEnv, agents map[string]string, out
 	return printSummary(out, results), nil
 }
 
-func runScenario(ctx context.Context, env *sandboxEnv, agents map[string]string, p *timelinePrinter, n int, sc scenario, order []string) (demoResult, error) {
+func runScenario(ctx context.Context, env *app.SandboxEnv, agents map[string]string, p *timelinePrinter, n int, sc scenario, order []string) (demoResult, error) {
 	second := sc.first
 	if !sc.both {
 		second = voice.Human(3*time.Second, 15*time.Second)
 	}
-	env.sb.SetPersona(agents[order[0]], sc.first)
-	env.sb.SetPersona(agents[order[1]], second)
+	env.Sandbox.SetPersona(agents[order[0]], sc.first)
+	env.Sandbox.SetPersona(agents[order[1]], second)
 	want := map[string]string{"first": "bridged to " + order[0], "second": "bridged to " + order[1]}[sc.want]
 	if want == "" {
 		want = sc.want
 	}
 	from := fmt.Sprintf("+1555010%04d", n)
-	env.sb.SetPersona(from, sc.caller)
+	env.Sandbox.SetPersona(from, sc.caller)
 	p.begin(n, sc.title, from)
 	start := time.Now()
-	sid, err := env.sb.PlaceCall(ctx, from, demoNumber)
+	sid, err := env.Sandbox.PlaceCall(ctx, from, Number)
 	if err != nil {
 		return demoResult{}, fmt.Errorf("placing demo call %d: %w", n, err)
 	}
-	info, err := waitCallEnded(ctx, env, sid, 2*time.Minute)
+	info, err := WaitCallEnded(ctx, env, sid, 2*time.Minute)
 	if err != nil {
 		return demoResult{}, fmt.Errorf("demo call %d: %w", n, err)
 	}
-	if err := waitSettled(ctx, env, info.TaskSid, 30*time.Second); err != nil {
+	if err := WaitSettled(ctx, env, info.TaskSid, 30*time.Second); err != nil {
 		return demoResult{}, fmt.Errorf("demo call %d: %w", n, err)
 	}
 	p.flush()
@@ -138,11 +143,11 @@ func runScenario(ctx context.Context, env *sandboxEnv, agents map[string]string,
 	return r, nil
 }
 
-// waitCallEnded polls the sandbox until the call is over.
-func waitCallEnded(ctx context.Context, env *sandboxEnv, sid string, limit time.Duration) (voice.CallInfo, error) {
+// WaitCallEnded polls the sandbox until the call is over.
+func WaitCallEnded(ctx context.Context, env *app.SandboxEnv, sid string, limit time.Duration) (voice.CallInfo, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		info, ok := env.sb.Voice().Call(sid)
+		info, ok := env.Sandbox.Voice().Call(sid)
 		if ok && isFinal(info.Status) {
 			return info, nil
 		}
@@ -157,10 +162,10 @@ func waitCallEnded(ctx context.Context, env *sandboxEnv, sid string, limit time.
 	}
 }
 
-// waitSettled waits until everything the call set in motion is over: the task is completed or
+// WaitSettled waits until everything the call set in motion is over: the task is completed or
 // canceled at TaskRouter, the bridge holds none of its reservations open, every agent leg has
 // ended, and the bridge's outbox is empty. Events and status callbacks trail the caller's hang-up.
-func waitSettled(ctx context.Context, env *sandboxEnv, taskSid string, limit time.Duration) error {
+func WaitSettled(ctx context.Context, env *app.SandboxEnv, taskSid string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		settled, why := isSettled(ctx, env, taskSid)
@@ -178,13 +183,13 @@ func waitSettled(ctx context.Context, env *sandboxEnv, taskSid string, limit tim
 	}
 }
 
-func isSettled(ctx context.Context, env *sandboxEnv, taskSid string) (bool, string) {
+func isSettled(ctx context.Context, env *app.SandboxEnv, taskSid string) (bool, string) {
 	if taskSid != "" {
-		task, ok := env.sb.TaskRouter().Task(taskSid)
+		task, ok := env.Sandbox.TaskRouter().Task(taskSid)
 		if ok && task.AssignmentStatus != "completed" && task.AssignmentStatus != "canceled" {
 			return false, "task " + task.AssignmentStatus
 		}
-		list, err := env.app.db.TaskReservations(ctx, taskSid)
+		list, err := env.App.Store.TaskReservations(ctx, taskSid)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -192,12 +197,12 @@ func isSettled(ctx context.Context, env *sandboxEnv, taskSid string) (bool, stri
 			if r.State.Open() || r.State == taskrouter.StateAccepted || r.State == taskrouter.StateWrapping {
 				return false, "reservation " + string(r.State)
 			}
-			if leg, ok := env.sb.Voice().Call(r.CallSID); ok && !isFinal(leg.Status) {
+			if leg, ok := env.Sandbox.Voice().Call(r.CallSID); ok && !isFinal(leg.Status) {
 				return false, "agent leg " + leg.Status
 			}
 		}
 	}
-	n, err := env.app.db.PendingJobs(ctx)
+	n, err := env.App.Store.PendingJobs(ctx)
 	if err != nil || n > 0 {
 		return false, fmt.Sprintf("%d jobs queued", n)
 	}
@@ -213,10 +218,10 @@ func isFinal(status string) bool {
 }
 
 // callerFate says what happened to the caller: bridged to whom, or hung up.
-func callerFate(env *sandboxEnv, agents map[string]string, caller voice.CallInfo) string {
+func callerFate(env *app.SandboxEnv, agents map[string]string, caller voice.CallInfo) string {
 	if caller.BridgedWith != "" {
-		if leg, ok := env.sb.Voice().Call(caller.BridgedWith); ok {
-			return "bridged to " + nameOf(agents, leg.To)
+		if leg, ok := env.Sandbox.Voice().Call(caller.BridgedWith); ok {
+			return "bridged to " + NameOf(agents, leg.To)
 		}
 		return "bridged"
 	}
@@ -228,11 +233,11 @@ func callerFate(env *sandboxEnv, agents map[string]string, caller voice.CallInfo
 
 // agentLegs describes every agent leg the bridge placed for the task, from its store, and who
 // was reserved, in order.
-func agentLegs(ctx context.Context, env *sandboxEnv, agents map[string]string, taskSid string) (legs, reserved []string) {
+func agentLegs(ctx context.Context, env *app.SandboxEnv, agents map[string]string, taskSid string) (legs, reserved []string) {
 	if taskSid == "" {
 		return nil, nil
 	}
-	list, err := env.app.db.TaskReservations(ctx, taskSid)
+	list, err := env.App.Store.TaskReservations(ctx, taskSid)
 	if err != nil {
 		return []string{"(" + err.Error() + ")"}, nil
 	}
@@ -241,16 +246,17 @@ func agentLegs(ctx context.Context, env *sandboxEnv, agents map[string]string, t
 		switch {
 		case r.State == taskrouter.StateCompleted || r.State == taskrouter.StateAccepted || r.State == taskrouter.StateWrapping:
 			what = "human, bridged"
-		case r.Outcome != "":
-			what = r.Outcome
+		case r.Outcome.Kind != "":
+			what = r.Outcome.String()
 		}
-		legs = append(legs, nameOf(agents, r.ContactURI)+": "+what)
-		reserved = append(reserved, nameOf(agents, r.ContactURI))
+		legs = append(legs, NameOf(agents, r.ContactURI)+": "+what)
+		reserved = append(reserved, NameOf(agents, r.ContactURI))
 	}
 	return legs, reserved
 }
 
-func nameOf(agents map[string]string, number string) string {
+// NameOf is the name of the agent whose number this is, or the number.
+func NameOf(agents map[string]string, number string) string {
 	for name, n := range agents {
 		if n == number {
 			return name
@@ -277,7 +283,7 @@ func printSummary(out io.Writer, results []demoResult) bool {
 
 // timelinePrinter turns sandbox timeline entries into lines a person can follow.
 type timelinePrinter struct {
-	env    *sandboxEnv
+	env    *app.SandboxEnv
 	agents map[string]string
 	out    io.Writer
 
@@ -288,7 +294,7 @@ type timelinePrinter struct {
 	stopped chan struct{}
 }
 
-func newTimelinePrinter(env *sandboxEnv, agents map[string]string, out io.Writer) *timelinePrinter {
+func newTimelinePrinter(env *app.SandboxEnv, agents map[string]string, out io.Writer) *timelinePrinter {
 	return &timelinePrinter{env: env, agents: agents, out: out, callers: map[string]bool{}, stopped: make(chan struct{})}
 }
 
@@ -298,7 +304,7 @@ func (p *timelinePrinter) begin(n int, title, from string) {
 	defer p.mu.Unlock()
 	p.start = time.Time{}
 	p.callers[from] = true
-	fmt.Fprintf(p.out, "\nCall %d: %s\n  (times in sandbox seconds; caller %s dials %s, the Studio IVR greets them and offers a menu)\n", n, title, from, demoNumber)
+	fmt.Fprintf(p.out, "\nCall %d: %s\n  (times in sandbox seconds; caller %s dials %s, the Studio IVR greets them and offers a menu)\n", n, title, from, Number)
 }
 
 func (p *timelinePrinter) run(ctx context.Context, entries <-chan sandbox.Entry) {
@@ -345,7 +351,7 @@ func (p *timelinePrinter) flush() {
 func (p *timelinePrinter) describe(e sandbox.Entry) (who, what string, ok bool) {
 	switch e.Kind {
 	case "call":
-		info, found := p.env.sb.Voice().Call(e.Sid)
+		info, found := p.env.Sandbox.Voice().Call(e.Sid)
 		if !found {
 			return "", "", false
 		}
@@ -367,7 +373,7 @@ func (p *timelinePrinter) describe(e sandbox.Entry) (who, what string, ok bool) 
 			}
 			return "", "", false
 		}
-		who = nameOf(p.agents, info.To)
+		who = NameOf(p.agents, info.To)
 		switch {
 		case e.What == "status: ringing":
 			return who, "phone rings (" + info.To + ")", true
@@ -385,7 +391,7 @@ func (p *timelinePrinter) describe(e sandbox.Entry) (who, what string, ok bool) 
 	case "event":
 		worker := e.Detail["worker"]
 		name := worker
-		for n, sid := range p.env.outputs.Workers {
+		for n, sid := range p.env.Outputs.Workers {
 			if sid == worker {
 				name = n
 			}
@@ -415,8 +421,8 @@ func short(sid string) string {
 	return sid
 }
 
-// agentNumbers maps the example spec's workers to their numbers.
-func agentNumbers(spec *taskrouter.Spec) map[string]string {
+// AgentNumbers maps a spec's workers to their numbers.
+func AgentNumbers(spec *provision.Spec) map[string]string {
 	m := map[string]string{}
 	for _, w := range spec.Workers {
 		m[w.Name] = w.ContactURI
