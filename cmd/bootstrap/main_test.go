@@ -195,7 +195,7 @@ func TestJSONOutput(t *testing.T) {
 			} `json:"changes"`
 		} `json:"plan"`
 		Summary    provision.PlanSummary `json:"summary"`
-		HasChanges bool                   `json:"has_changes"`
+		HasChanges bool                  `json:"has_changes"`
 		Applied    *struct {
 			Outputs provision.ProvisionOutputs `json:"outputs"`
 		} `json:"applied"`

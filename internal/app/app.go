@@ -37,8 +37,8 @@ type Option func(*build)
 type build struct {
 	skipChecks    bool
 	twilioTimeout time.Duration
-	wrapHooks  func(taskrouter.Hooks) taskrouter.Hooks
-	logger     *slog.Logger
+	wrapHooks     func(taskrouter.Hooks) taskrouter.Hooks
+	logger        *slog.Logger
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):

@@ -39,7 +39,7 @@ func LoadConfig(env config.Env) (Config, error) {
 		WorkspaceSID: env("TWILIO_WORKSPACE_SID"), PublicBaseURL: env.URL(&p, "PUBLIC_BASE_URL"),
 		DatabaseURL:      env("DATABASE_URL"),
 		NoAnswerActivity: env("NOANSWER_ACTIVITY"), PostWorkActivity: env("POSTWORK_ACTIVITY"),
-		Port:             8080,
+		Port: 8080,
 	}
 	if v := env("PORT"); v != "" {
 		port, err := strconv.Atoi(v)
