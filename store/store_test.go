@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,6 +72,38 @@ func TestDataSurvivesReopen(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "hangup", canceled, "the canceled task is remembered")
+}
+
+// A transition is acknowledged to Twilio once committed, so its commit must reach the disk:
+// the connection that commits it must be in WAL mode with synchronous=FULL, also after the
+// dispatcher's lazy commits have lowered the level.
+func TestTransitionsCommitDurably(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "q.db"))
+	pragmas := func(lazy bool) (synchronous int, journal string) {
+		t.Helper()
+		read := func(ctx context.Context, tx *sql.Tx) error {
+			if err := tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&synchronous); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal)
+		}
+		write := db.inTx
+		if lazy {
+			write = db.inLazyTx
+		}
+		require.NoError(t, write(ctx, read))
+		return synchronous, journal
+	}
+	sync, journal := pragmas(false)
+	assert.Equal(t, 2, sync, "synchronous=FULL from the start")
+	assert.Equal(t, "wal", journal)
+
+	sync, _ = pragmas(true)
+	assert.Equal(t, 1, sync, "bookkeeping commits at synchronous=NORMAL")
+	sync, journal = pragmas(false)
+	assert.Equal(t, 2, sync, "synchronous=FULL again after a lazy commit")
+	assert.Equal(t, "wal", journal)
 }
 
 func TestPath(t *testing.T) {
