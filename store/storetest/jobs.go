@@ -37,7 +37,8 @@ func claimDueJobs(t *testing.T, s taskrouter.Store) {
 
 	jobs, err := s.ClaimJobs(t.Context(), at(3*time.Second), 2)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "b"}, labels(jobs), "at most limit, earliest first")
+	require.Len(t, jobs, 2, "at most limit")
+	assert.Equal(t, []string{"a", "b"}, labels(jobs), "earliest first")
 	b := jobs[1]
 	assert.Equal(t, taskrouter.JobCompleteTask, b.Kind)
 	assert.Equal(t, wr3, b.ReservationSID)
@@ -117,7 +118,7 @@ func resumeJobs(t *testing.T, s taskrouter.Store) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 	resumed := claim(t, s, at(time.Second))
-	assert.Equal(t, []string{"a", "b"}, labels(resumed))
+	require.Equal(t, []string{"a", "b"}, labels(resumed))
 	for i := range resumed {
 		assertSameJob(t, running[i], resumed[i])
 	}
