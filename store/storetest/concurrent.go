@@ -20,6 +20,7 @@ import (
 var concurrencyTests = []test{
 	{"one of concurrent compare-and-sets wins", compareAndSetOneWins},
 	{"a duplicate event delivered concurrently is applied once", concurrentDuplicateEvent},
+	{"concurrent updates are each all or nothing", concurrentAllOrNothing},
 	{"UpdateTask and UpdateReservation serialize", taskAndReservationSerialize},
 	{"concurrent claimers claim each job once", concurrentClaimers},
 }
@@ -100,6 +101,39 @@ func concurrentDuplicateEvent(t *testing.T, s taskrouter.Store) {
 	name := fmt.Sprint("writer ", applied[0])
 	assert.Equal(t, name, get(t, s, wr1).WorkerName)
 	assert.Equal(t, []string{name}, labels(claim(t, s, at(time.Hour))), "one job")
+}
+
+// concurrentAllOrNothing runs updates of different reservations at once, every third failing: a
+// store that shares work between concurrent updates (a group commit) must still keep each one
+// whole.
+func concurrentAllOrNothing(t *testing.T, s taskrouter.Store) {
+	errs := make([]error, writers)
+	together(writers, func(i int) {
+		r := reservation(sid("WR", i), sid("WT", i), taskrouter.StatePending)
+		fn := set(r, job(taskrouter.JobDial, "", r.SID, at(0)))
+		if i%3 == 0 {
+			fn = refuse(r)
+		}
+		_, _, errs[i] = s.UpdateReservation(t.Context(), r.SID, r.TaskSID, sid("EV", i), fn)
+	})
+	var stored []string
+	for i := range writers {
+		r := reservation(sid("WR", i), sid("WT", i), taskrouter.StatePending)
+		if i%3 == 0 {
+			assert.ErrorIs(t, errs[i], errRefused, "writer %d", i)
+			assertNotStored(t, s, r.SID)
+			continue
+		}
+		require.NoError(t, errs[i], "writer %d", i)
+		assertSame(t, r, get(t, s, r.SID), "writer %d", i)
+		stored = append(stored, r.SID)
+	}
+	assert.ElementsMatch(t, stored, labels(claim(t, s, at(time.Hour))), "the jobs of the updates that succeeded, only")
+	for i := 0; i < writers; i += 3 {
+		_, dup, err := s.UpdateReservation(t.Context(), sid("WR", i), "", sid("EV", i), noop)
+		require.NoError(t, err)
+		assert.False(t, dup, "writer %d failed: its event was not recorded", i)
+	}
 }
 
 // taskAndReservationSerialize races a task-wide update against a reservation update, each

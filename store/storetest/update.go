@@ -15,8 +15,10 @@ var updateReservationTests = []test{
 	{"a new reservation is stored as the change says", createStoresChange},
 	{"every field round-trips", everyFieldRoundTrips},
 	{"zero times stay zero", zeroTimesStayZero},
-	{"an update moving task and call stores every field", updateMovingTaskAndCall},
-	{"an update keeping task and call stores every field", updateKeepingTaskAndCall},
+	{"an update moving task and call stores every field", updateMoving(true, true)},
+	{"an update moving the call stores every field", updateMoving(false, true)},
+	{"an update moving the task stores every field", updateMoving(true, false)},
+	{"an update keeping task and call stores every field", updateMoving(false, false)},
 	{"no reservation in the change stores nothing", nilChangeStoresNothing},
 	{"jobs are queued with the change", jobsQueuedWithChange},
 	{"a job without NotBefore is due at once", jobWithoutNotBeforeIsDue},
@@ -86,59 +88,57 @@ func zeroTimesStayZero(t *testing.T, s taskrouter.Store) {
 }
 
 // changeEveryField returns r with every field but SID and CreatedAt (which no transition changes)
-// given a new value; task and call too when moveIndexed.
-func changeEveryField(r taskrouter.Reservation, moveIndexed bool) taskrouter.Reservation {
+// given a new value, and the task and the call when told: a store may write a transition that
+// keeps both (the common one) differently.
+func changeEveryField(r taskrouter.Reservation, moveTask, moveCall bool) taskrouter.Reservation {
 	r.WorkspaceSID, r.WorkflowSID, r.WorkerSID = "WS2", "WW2", "WK2"
 	r.WorkerName, r.ContactURI, r.CallerID = "bob", "+15005550101", "+15005550102"
 	r.State, r.CallStatus, r.AnsweredBy = taskrouter.StateRejected, taskrouter.CallBusy, taskrouter.AnsweredFax
 	r.Outcome = taskrouter.Outcome{Kind: taskrouter.OutcomeAnsweredBy, Detail: "fax"}
 	r.UpdatedAt, r.DialingAt, r.Deadline = at(time.Hour), at(time.Hour+time.Millisecond), at(3*time.Hour)
-	if moveIndexed {
-		r.TaskSID, r.CallSID = wt2, "CA"+sid("", 99)
+	if moveTask {
+		r.TaskSID = wt2
+	}
+	if moveCall {
+		r.CallSID = "CA" + sid("", 99)
 	}
 	return r
 }
 
-func updateMovingTaskAndCall(t *testing.T, s taskrouter.Store) {
-	old := reservation(wr1, wt1, taskrouter.StateRinging)
-	put(t, s, old)
-	want := changeEveryField(old, true)
-	got, _, err := s.UpdateReservation(t.Context(), wr1, "", "", set(want))
-	require.NoError(t, err)
-	assertSame(t, want, got, "returned")
-	assertSame(t, want, get(t, s, wr1), "stored")
-
-	ctx := t.Context()
-	owner, err := s.CallOwner(ctx, old.CallSID)
-	require.NoError(t, err)
-	assert.Empty(t, owner, "the old call is no longer the reservation's")
-	owner, err = s.CallOwner(ctx, want.CallSID)
-	require.NoError(t, err)
-	assert.Equal(t, wr1, owner)
-	list, err := s.TaskReservations(ctx, wt1)
-	require.NoError(t, err)
-	assert.Empty(t, list, "the reservation left its old task")
-	list, err = s.TaskReservations(ctx, wt2)
-	require.NoError(t, err)
-	require.Len(t, list, 1)
-	assertSame(t, want, list[0])
+func updateMoving(task, call bool) func(t *testing.T, s taskrouter.Store) {
+	return func(t *testing.T, s taskrouter.Store) {
+		old := reservation(wr1, wt1, taskrouter.StateRinging)
+		put(t, s, old)
+		want := changeEveryField(old, task, call)
+		got, _, err := s.UpdateReservation(t.Context(), wr1, "", "", set(want))
+		require.NoError(t, err)
+		assertSame(t, want, got, "returned")
+		assertSame(t, want, get(t, s, wr1), "stored")
+		assertFoundBy(t, s, old, want)
+	}
 }
 
-func updateKeepingTaskAndCall(t *testing.T, s taskrouter.Store) {
-	old := reservation(wr1, wt1, taskrouter.StateRinging)
-	put(t, s, old)
-	want := changeEveryField(old, false)
-	got, _, err := s.UpdateReservation(t.Context(), wr1, "", "", set(want))
+// assertFoundBy checks that the lookups by call and by task find the reservation where it now is.
+func assertFoundBy(t *testing.T, s taskrouter.Store, old, now taskrouter.Reservation) {
+	t.Helper()
+	ctx := t.Context()
+	if old.CallSID != now.CallSID {
+		owner, err := s.CallOwner(ctx, old.CallSID)
+		require.NoError(t, err)
+		assert.Empty(t, owner, "the old call is no longer the reservation's")
+	}
+	owner, err := s.CallOwner(ctx, now.CallSID)
 	require.NoError(t, err)
-	assertSame(t, want, got, "returned")
-	assertSame(t, want, get(t, s, wr1), "stored")
-	owner, err := s.CallOwner(t.Context(), old.CallSID)
-	require.NoError(t, err)
-	assert.Equal(t, wr1, owner)
-	list, err := s.TaskReservations(t.Context(), wt1)
+	assert.Equal(t, now.SID, owner)
+	if old.TaskSID != now.TaskSID {
+		list, err := s.TaskReservations(ctx, old.TaskSID)
+		require.NoError(t, err)
+		assert.Empty(t, list, "the reservation left its old task")
+	}
+	list, err := s.TaskReservations(ctx, now.TaskSID)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
-	assertSame(t, want, list[0])
+	assertSame(t, now, list[0])
 }
 
 func nilChangeStoresNothing(t *testing.T, s taskrouter.Store) {
@@ -218,7 +218,7 @@ func failedUpdateStoresNothing(t *testing.T, s taskrouter.Store) {
 func failedUpdateKeepsStored(t *testing.T, s taskrouter.Store) {
 	want := reservation(wr1, wt1, taskrouter.StateRinging)
 	put(t, s, want)
-	_, _, err := s.UpdateReservation(t.Context(), wr1, "", ev1, refuse(changeEveryField(want, true)))
+	_, _, err := s.UpdateReservation(t.Context(), wr1, "", ev1, refuse(changeEveryField(want, true, true)))
 	assert.ErrorIs(t, err, errRefused)
 	assertSame(t, want, get(t, s, wr1))
 	assert.Zero(t, pending(t, s))
@@ -233,7 +233,7 @@ func duplicateEvent(t *testing.T, s taskrouter.Store) {
 	ran := false
 	got, dup, err := s.UpdateReservation(t.Context(), wr1, wt1, ev1, func(taskrouter.Snapshot) (taskrouter.Change, error) {
 		ran = true
-		return set(changeEveryField(want, true), job(taskrouter.JobDial, wr1, "CA-2", at(0)))(taskrouter.Snapshot{})
+		return set(changeEveryField(want, true, true), job(taskrouter.JobDial, wr1, "CA-2", at(0)))(taskrouter.Snapshot{})
 	})
 	require.NoError(t, err)
 	assert.True(t, dup)
