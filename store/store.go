@@ -297,11 +297,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 		var err error
 		switch {
 		case snap.Found && out.SID == snap.Reservation.SID && out.TaskSID == snap.Reservation.TaskSID && out.CallSID == snap.Reservation.CallSID:
-			err = db.updateState(ctx, tx, out)
+			err = db.updateState(ctx, tx, change.Reservation)
 		case snap.Found && out.SID == snap.Reservation.SID:
-			err = db.updateReservation(ctx, tx, out)
+			err = db.updateReservation(ctx, tx, change.Reservation)
 		default:
-			err = db.upsertReservation(ctx, tx, out)
+			err = db.upsertReservation(ctx, tx, change.Reservation)
 		}
 		if err != nil {
 			return snap.Reservation, err
@@ -357,18 +357,18 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 
 // updateState stores a reservation read in this transaction whose task and call are unchanged:
 // the indexes on them are left alone.
-func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.updateState, resSQL.updateState, &r)
+func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.updateState, resSQL.updateState, r)
 }
 
 // updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
 // the upsert.
-func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.update, resSQL.update, &r)
+func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.update, resSQL.update, r)
 }
 
-func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, &r)
+func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r)
 }
 
 // storeReservation runs s, prepared from b, with r's values.
