@@ -27,26 +27,29 @@ const (
 
 // column is one column: its name, and where its value lives in a Reservation. value is what a
 // statement binds; dest is what a scan fills (a *string or a *millisTime, both without reflection
-// in database/sql).
+// in database/sql); same compares two reservations' values without boxing them.
 type column struct {
 	name  string
 	flags colFlags
 	value func(*taskrouter.Reservation) any
 	dest  func(*taskrouter.Reservation) any
+	same  func(a, b *taskrouter.Reservation) bool
 }
 
 // text is a TEXT column held in a string (or a string-typed field, converted to *string).
 func text(name string, flags colFlags, field func(*taskrouter.Reservation) *string) column {
 	return column{name: name, flags: flags,
 		value: func(r *taskrouter.Reservation) any { return *field(r) },
-		dest:  func(r *taskrouter.Reservation) any { return field(r) }}
+		dest:  func(r *taskrouter.Reservation) any { return field(r) },
+		same:  func(a, b *taskrouter.Reservation) bool { return *field(a) == *field(b) }}
 }
 
 // instant is an INTEGER column of Unix milliseconds (0 for the zero time).
 func instant(name string, flags colFlags, field func(*taskrouter.Reservation) *time.Time) column {
 	return column{name: name, flags: flags,
 		value: func(r *taskrouter.Reservation) any { return millis(*field(r)) },
-		dest:  func(r *taskrouter.Reservation) any { return (*millisTime)(field(r)) }}
+		dest:  func(r *taskrouter.Reservation) any { return (*millisTime)(field(r)) },
+		same:  func(a, b *taskrouter.Reservation) bool { return millis(*field(a)) == millis(*field(b)) }}
 }
 
 // rsv keeps the table below one line per column.
@@ -137,6 +140,17 @@ func buildReservationSQL(cols []column) reservationSQL {
 		update:      set(0),
 		updateState: set(colIndexed),
 	}
+}
+
+// sameRow reports whether b is stored in a's row with a's indexed columns unchanged: then
+// updateState, which leaves them alone, stores it.
+func sameRow(a, b *taskrouter.Reservation) bool {
+	for _, c := range reservationColumns {
+		if c.flags&(colKey|colIndexed) != 0 && !c.same(a, b) {
+			return false
+		}
+	}
+	return true
 }
 
 // scanReservation reads one row of resSQL.columns.

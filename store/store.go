@@ -296,7 +296,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 		out = *change.Reservation
 		var err error
 		switch {
-		case snap.Found && out.SID == snap.Reservation.SID && out.TaskSID == snap.Reservation.TaskSID && out.CallSID == snap.Reservation.CallSID:
+		case snap.Found && sameRow(&snap.Reservation, change.Reservation):
 			err = db.updateState(ctx, tx, change.Reservation)
 		case snap.Found && out.SID == snap.Reservation.SID:
 			err = db.updateReservation(ctx, tx, change.Reservation)
