@@ -294,16 +294,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	out := snap.Reservation
 	if change.Reservation != nil {
 		out = *change.Reservation
-		var err error
-		switch {
-		case snap.Found && sameRow(&snap.Reservation, change.Reservation):
-			err = db.updateState(ctx, tx, change.Reservation)
-		case snap.Found && out.SID == snap.Reservation.SID:
-			err = db.updateReservation(ctx, tx, change.Reservation)
-		default:
-			err = db.upsertReservation(ctx, tx, change.Reservation)
-		}
-		if err != nil {
+		if err := db.save(ctx, tx, snap, change.Reservation); err != nil {
 			return snap.Reservation, err
 		}
 	}
@@ -319,6 +310,19 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 		}
 	}
 	return out, nil
+}
+
+// save writes r with the cheapest statement that will do, given the snapshot it was decided from.
+func (db *DB) save(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, r *taskrouter.Reservation) error {
+	if !snap.Found || r.SID != snap.Reservation.SID {
+		return db.upsertReservation(ctx, tx, r)
+	}
+	// A copy, so that only this path pays for the heap allocation sameRow's pointer costs.
+	old := snap.Reservation
+	if sameRow(&old, r) {
+		return db.updateState(ctx, tx, r)
+	}
+	return db.updateReservation(ctx, tx, r)
 }
 
 // seen records eventSID and reports whether it was recorded before.
