@@ -44,7 +44,7 @@ func openSeeded(b *testing.B, n int) (*DB, []string) {
 				AnsweredBy: taskrouter.AnsweredHuman, Outcome: taskrouter.Outcome{Kind: taskrouter.OutcomeBridged}, CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute),
 			}
 			sids[i] = r.SID
-			if err := db.upsertReservation(ctx, tx, r); err != nil {
+			if err := db.upsertReservation(ctx, tx, &r); err != nil {
 				return err
 			}
 			for range 3 {

@@ -9,9 +9,6 @@ import (
 // The statements of the hot paths, prepared once per connection: SQLite parses each only once,
 // not at every request.
 
-const reservationColumns = `sid, task_sid, workspace_sid, workflow_sid, worker_sid, worker_name, contact_uri, caller_id,
-	state, call_sid, call_status, answered_by, outcome_kind, outcome, created_at, updated_at, dialing_at, deadline`
-
 // writeStmts run inside the write transaction (see txStmt).
 type writeStmts struct {
 	savepoint, release, rollbackTo *sql.Stmt
@@ -37,30 +34,19 @@ func (db *DB) prepareAll(ctx context.Context) error {
 		{db.write, &w.savepoint, `SAVEPOINT w`},
 		{db.write, &w.release, `RELEASE w`},
 		{db.write, &w.rollbackTo, `ROLLBACK TO w`},
-		{db.write, &w.reservation, `SELECT ` + reservationColumns + ` FROM reservations WHERE sid = ?`},
+		{db.write, &w.reservation, `SELECT ` + resSQL.columns + ` FROM reservations WHERE sid = ?`},
 		{db.write, &w.canceledReason, `SELECT reason FROM canceled_tasks WHERE task_sid = ?`},
 		{db.write, &w.insertEvent, `INSERT OR IGNORE INTO events(sid, type, at) VALUES (?, '', ?)`},
-		{db.write, &w.upsert, `INSERT INTO reservations(` + reservationColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(sid) DO UPDATE SET task_sid=excluded.task_sid, workspace_sid=excluded.workspace_sid,
-				workflow_sid=excluded.workflow_sid, worker_sid=excluded.worker_sid, worker_name=excluded.worker_name,
-				contact_uri=excluded.contact_uri, caller_id=excluded.caller_id, state=excluded.state,
-				call_sid=excluded.call_sid, call_status=excluded.call_status, answered_by=excluded.answered_by,
-				outcome_kind=excluded.outcome_kind, outcome=excluded.outcome, updated_at=excluded.updated_at, dialing_at=excluded.dialing_at,
-				deadline=excluded.deadline`},
-		{db.write, &w.update, `UPDATE reservations SET task_sid=?, workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
-			contact_uri=?, caller_id=?, state=?, call_sid=?, call_status=?, answered_by=?, outcome_kind=?, outcome=?, updated_at=?, dialing_at=?,
-			deadline=? WHERE sid=?`},
-		{db.write, &w.updateState, `UPDATE reservations SET workspace_sid=?, workflow_sid=?, worker_sid=?, worker_name=?,
-			contact_uri=?, caller_id=?, state=?, call_status=?, answered_by=?, outcome_kind=?, outcome=?, updated_at=?, dialing_at=?,
-			deadline=? WHERE sid=?`},
+		{db.write, &w.upsert, resSQL.upsert.query},
+		{db.write, &w.update, resSQL.update.query},
+		{db.write, &w.updateState, resSQL.updateState.query},
 		{db.write, &w.insertJob, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
 		{db.write, &w.claimJobs, `UPDATE jobs SET state = 'running'
 			WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?)
 			RETURNING id, kind, reservation_sid, call_sid, attempts, not_before, deadline, last_error`},
 		{db.write, &w.deleteJob, `DELETE FROM jobs WHERE id = ?`},
 		{db.write, &w.retryJob, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`},
-		{db.read, &r.reservation, `SELECT ` + reservationColumns + ` FROM reservations WHERE sid = ?`},
+		{db.read, &r.reservation, `SELECT ` + resSQL.columns + ` FROM reservations WHERE sid = ?`},
 		{db.read, &r.callOwner, `SELECT sid FROM reservations WHERE call_sid = ?`},
 		{db.read, &r.nextJobAt, `SELECT not_before FROM jobs WHERE state = 'queued' ORDER BY not_before LIMIT 1`},
 		{db.read, &r.pendingJobs, `SELECT COUNT(*) FROM jobs`},

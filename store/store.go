@@ -172,35 +172,6 @@ func (db *DB) Ping(ctx context.Context) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanReservation(row scanner) (taskrouter.Reservation, error) {
-	var r taskrouter.Reservation
-	var state, callStatus, answeredBy, outcomeKind string
-	var created, updated, dialing, deadline int64
-	err := row.Scan(&r.SID, &r.TaskSID, &r.WorkspaceSID, &r.WorkflowSID, &r.WorkerSID, &r.WorkerName, &r.ContactURI,
-		&r.CallerID, &state, &r.CallSID, &callStatus, &answeredBy, &outcomeKind, &r.Outcome.Detail, &created, &updated, &dialing, &deadline)
-	if err != nil {
-		return r, err
-	}
-	r.State, r.CallStatus, r.AnsweredBy = taskrouter.State(state), taskrouter.CallStatus(callStatus), taskrouter.AnsweredBy(answeredBy)
-	r.Outcome.Kind = taskrouter.OutcomeKind(outcomeKind)
-	r.CreatedAt, r.UpdatedAt, r.DialingAt, r.Deadline = fromMillis(created), fromMillis(updated), fromMillis(dialing), fromMillis(deadline)
-	return r, nil
-}
-
-func millis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMillis(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
-}
-
 // Reservation returns the stored reservation or taskrouter.ErrNotFound.
 func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
 	r, err := scanReservation(db.r.reservation.QueryRowContext(context.WithoutCancel(ctx), sid))
@@ -215,7 +186,7 @@ func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservati
 
 // TaskReservations returns the task's reservations, oldest first (for operators, the demo and tests).
 func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskrouter.Reservation, error) {
-	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ? ORDER BY created_at, sid`, taskSID))
+	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations WHERE task_sid = ? ORDER BY created_at, sid`, taskSID))
 	if err != nil {
 		return nil, fmt.Errorf("reading reservations of task %s: %w", taskSID, err)
 	}
@@ -300,7 +271,7 @@ func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, 
 				return err
 			}
 		}
-		list, err := scanReservations(tx.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE task_sid = ?`, taskSID))
+		list, err := scanReservations(tx.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations WHERE task_sid = ?`, taskSID))
 		if err != nil {
 			return err
 		}
@@ -323,16 +294,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	out := snap.Reservation
 	if change.Reservation != nil {
 		out = *change.Reservation
-		var err error
-		switch {
-		case snap.Found && out.SID == snap.Reservation.SID && out.TaskSID == snap.Reservation.TaskSID && out.CallSID == snap.Reservation.CallSID:
-			err = db.updateState(ctx, tx, out)
-		case snap.Found && out.SID == snap.Reservation.SID:
-			err = db.updateReservation(ctx, tx, out)
-		default:
-			err = db.upsertReservation(ctx, tx, out)
-		}
-		if err != nil {
+		if err := db.save(ctx, tx, snap, change.Reservation); err != nil {
 			return snap.Reservation, err
 		}
 	}
@@ -348,6 +310,19 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 		}
 	}
 	return out, nil
+}
+
+// save writes r with the cheapest statement that will do, given the snapshot it was decided from.
+func (db *DB) save(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, r *taskrouter.Reservation) error {
+	if !snap.Found || r.SID != snap.Reservation.SID {
+		return db.upsertReservation(ctx, tx, r)
+	}
+	// A copy, so that only this path pays for the heap allocation sameRow's pointer costs.
+	old := snap.Reservation
+	if sameRow(&old, r) {
+		return db.updateState(ctx, tx, r)
+	}
+	return db.updateReservation(ctx, tx, r)
 }
 
 // seen records eventSID and reports whether it was recorded before.
@@ -386,36 +361,23 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 
 // updateState stores a reservation read in this transaction whose task and call are unchanged:
 // the indexes on them are left alone.
-func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	_, err := db.txStmt(ctx, tx, db.w.updateState).ExecContext(ctx,
-		r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
-		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
-	if err != nil {
-		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
-	}
-	return nil
+func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.updateState, resSQL.updateState, r)
 }
 
 // updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
 // the upsert.
-func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	_, err := db.txStmt(ctx, tx, db.w.update).ExecContext(ctx,
-		r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
-		millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline), r.SID)
-	if err != nil {
-		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
-	}
-	return nil
+func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.update, resSQL.update, r)
 }
 
-func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r taskrouter.Reservation) error {
-	_, err := db.txStmt(ctx, tx, db.w.upsert).ExecContext(ctx,
-		r.SID, r.TaskSID, r.WorkspaceSID, r.WorkflowSID, r.WorkerSID, r.WorkerName, r.ContactURI, r.CallerID,
-		string(r.State), r.CallSID, string(r.CallStatus), string(r.AnsweredBy), string(r.Outcome.Kind), r.Outcome.Detail,
-		millis(r.CreatedAt), millis(r.UpdatedAt), millis(r.DialingAt), millis(r.Deadline))
-	if err != nil {
+func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
+	return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r)
+}
+
+// storeReservation runs s, prepared from b, with r's values.
+func (db *DB) storeReservation(ctx context.Context, tx *sql.Tx, s *sql.Stmt, b boundStmt, r *taskrouter.Reservation) error {
+	if _, err := db.txStmt(ctx, tx, s).ExecContext(ctx, b.args(r)...); err != nil {
 		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
 	}
 	return nil
