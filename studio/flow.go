@@ -160,7 +160,17 @@ func Validate(def json.RawMessage) error {
 	}
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	validateTop(d, fail)
+	byName := statesByName(d, fail)
+	for _, s := range d.States {
+		validateState(s, byName, fail)
+	}
+	validateReachable(d, byName, fail)
+	return errors.Join(errs...)
+}
 
+// validateTop checks the definition's top-level keys.
+func validateTop(d flowDefinition, fail func(string, ...any)) {
 	if d.Description == nil {
 		fail("flow definition: description is required")
 	}
@@ -173,6 +183,11 @@ func Validate(def json.RawMessage) error {
 	if len(d.States) == 0 {
 		fail("flow definition: states: at least one state is required")
 	}
+}
+
+// statesByName indexes the states, reporting nameless and duplicate ones and an initial state
+// that is missing or not a trigger.
+func statesByName(d flowDefinition, fail func(string, ...any)) map[string]flowState {
 	byName := map[string]flowState{}
 	for i, s := range d.States {
 		if s.Name == "" {
@@ -189,39 +204,46 @@ func Validate(def json.RawMessage) error {
 	} else if !ok && d.InitialState != "" {
 		fail("flow definition: initial_state %q: no such state", d.InitialState)
 	}
-	for _, s := range d.States {
-		events, known := transitionEvents[s.Type]
-		if !known {
-			fail("state %q: widget type %q is not one this flow may use", s.Name, s.Type)
+	return byName
+}
+
+// validateState checks one widget: its type, offset, transitions and required properties.
+func validateState(s flowState, byName map[string]flowState, fail func(string, ...any)) {
+	events, known := transitionEvents[s.Type]
+	if !known {
+		fail("state %q: widget type %q is not one this flow may use", s.Name, s.Type)
+	}
+	if _, ok := s.Properties["offset"]; !ok {
+		fail("state %q: properties.offset is required", s.Name)
+	}
+	for _, t := range s.Transitions {
+		if known && !slices.Contains(events, t.Event) {
+			fail("state %q: transition event %q: not an event of %s", s.Name, t.Event, s.Type)
 		}
-		if _, ok := s.Properties["offset"]; !ok {
-			fail("state %q: properties.offset is required", s.Name)
+		if _, ok := byName[t.Next]; t.Next != "" && !ok {
+			fail("state %q: transition %q goes to %q: no such state", s.Name, t.Event, t.Next)
 		}
-		for _, t := range s.Transitions {
-			if known && !slices.Contains(events, t.Event) {
-				fail("state %q: transition event %q: not an event of %s", s.Name, t.Event, s.Type)
-			}
-			if _, ok := byName[t.Next]; t.Next != "" && !ok {
-				fail("state %q: transition %q goes to %q: no such state", s.Name, t.Event, t.Next)
-			}
-			if t.Event == "match" && len(t.Conditions) == 0 {
-				fail("state %q: a match transition needs conditions", s.Name)
-			}
-		}
-		switch s.Type {
-		case "say-play", "gather-input-on-call":
-			if str(s.Properties["say"]) == "" && str(s.Properties["play"]) == "" {
-				fail("state %q: say or play is required", s.Name)
-			}
-		case "split-based-on":
-			if str(s.Properties["input"]) == "" {
-				fail("state %q: input is required", s.Name)
-			}
-		case "enqueue-call":
-			validateEnqueue(s, fail)
+		if t.Event == "match" && len(t.Conditions) == 0 {
+			fail("state %q: a match transition needs conditions", s.Name)
 		}
 	}
-	// Every state must be reachable from the trigger: an unreachable one is a wiring mistake.
+	switch s.Type {
+	case "say-play", "gather-input-on-call":
+		if str(s.Properties["say"]) == "" && str(s.Properties["play"]) == "" {
+			fail("state %q: say or play is required", s.Name)
+		}
+	case "split-based-on":
+		if str(s.Properties["input"]) == "" {
+			fail("state %q: input is required", s.Name)
+		}
+	case "enqueue-call":
+		validateEnqueue(s, fail)
+	}
+}
+
+// validateReachable reports states the trigger cannot reach: an unreachable one is a wiring
+// mistake.
+func validateReachable(d flowDefinition, byName map[string]flowState, fail func(string, ...any)) {
 	seen := map[string]bool{}
 	var walk func(string)
 	walk = func(name string) {
@@ -240,7 +262,6 @@ func Validate(def json.RawMessage) error {
 			fail("state %q: unreachable from %q", s.Name, d.InitialState)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func validateEnqueue(s flowState, fail func(string, ...any)) {
