@@ -173,6 +173,16 @@ func (h *harness) waitCall(r res) string {
 	return call
 }
 
+// connected runs r to the bridge: created, its agent leg placed, a human answers and the TwiML
+// connects the caller. It returns the leg's SID.
+func (h *harness) connected(r res) string {
+	h.t.Helper()
+	h.sendEvent("reservation.created", r)
+	call := h.waitCall(r)
+	assertConnects(h.t, h.answer(r, call, "human"), r)
+	return call
+}
+
 // waitIdle waits until the outbox is empty.
 func (h *harness) waitIdle() {
 	h.t.Helper()

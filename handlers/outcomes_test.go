@@ -225,9 +225,7 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 	t.Run("rescinded after the bridge", func(t *testing.T) {
 		h := newHarness(t)
 		r := newRes()
-		h.sendEvent("reservation.created", r)
-		call := h.waitCall(r)
-		assertConnects(t, h.answer(r, call, "human"), r)
+		h.connected(r)
 		h.sendEvent("reservation.accepted", r)
 		h.sendEvent("reservation.rescinded", r)
 		h.waitIdle()
@@ -239,9 +237,7 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 func TestDialActionAfterFailedDequeueTellsAgentAndRejects(t *testing.T) {
 	h := newHarness(t)
 	r := newRes()
-	h.sendEvent("reservation.created", r)
-	call := h.waitCall(r)
-	assertConnects(t, h.answer(r, call, "human"), r)
+	call := h.connected(r)
 	status, body := h.post(dialQueuePath(r), map[string][]string{"CallSid": {call}, "DialCallStatus": {"failed"}})
 	require.Equal(t, http.StatusOK, status)
 	tw := parseTwiML(t, body)
@@ -303,9 +299,7 @@ func TestWorkerWithoutContactURIIsRejected(t *testing.T) {
 func TestTaskCompletedIsRecorded(t *testing.T) {
 	h := newHarness(t)
 	r := newRes()
-	h.sendEvent("reservation.created", r)
-	call := h.waitCall(r)
-	assertConnects(t, h.answer(r, call, "human"), r)
+	h.connected(r)
 	h.sendEvent("reservation.accepted", r)
 	h.sendEvent("task.completed", r, "TaskCompletedReason", "call ended")
 	assert.Equal(t, taskrouter.StateCompleted, h.reservation(r).State)

@@ -87,76 +87,75 @@ func (s *benchServer) answerRequest(r res, call string) testkit.Signed {
 		"From": {callerNumber}, "To": {agentNumber}, "ApiVersion": {"2010-04-01"}})
 }
 
+// answers are n signed answers of a human on n ringing agent legs.
+func (s *benchServer) answers(b *testing.B, n int) []testkit.Signed {
+	rs, calls := s.ringing(b, n)
+	reqs := make([]testkit.Signed, n)
+	for i := range reqs {
+		reqs[i] = s.answerRequest(rs[i], calls[i])
+	}
+	return reqs
+}
+
+// creates are n signed reservation.created events, each of a new reservation.
+func (s *benchServer) creates(n int) []testkit.Signed {
+	reqs := make([]testkit.Signed, n)
+	for i := range reqs {
+		reqs[i] = s.hooks.Sign("/taskrouter/events", event("reservation.created", newRes()))
+	}
+	return reqs
+}
+
+// serial times sending the requests one after the other.
+func (s *benchServer) serial(b *testing.B, reqs []testkit.Signed) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.do(b, reqs[i%len(reqs)], http.StatusOK)
+	}
+}
+
+// parallel times sending the requests 8 per CPU at once: the commits are grouped.
+func (s *benchServer) parallel(b *testing.B, reqs []testkit.Signed) {
+	next := make(chan testkit.Signed, len(reqs))
+	for _, r := range reqs {
+		next <- r
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.do(b, <-next, http.StatusOK)
+		}
+	})
+}
+
 func BenchmarkRequest(b *testing.B) {
 	// A human answers a ringing agent leg: ringing → bridging, committed, TwiML <Dial><Queue>.
 	b.Run("dial-queue/answer", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, b.N)
-		reqs := make([]testkit.Signed, b.N)
-		for i := range reqs {
-			reqs[i] = s.answerRequest(rs[i], calls[i])
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			s.do(b, reqs[i], http.StatusOK)
-		}
+		s.serial(b, s.answers(b, b.N))
 	})
 	// The same with 16 requests at once: the commits are grouped.
 	b.Run("dial-queue/answer-parallel", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, b.N)
-		reqs := make(chan testkit.Signed, b.N)
-		for i := range b.N {
-			reqs <- s.answerRequest(rs[i], calls[i])
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				s.do(b, <-reqs, http.StatusOK)
-			}
-		})
+		s.parallel(b, s.answers(b, b.N))
 	})
 	// Twilio retries the answer: nothing changes, the same TwiML.
 	b.Run("dial-queue/retry", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, 1)
-		req := s.answerRequest(rs[0], calls[0])
-		s.do(b, req, http.StatusOK)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			s.do(b, req, http.StatusOK)
-		}
+		req := s.answers(b, 1)
+		s.do(b, req[0], http.StatusOK)
+		s.serial(b, req)
 	})
 	// reservation.created: the reservation and its dial job committed before the 200.
 	b.Run("reservation.created", func(b *testing.B) {
 		s := newBenchServer(b)
-		reqs := make([]testkit.Signed, b.N)
-		for i := range reqs {
-			reqs[i] = s.hooks.Sign("/taskrouter/events", event("reservation.created", newRes()))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			s.do(b, reqs[i], http.StatusOK)
-		}
+		s.serial(b, s.creates(b.N))
 	})
 	b.Run("reservation.created-parallel", func(b *testing.B) {
 		s := newBenchServer(b)
-		reqs := make(chan testkit.Signed, b.N)
-		for range b.N {
-			reqs <- s.hooks.Sign("/taskrouter/events", event("reservation.created", newRes()))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				s.do(b, <-reqs, http.StatusOK)
-			}
-		})
+		s.parallel(b, s.creates(b.N))
 	})
 }
