@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
-	"queuebridge/sandbox/twiliosig"
+	"queuebridge/internal/testkit"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
@@ -32,20 +31,18 @@ import (
 const publicBase = "https://bridge.example.com"
 
 const (
+	accountSID   = testkit.Account
+	authToken    = testkit.Token
 	workspaceSID = "WS00000000000000000000000000000001"
 	workflowSID  = "WW00000000000000000000000000000001"
 	agentNumber  = "+15005550101"
 	callerNumber = "+15005550199"
 )
 
-var seq atomic.Int64
-
-// sid mints a unique SID with the prefix.
-func sid(prefix string) string { return fmt.Sprintf("%s%032x", prefix, seq.Add(1)) }
-
 type harness struct {
 	t      *testing.T
-	tw     *fakeTwilio
+	tw     *testkit.Twilio
+	hooks  testkit.Webhooks
 	dbPath string
 	db     *store.DB
 	bridge *taskrouter.Bridge
@@ -66,8 +63,8 @@ func withOptions(f func(*taskrouter.Options)) harnessOption {
 func withoutDispatcher() harnessOption { return func(h *harness) { h.done = nil } }
 
 // withTwilio and withDB let a test restart the bridge on the same Twilio and database.
-func withTwilio(tw *fakeTwilio) harnessOption { return func(h *harness) { h.tw = tw } }
-func withDB(path string) harnessOption        { return func(h *harness) { h.dbPath = path } }
+func withTwilio(tw *testkit.Twilio) harnessOption { return func(h *harness) { h.tw = tw } }
+func withDB(path string) harnessOption            { return func(h *harness) { h.dbPath = path } }
 
 func newHarness(t *testing.T, options ...harnessOption) *harness {
 	t.Helper()
@@ -77,14 +74,14 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 		o(h)
 	}
 	if h.tw == nil {
-		h.tw = newFakeTwilio(t)
+		h.tw = testkit.NewTwilio(t)
 	}
 	if h.dbPath == "" {
 		h.dbPath = filepath.Join(t.TempDir(), "qb.db")
 	}
 	a, err := app.New(context.Background(), app.Config{
 		Twilio: config.Twilio{
-			Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}, APIURL: h.tw.srv.URL,
+			Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}, APIURL: h.tw.URL,
 		},
 		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts,
 	}, app.WithoutStartupChecks(), app.WithTwilioTimeout(300*time.Millisecond),
@@ -92,6 +89,7 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 	require.NoError(t, err)
 	h.db, h.bridge = a.Store, a.Bridge
 	h.srv = httptest.NewServer(a.Handler)
+	h.hooks = testkit.Webhooks{Token: authToken, Base: publicBase, URL: h.srv.URL}
 	startNow := h.done != nil
 	h.done = make(chan struct{})
 	if startNow {
@@ -128,22 +126,7 @@ func (h *harness) close() {
 // post sends a form POST signed as Twilio would sign it for publicBase+target.
 func (h *harness) post(target string, form url.Values) (int, string) {
 	h.t.Helper()
-	return h.postSigned(target, form, twiliosig.Sign(authToken, publicBase+target, form))
-}
-
-func (h *harness) postSigned(target string, form url.Values, signature string) (int, string) {
-	h.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.srv.URL+target, strings.NewReader(form.Encode()))
-	require.NoError(h.t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if signature != "" {
-		req.Header.Set("X-Twilio-Signature", signature)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(h.t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return h.hooks.Post(h.t, target, form)
 }
 
 // res is one reservation of a test: its SIDs.
@@ -151,14 +134,16 @@ type res struct {
 	SID, Task, Worker string
 }
 
-func newRes() res { return res{SID: sid("WR"), Task: sid("WT"), Worker: sid("WK")} }
+func newRes() res {
+	return res{SID: testkit.SID("WR"), Task: testkit.SID("WT"), Worker: testkit.SID("WK")}
+}
 
 // event builds a TaskRouter event callback form for r.
 func event(typ string, r res, extra ...string) url.Values {
-	taskAttrs, _ := json.Marshal(map[string]any{"from": callerNumber, "call_sid": sid("CA")})
+	taskAttrs, _ := json.Marshal(map[string]any{"from": callerNumber, "call_sid": testkit.SID("CA")})
 	workerAttrs, _ := json.Marshal(map[string]any{"contact_uri": agentNumber})
 	f := url.Values{
-		"EventType": {typ}, "Sid": {sid("EV")}, "AccountSid": {accountSID}, "WorkspaceSid": {workspaceSID},
+		"EventType": {typ}, "Sid": {testkit.SID("EV")}, "AccountSid": {accountSID}, "WorkspaceSid": {workspaceSID},
 		"ResourceType": {strings.SplitN(typ, ".", 2)[0]}, "TaskSid": {r.Task}, "ReservationSid": {r.SID},
 		"WorkerSid": {r.Worker}, "WorkerName": {"alice"}, "WorkflowSid": {workflowSID},
 		"TaskAttributes": {string(taskAttrs)}, "WorkerAttributes": {string(workerAttrs)},
@@ -185,6 +170,16 @@ func (h *harness) waitCall(r res) string {
 		call = got.CallSID
 		return err == nil && call != ""
 	}, 5*time.Second, 2*time.Millisecond, "the agent leg of %s was not placed", r.SID)
+	return call
+}
+
+// connected runs r to the bridge: created, its agent leg placed, a human answers and the TwiML
+// connects the caller. It returns the leg's SID.
+func (h *harness) connected(r res) string {
+	h.t.Helper()
+	h.sendEvent("reservation.created", r)
+	call := h.waitCall(r)
+	assertConnects(h.t, h.answer(r, call, "human"), r)
 	return call
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/taskrouter"
 )
 
@@ -16,7 +17,7 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	h.sendEvent("reservation.created", r)
 	call := h.waitCall(r)
 
-	creates := h.tw.callCreates()
+	creates := h.tw.Requests("create_call")
 	require.Len(t, creates, 1)
 	f := creates[0].Form
 	assert.Equal(t, agentNumber, f.Get("To"))
@@ -46,7 +47,7 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 
 	h.sendEvent("reservation.wrapup", r)
 	h.waitIdle()
-	tasks := h.tw.taskUpdates()
+	tasks := h.tw.Requests("update_task")
 	require.Len(t, tasks, 1)
 	assert.Equal(t, "/v1/Workspaces/"+workspaceSID+"/Tasks/"+r.Task, tasks[0].Path)
 	assert.Equal(t, "completed", tasks[0].Form.Get("AssignmentStatus"))
@@ -55,8 +56,8 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StateCompleted, got.State)
 	assert.Equal(t, "bridged", got.Outcome.String())
-	assert.Empty(t, h.tw.reservationUpdates(), "a bridged reservation is never rejected")
-	assert.Len(t, h.tw.callCreates(), 1)
+	assert.Empty(t, h.tw.Requests("update_reservation"), "a bridged reservation is never rejected")
+	assert.Len(t, h.tw.Requests("create_call"), 1)
 }
 
 func TestMachineVerdictsHangUpAndReject(t *testing.T) {
@@ -86,13 +87,13 @@ func TestMachineVerdictsHangUpAndReject(t *testing.T) {
 			r := newRes()
 			h.sendEvent("reservation.created", r)
 			call := h.waitCall(r)
-			assert.Equal(t, "DetectMessageEnd", h.tw.callCreates()[0].Form.Get("MachineDetection"))
+			assert.Equal(t, "DetectMessageEnd", h.tw.Requests("create_call")[0].Form.Get("MachineDetection"))
 
 			tw := h.answer(r, call, tc.answeredBy)
 			if tc.wantConnect {
 				assertConnects(t, tw, r)
 				h.waitIdle()
-				assert.Empty(t, h.tw.reservationUpdates())
+				assert.Empty(t, h.tw.Requests("update_reservation"))
 				assert.Equal(t, taskrouter.StateBridging, h.reservation(r).State)
 				return
 			}
@@ -100,7 +101,7 @@ func TestMachineVerdictsHangUpAndReject(t *testing.T) {
 			// Twilio retries the webhook: same answer, still one reject.
 			assert.Equal(t, []string{"Hangup"}, h.answer(r, call, tc.answeredBy).verbs())
 			h.waitIdle()
-			rejects := h.tw.reservationUpdates()
+			rejects := h.tw.Requests("update_reservation")
 			require.Len(t, rejects, 1)
 			assert.Equal(t, "/v1/Workspaces/"+workspaceSID+"/Tasks/"+r.Task+"/Reservations/"+r.SID, rejects[0].Path)
 			assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
@@ -138,14 +139,14 @@ func TestUnansweredLegsRejectTheReservation(t *testing.T) {
 			h.callStatus(r, call, "ringing") // nor does one out of order
 			h.waitIdle()
 
-			rejects := h.tw.reservationUpdates()
+			rejects := h.tw.Requests("update_reservation")
 			require.Len(t, rejects, 1)
 			assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
 			assert.Equal(t, tc.wantActivity, rejects[0].Form.Get("WorkerActivitySid"))
 			got := h.reservation(r)
 			assert.Equal(t, taskrouter.StateRejected, got.State)
 			assert.Equal(t, taskrouter.CallStatus(tc.status), got.CallStatus)
-			assert.Empty(t, h.tw.callUpdates(), "an ended leg is not ended again")
+			assert.Empty(t, h.tw.Requests("update_call"), "an ended leg is not ended again")
 
 			// A late answer from this leg never reaches a caller.
 			assert.Equal(t, []string{"Say", "Hangup"}, h.answer(r, call, "human").verbs())
@@ -171,15 +172,13 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 			h.sendEvent(end.event, r, end.extra...)
 			h.startDispatcher()
 			h.waitIdle()
-			assert.Empty(t, h.tw.callCreates(), "no agent is rung for a reservation that is over")
+			assert.Empty(t, h.tw.Requests("create_call"), "no agent is rung for a reservation that is over")
 			assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
 		})
 		t.Run(end.event+"/while the call is being created", func(t *testing.T) {
 			h := newHarness(t)
 			gate := make(chan struct{})
-			h.tw.mu.Lock()
-			h.tw.createGate = gate
-			h.tw.mu.Unlock()
+			h.tw.Fail("create_call", testkit.Held(gate), 1)
 			r := newRes()
 			h.sendEvent("reservation.created", r)
 			require.Eventually(t, func() bool { return h.reservation(r).State == taskrouter.StateDialing }, 5e9, 1e6)
@@ -187,7 +186,7 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 			close(gate)
 			call := h.waitCall(r)
 			h.waitIdle()
-			updates := h.tw.callUpdates()
+			updates := h.tw.Requests("update_call")
 			require.Len(t, updates, 1, "the fresh leg is ended as soon as its SID is known")
 			assert.Contains(t, updates[0].Path, call)
 			assert.Equal(t, "canceled", updates[0].Form.Get("Status"))
@@ -200,11 +199,11 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 			h.callStatus(r, call, "ringing")
 			h.sendEvent(end.event, r, end.extra...)
 			h.waitIdle()
-			updates := h.tw.callUpdates()
+			updates := h.tw.Requests("update_call")
 			require.Len(t, updates, 1)
 			assert.Equal(t, "canceled", updates[0].Form.Get("Status"))
 			assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
-			assert.Empty(t, h.tw.reservationUpdates(), "TaskRouter ended it: nothing to reject")
+			assert.Empty(t, h.tw.Requests("update_reservation"), "TaskRouter ended it: nothing to reject")
 		})
 		t.Run(end.event+"/during AMD", func(t *testing.T) {
 			h := newHarness(t)
@@ -214,7 +213,7 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 			h.callStatus(r, call, "in-progress") // answered; AMD is listening
 			h.sendEvent(end.event, r, end.extra...)
 			h.waitIdle()
-			updates := h.tw.callUpdates()
+			updates := h.tw.Requests("update_call")
 			require.Len(t, updates, 1)
 			assert.Equal(t, "completed", updates[0].Form.Get("Status"), "an answered leg is hung up, not canceled")
 			// AMD then decides human: the agent is told, never bridged.
@@ -226,13 +225,11 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 	t.Run("rescinded after the bridge", func(t *testing.T) {
 		h := newHarness(t)
 		r := newRes()
-		h.sendEvent("reservation.created", r)
-		call := h.waitCall(r)
-		assertConnects(t, h.answer(r, call, "human"), r)
+		h.connected(r)
 		h.sendEvent("reservation.accepted", r)
 		h.sendEvent("reservation.rescinded", r)
 		h.waitIdle()
-		assert.Empty(t, h.tw.callUpdates(), "a bridged call is not cut")
+		assert.Empty(t, h.tw.Requests("update_call"), "a bridged call is not cut")
 		assert.Equal(t, taskrouter.StateAccepted, h.reservation(r).State)
 	})
 }
@@ -240,16 +237,14 @@ func TestTaskRouterEndingTheReservationEndsTheAgentLeg(t *testing.T) {
 func TestDialActionAfterFailedDequeueTellsAgentAndRejects(t *testing.T) {
 	h := newHarness(t)
 	r := newRes()
-	h.sendEvent("reservation.created", r)
-	call := h.waitCall(r)
-	assertConnects(t, h.answer(r, call, "human"), r)
+	call := h.connected(r)
 	status, body := h.post(dialQueuePath(r), map[string][]string{"CallSid": {call}, "DialCallStatus": {"failed"}})
 	require.Equal(t, http.StatusOK, status)
 	tw := parseTwiML(t, body)
 	assert.Equal(t, []string{"Say", "Hangup"}, tw.verbs())
 	assert.Equal(t, taskrouter.MsgDequeueFailed, tw.Verbs[0].Text)
 	h.waitIdle()
-	require.Len(t, h.tw.reservationUpdates(), 1)
+	require.Len(t, h.tw.Requests("update_reservation"), 1)
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StateRejected, got.State)
 	assert.Equal(t, "dequeue failed: failed", got.Outcome.String())
@@ -260,14 +255,14 @@ func TestOrphanLegIsToldAndHungUp(t *testing.T) {
 	r := newRes()
 	h.sendEvent("reservation.created", r)
 	call := h.waitCall(r)
-	tw := h.answer(r, sid("CA"), "human")
+	tw := h.answer(r, testkit.SID("CA"), "human")
 	assert.Equal(t, []string{"Say", "Hangup"}, tw.verbs())
 	got := h.reservation(r)
 	assert.Equal(t, taskrouter.StateRinging, got.State, "an orphan changes nothing")
 	assert.Equal(t, call, got.CallSID)
 
 	unknown := newRes()
-	assert.Equal(t, []string{"Say", "Hangup"}, h.answer(unknown, sid("CA"), "human").verbs())
+	assert.Equal(t, []string{"Say", "Hangup"}, h.answer(unknown, testkit.SID("CA"), "human").verbs())
 }
 
 func TestReorderedEventsPlaceNoCall(t *testing.T) {
@@ -278,7 +273,7 @@ func TestReorderedEventsPlaceNoCall(t *testing.T) {
 			h.sendEvent(first, r)
 			h.sendEvent("reservation.created", r)
 			h.waitIdle()
-			assert.Empty(t, h.tw.callCreates())
+			assert.Empty(t, h.tw.Requests("create_call"))
 		})
 	}
 }
@@ -290,8 +285,8 @@ func TestWorkerWithoutContactURIIsRejected(t *testing.T) {
 			r := newRes()
 			h.sendEvent("reservation.created", r, "WorkerAttributes", attrs)
 			h.waitIdle()
-			assert.Empty(t, h.tw.callCreates())
-			rejects := h.tw.reservationUpdates()
+			assert.Empty(t, h.tw.Requests("create_call"))
+			rejects := h.tw.Requests("update_reservation")
 			require.Len(t, rejects, 1)
 			assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
 			got := h.reservation(r)
@@ -304,9 +299,7 @@ func TestWorkerWithoutContactURIIsRejected(t *testing.T) {
 func TestTaskCompletedIsRecorded(t *testing.T) {
 	h := newHarness(t)
 	r := newRes()
-	h.sendEvent("reservation.created", r)
-	call := h.waitCall(r)
-	assertConnects(t, h.answer(r, call, "human"), r)
+	h.connected(r)
 	h.sendEvent("reservation.accepted", r)
 	h.sendEvent("task.completed", r, "TaskCompletedReason", "call ended")
 	assert.Equal(t, taskrouter.StateCompleted, h.reservation(r).State)

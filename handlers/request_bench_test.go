@@ -5,17 +5,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
-	"queuebridge/sandbox/twiliosig"
+	"queuebridge/internal/testkit"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
@@ -27,8 +25,8 @@ import (
 //	go test ./handlers -run '^$' -bench Request
 
 type benchServer struct {
-	db *store.DB
-	e  http.Handler
+	db    *store.DB
+	hooks testkit.Webhooks
 }
 
 // newBenchServer wires the real store and bridge without a dispatcher: jobs stay queued, Twilio
@@ -43,26 +41,13 @@ func newBenchServer(b *testing.B) *benchServer {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { a.Close() })
-	return &benchServer{db: a.Store, e: a.Handler}
+	return &benchServer{db: a.Store, hooks: testkit.Webhooks{Token: authToken, Base: publicBase, Handler: a.Handler}}
 }
 
-// signed is one request, built and signed before the clock starts.
-type signed struct {
-	target, body, sig string
-}
-
-func sign(target string, form url.Values) signed {
-	return signed{target: target, body: form.Encode(), sig: twiliosig.Sign(authToken, publicBase+target, form)}
-}
-
-func (s *benchServer) do(b *testing.B, r signed, want int) {
-	req := httptest.NewRequest(http.MethodPost, r.target, strings.NewReader(r.body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", r.sig)
-	rec := httptest.NewRecorder()
-	s.e.ServeHTTP(rec, req)
-	if rec.Code != want {
-		b.Errorf("%s: status %d, want %d: %s", r.target, rec.Code, want, rec.Body)
+// do sends one request, built and signed before the clock starts, in process (no sockets).
+func (s *benchServer) do(b *testing.B, r testkit.Signed, want int) {
+	if code, body := s.hooks.Send(b, r); code != want {
+		b.Errorf("%s: status %d, want %d: %s", r.Target, code, want, body)
 	}
 }
 
@@ -77,7 +62,7 @@ func (s *benchServer) ringing(b *testing.B, n int) ([]res, []string) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 32 {
-				rs[i], calls[i] = newRes(), sid("CA")
+				rs[i], calls[i] = newRes(), testkit.SID("CA")
 				now := time.Now()
 				_, _, err := s.db.UpdateReservation(context.Background(), rs[i].SID, rs[i].Task, "", func(taskrouter.Snapshot) (taskrouter.Change, error) {
 					return taskrouter.Change{Reservation: &taskrouter.Reservation{SID: rs[i].SID, TaskSID: rs[i].Task,
@@ -96,82 +81,81 @@ func (s *benchServer) ringing(b *testing.B, n int) ([]res, []string) {
 	return rs, calls
 }
 
-func answerRequest(r res, call string) signed {
-	return sign(dialQueuePath(r), url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"},
+func (s *benchServer) answerRequest(r res, call string) testkit.Signed {
+	return s.hooks.Sign(dialQueuePath(r), url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"},
 		"Direction": {"outbound-api"}, "AnsweredBy": {"human"}, "MachineDetectionDuration": {"1800"},
 		"From": {callerNumber}, "To": {agentNumber}, "ApiVersion": {"2010-04-01"}})
+}
+
+// answers are n signed answers of a human on n ringing agent legs.
+func (s *benchServer) answers(b *testing.B, n int) []testkit.Signed {
+	rs, calls := s.ringing(b, n)
+	reqs := make([]testkit.Signed, n)
+	for i := range reqs {
+		reqs[i] = s.answerRequest(rs[i], calls[i])
+	}
+	return reqs
+}
+
+// creates are n signed reservation.created events, each of a new reservation.
+func (s *benchServer) creates(n int) []testkit.Signed {
+	reqs := make([]testkit.Signed, n)
+	for i := range reqs {
+		reqs[i] = s.hooks.Sign("/taskrouter/events", event("reservation.created", newRes()))
+	}
+	return reqs
+}
+
+// serial times sending the requests one after the other.
+func (s *benchServer) serial(b *testing.B, reqs []testkit.Signed) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.do(b, reqs[i%len(reqs)], http.StatusOK)
+	}
+}
+
+// parallel times sending the requests 8 per CPU at once: the commits are grouped.
+func (s *benchServer) parallel(b *testing.B, reqs []testkit.Signed) {
+	next := make(chan testkit.Signed, len(reqs))
+	for _, r := range reqs {
+		next <- r
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.do(b, <-next, http.StatusOK)
+		}
+	})
 }
 
 func BenchmarkRequest(b *testing.B) {
 	// A human answers a ringing agent leg: ringing → bridging, committed, TwiML <Dial><Queue>.
 	b.Run("dial-queue/answer", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, b.N)
-		reqs := make([]signed, b.N)
-		for i := range reqs {
-			reqs[i] = answerRequest(rs[i], calls[i])
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			s.do(b, reqs[i], http.StatusOK)
-		}
+		s.serial(b, s.answers(b, b.N))
 	})
 	// The same with 16 requests at once: the commits are grouped.
 	b.Run("dial-queue/answer-parallel", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, b.N)
-		reqs := make(chan signed, b.N)
-		for i := range b.N {
-			reqs <- answerRequest(rs[i], calls[i])
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				s.do(b, <-reqs, http.StatusOK)
-			}
-		})
+		s.parallel(b, s.answers(b, b.N))
 	})
 	// Twilio retries the answer: nothing changes, the same TwiML.
 	b.Run("dial-queue/retry", func(b *testing.B) {
 		s := newBenchServer(b)
-		rs, calls := s.ringing(b, 1)
-		req := answerRequest(rs[0], calls[0])
-		s.do(b, req, http.StatusOK)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			s.do(b, req, http.StatusOK)
-		}
+		req := s.answers(b, 1)
+		s.do(b, req[0], http.StatusOK)
+		s.serial(b, req)
 	})
 	// reservation.created: the reservation and its dial job committed before the 200.
 	b.Run("reservation.created", func(b *testing.B) {
 		s := newBenchServer(b)
-		reqs := make([]signed, b.N)
-		for i := range reqs {
-			reqs[i] = sign("/taskrouter/events", event("reservation.created", newRes()))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			s.do(b, reqs[i], http.StatusOK)
-		}
+		s.serial(b, s.creates(b.N))
 	})
 	b.Run("reservation.created-parallel", func(b *testing.B) {
 		s := newBenchServer(b)
-		reqs := make(chan signed, b.N)
-		for range b.N {
-			reqs <- sign("/taskrouter/events", event("reservation.created", newRes()))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				s.do(b, <-reqs, http.StatusOK)
-			}
-		})
+		s.parallel(b, s.creates(b.N))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/sandbox/twiliosig"
 	"queuebridge/taskrouter"
 )
@@ -32,7 +33,7 @@ func TestFiftyDuplicateDeliveriesPlaceOneCall(t *testing.T) {
 				f[k] = v
 			}
 			if i%2 == 1 {
-				f.Set("Sid", sid("EV")) // half are retries with the same Sid, half re-deliveries with new ones
+				f.Set("Sid", testkit.SID("EV")) // half are retries with the same Sid, half re-deliveries with new ones
 			}
 			statuses[i], _ = h.post("/taskrouter/events", f)
 		}()
@@ -43,11 +44,11 @@ func TestFiftyDuplicateDeliveriesPlaceOneCall(t *testing.T) {
 	}
 	h.waitCall(r)
 	h.waitIdle()
-	assert.Len(t, h.tw.callCreates(), 1)
+	assert.Len(t, h.tw.Requests("create_call"), 1)
 }
 
 func TestAcknowledgedReservationSurvivesACrashAndIsDialedOnce(t *testing.T) {
-	tw := newFakeTwilio(t)
+	tw := testkit.NewTwilio(t)
 	first := newHarness(t, withTwilio(tw), withoutDispatcher())
 	r := newRes()
 	first.sendEvent("reservation.created", r) // 200: committed, not yet dialed
@@ -59,27 +60,28 @@ func TestAcknowledgedReservationSurvivesACrashAndIsDialedOnce(t *testing.T) {
 	second.waitIdle()
 	third := func() { second.close(); newHarness(t, withTwilio(tw), withDB(path)).waitIdle() }
 	third() // and a further restart places nothing more
-	assert.Len(t, tw.callCreates(), 1)
+	assert.Len(t, tw.Requests("create_call"), 1)
 }
 
 func TestInterruptedDialIsNeverRedialedBlindly(t *testing.T) {
 	t.Run("the call exists: adopted", func(t *testing.T) {
 		h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.RetryBase = time.Millisecond }))
-		h.tw.mu.Lock()
-		h.tw.hangFirstCreate = time.Second // longer than the client's 300 ms timeout
-		h.tw.mu.Unlock()
+		// Twilio creates the call, but its answer never comes: the client's 300 ms timeout ends it.
+		h.tw.Fail("create_call", testkit.Applied(testkit.Timeout()), 1)
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		call := h.waitCall(r)
 		h.waitIdle()
-		assert.Len(t, h.tw.callCreates(), 1, "the ambiguous create is looked up, not repeated")
-		lists := h.tw.requestsTo(http.MethodGet, "/2010-04-01/Accounts/"+accountSID+"/Calls.json")
+		assert.Len(t, h.tw.Requests("create_call"), 1, "the ambiguous create is looked up, not repeated")
+		lists := h.tw.Requests("list_calls")
 		require.NotEmpty(t, lists, "the bridge looked for the call it may have created")
 		assert.Equal(t, taskrouter.StateRinging, h.reservation(r).State)
-		assert.Equal(t, "CA00000000000000000000000000000001", call)
+		created := h.tw.Find("/Calls", "to", agentNumber)
+		require.Len(t, created, 1)
+		assert.Equal(t, created[0]["sid"], call, "the call Twilio created is adopted")
 	})
 	t.Run("no call found: rejected", func(t *testing.T) {
-		tw := newFakeTwilio(t)
+		tw := testkit.NewTwilio(t)
 		first := newHarness(t, withTwilio(tw), withoutDispatcher())
 		r := newRes()
 		first.sendEvent("reservation.created", r)
@@ -94,8 +96,8 @@ func TestInterruptedDialIsNeverRedialedBlindly(t *testing.T) {
 		first.close()
 		second := newHarness(t, withTwilio(tw), withDB(path))
 		second.waitIdle()
-		assert.Empty(t, tw.callCreates())
-		rejects := tw.reservationUpdates()
+		assert.Empty(t, tw.Requests("create_call"))
+		rejects := tw.Requests("update_reservation")
 		require.Len(t, rejects, 1)
 		assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
 		assert.Equal(t, taskrouter.StateRejected, second.reservation(r).State)
@@ -105,54 +107,46 @@ func TestInterruptedDialIsNeverRedialedBlindly(t *testing.T) {
 func TestTwilioFailuresAreRetriedOrFinal(t *testing.T) {
 	t.Run("429 is retried: Twilio created nothing", func(t *testing.T) {
 		h := newHarness(t)
-		h.tw.mu.Lock()
-		h.tw.createFailures = []int{429, 429}
-		h.tw.mu.Unlock()
+		h.tw.Fail("create_call", testkit.Status(429), 2)
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		h.waitCall(r)
 		h.waitIdle()
-		assert.Len(t, h.tw.callCreates(), 3)
+		assert.Len(t, h.tw.Requests("create_call"), 3)
 		assert.Equal(t, taskrouter.StateRinging, h.reservation(r).State)
 	})
 	t.Run("5xx is looked up, never re-sent: Twilio may have created the call", func(t *testing.T) {
 		h := newHarness(t)
-		h.tw.mu.Lock()
-		h.tw.createFailures = []int{503}
-		h.tw.mu.Unlock()
+		h.tw.Fail("create_call", testkit.Status(503), 1)
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		h.waitIdle()
-		assert.Len(t, h.tw.callCreates(), 1)
-		assert.NotEmpty(t, h.tw.requestsTo(http.MethodGet, "/2010-04-01/Accounts/"+accountSID+"/Calls.json"))
-		require.Len(t, h.tw.reservationUpdates(), 1, "no call found: rejected so TaskRouter routes again")
+		assert.Len(t, h.tw.Requests("create_call"), 1)
+		assert.NotEmpty(t, h.tw.Requests("list_calls"))
+		require.Len(t, h.tw.Requests("update_reservation"), 1, "no call found: rejected so TaskRouter routes again")
 		assert.Equal(t, taskrouter.StateRejected, h.reservation(r).State)
 	})
 	t.Run("other 4xx are final and reject", func(t *testing.T) {
 		h := newHarness(t)
-		h.tw.mu.Lock()
-		h.tw.createFailures = []int{400}
-		h.tw.mu.Unlock()
+		h.tw.Fail("create_call", testkit.Code(400, 21211), 1)
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		h.waitIdle()
-		assert.Len(t, h.tw.callCreates(), 1)
-		require.Len(t, h.tw.reservationUpdates(), 1)
+		assert.Len(t, h.tw.Requests("create_call"), 1)
+		require.Len(t, h.tw.Requests("update_reservation"), 1)
 		got := h.reservation(r)
 		assert.Equal(t, taskrouter.StateRejected, got.State)
 		assert.Contains(t, got.Outcome.String(), "21211")
 	})
 	t.Run("retries stop at the reservation's deadline", func(t *testing.T) {
 		h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.ReservationTimeout = 150 * time.Millisecond }))
-		h.tw.mu.Lock()
-		h.tw.createFailures = []int{429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429, 429}
-		h.tw.mu.Unlock()
+		h.tw.Fail("create_call", testkit.Status(429), 20)
 		r := newRes()
 		h.sendEvent("reservation.created", r)
 		require.Eventually(t, func() bool { return h.reservation(r).State == taskrouter.StateRejected }, 5*time.Second, time.Millisecond)
 		h.waitIdle()
-		require.Len(t, h.tw.reservationUpdates(), 1)
-		assert.Less(t, len(h.tw.callCreates()), 20)
+		require.Len(t, h.tw.Requests("update_reservation"), 1)
+		assert.Less(t, len(h.tw.Requests("create_call")), 20)
 	})
 }
 
@@ -173,16 +167,16 @@ func TestSignatures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := h.postSigned("/taskrouter/events", form, tc.sig)
+			status, body := h.hooks.PostSigned(t, "/taskrouter/events", form, tc.sig)
 			assert.Equal(t, tc.want, status, body)
 		})
 	}
 	// A form with a repeated key, signed over every value as Twilio signs it.
 	repeated := event("reservation.created", newRes())
 	repeated["StatusCallbackEvent"] = []string{"ringing", "answered"}
-	status, body := h.postSigned("/taskrouter/events", repeated, twiliosig.Sign(authToken, publicBase+"/taskrouter/events", repeated))
+	status, body := h.hooks.PostSigned(t, "/taskrouter/events", repeated, twiliosig.Sign(authToken, publicBase+"/taskrouter/events", repeated))
 	assert.Equal(t, http.StatusOK, status, body)
-	status, _ = h.postSigned("/taskrouter/events", repeated, twiliosig.Sign("another-token", publicBase+"/taskrouter/events", repeated))
+	status, _ = h.hooks.PostSigned(t, "/taskrouter/events", repeated, twiliosig.Sign("another-token", publicBase+"/taskrouter/events", repeated))
 	assert.Equal(t, http.StatusForbidden, status)
 
 	// Only the last, valid, request changed anything.
@@ -190,14 +184,14 @@ func TestSignatures(t *testing.T) {
 	assert.Equal(t, taskrouter.StatePending, got.State)
 
 	other := newRes()
-	status, _ = h.postSigned("/taskrouter/events", event("reservation.created", other), "bad")
+	status, _ = h.hooks.PostSigned(t, "/taskrouter/events", event("reservation.created", other), "bad")
 	assert.Equal(t, http.StatusForbidden, status)
 	_, err := h.db.Reservation(context.Background(), other.SID)
 	assert.ErrorIs(t, err, taskrouter.ErrNotFound, "a request failing its signature changes nothing")
 
-	status, _ = h.postSigned(dialQueuePath(r), url.Values{"CallSid": {sid("CA")}, "AnsweredBy": {"human"}}, "bad")
+	status, _ = h.hooks.PostSigned(t, dialQueuePath(r), url.Values{"CallSid": {testkit.SID("CA")}, "AnsweredBy": {"human"}}, "bad")
 	assert.Equal(t, http.StatusForbidden, status)
-	status, _ = h.postSigned("/status-callback?reservation="+r.SID, url.Values{"CallSid": {sid("CA")}, "CallStatus": {"busy"}}, "bad")
+	status, _ = h.hooks.PostSigned(t, "/status-callback?reservation="+r.SID, url.Values{"CallSid": {testkit.SID("CA")}, "CallStatus": {"busy"}}, "bad")
 	assert.Equal(t, http.StatusForbidden, status)
 	assert.Equal(t, taskrouter.StatePending, h.reservation(r).State)
 }
@@ -212,16 +206,16 @@ func TestMalformedInputIsRefusedAndChangesNothing(t *testing.T) {
 		want   int
 		reason string
 	}{
-		{"no EventType", "/taskrouter/events", url.Values{"Sid": {sid("EV")}}, 400, "EventType is missing"},
+		{"no EventType", "/taskrouter/events", url.Values{"Sid": {testkit.SID("EV")}}, 400, "EventType is missing"},
 		{"no ReservationSid", "/taskrouter/events", without(event("reservation.created", r), "ReservationSid"), 400, "ReservationSid is missing"},
 		{"ReservationSid of the wrong shape", "/taskrouter/events", with(event("reservation.created", r), "ReservationSid", "WT00000000000000000000000000000001"), 400, "not a WR… SID"},
 		{"TaskAttributes not JSON", "/taskrouter/events", with(event("reservation.created", r), "TaskAttributes", "{nope"), 400, "TaskAttributes is not a JSON object"},
 		{"WorkerAttributes not an object", "/taskrouter/events", with(event("reservation.created", r), "WorkerAttributes", "[1]"), 400, "WorkerAttributes is not a JSON object"},
 		{"body over the limit", "/taskrouter/events", with(event("reservation.created", r), "Padding", strings.Repeat("x", 70<<10)), 413, "larger than the limit"},
-		{"dial-queue without reservation", "/dial-queue?task=" + r.Task, url.Values{"CallSid": {sid("CA")}}, 400, "reservation is missing"},
+		{"dial-queue without reservation", "/dial-queue?task=" + r.Task, url.Values{"CallSid": {testkit.SID("CA")}}, 400, "reservation is missing"},
 		{"dial-queue with a bad CallSid", dialQueuePath(r), url.Values{"CallSid": {"CAxyz"}}, 400, "CallSid"},
-		{"dial-queue with an unknown AnsweredBy", dialQueuePath(r), url.Values{"CallSid": {sid("CA")}, "AnsweredBy": {"robot"}}, 400, "AnsweredBy"},
-		{"status-callback with an unknown status", "/status-callback?reservation=" + r.SID, url.Values{"CallSid": {sid("CA")}, "CallStatus": {"exploded"}}, 400, "CallStatus"},
+		{"dial-queue with an unknown AnsweredBy", dialQueuePath(r), url.Values{"CallSid": {testkit.SID("CA")}, "AnsweredBy": {"robot"}}, 400, "AnsweredBy"},
+		{"status-callback with an unknown status", "/status-callback?reservation=" + r.SID, url.Values{"CallSid": {testkit.SID("CA")}, "CallStatus": {"exploded"}}, 400, "CallStatus"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,7 +234,7 @@ func TestMalformedInputIsRefusedAndChangesNothing(t *testing.T) {
 func TestIgnoredEventTypesAreAcknowledged(t *testing.T) {
 	h := newHarness(t, withoutDispatcher())
 	for _, typ := range []string{"worker.activity.update", "task-queue.entered", "workflow.timeout", "task.created", "made.up"} {
-		status, body := h.post("/taskrouter/events", url.Values{"EventType": {typ}, "Sid": {sid("EV")}})
+		status, body := h.post("/taskrouter/events", url.Values{"EventType": {typ}, "Sid": {testkit.SID("EV")}})
 		assert.Equal(t, http.StatusOK, status, typ+": "+body)
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/taskrouter"
 )
 
@@ -18,10 +18,6 @@ import (
 //	go test ./store -run '^$' -bench . -benchtime 2000x
 
 var benchSizes = []int{1_000, 10_000, 100_000}
-
-var benchSeq atomic.Int64
-
-func benchSID(prefix string) string { return fmt.Sprintf("%s%032x", prefix, benchSeq.Add(1)) }
 
 // openSeeded opens a database holding n finished reservations, 3n processed events and a canceled
 // task per 100 reservations, written in one transaction (seeding is not what is measured).
@@ -38,9 +34,9 @@ func openSeeded(b *testing.B, n int) (*DB, []string) {
 	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range n {
 			r := taskrouter.Reservation{
-				SID: benchSID("WR"), TaskSID: benchSID("WT"), WorkspaceSID: benchSID("WS"), WorkflowSID: benchSID("WW"),
-				WorkerSID: benchSID("WK"), WorkerName: "alice", ContactURI: "+15005550101", CallerID: "+15005550199",
-				State: taskrouter.StateCompleted, CallSID: benchSID("CA"), CallStatus: taskrouter.CallCompleted,
+				SID: testkit.SID("WR"), TaskSID: testkit.SID("WT"), WorkspaceSID: testkit.SID("WS"), WorkflowSID: testkit.SID("WW"),
+				WorkerSID: testkit.SID("WK"), WorkerName: "alice", ContactURI: "+15005550101", CallerID: "+15005550199",
+				State: taskrouter.StateCompleted, CallSID: testkit.SID("CA"), CallStatus: taskrouter.CallCompleted,
 				AnsweredBy: taskrouter.AnsweredHuman, Outcome: taskrouter.Outcome{Kind: taskrouter.OutcomeBridged}, CreatedAt: now, UpdatedAt: now, Deadline: now.Add(2 * time.Minute),
 			}
 			sids[i] = r.SID
@@ -48,12 +44,12 @@ func openSeeded(b *testing.B, n int) (*DB, []string) {
 				return err
 			}
 			for range 3 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO events(sid, type, at) VALUES (?, '', ?)`, benchSID("EV"), millis(now)); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO events(sid, type, at) VALUES (?, '', ?)`, testkit.SID("EV"), millis(now)); err != nil {
 					return err
 				}
 			}
 			if i%100 == 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO canceled_tasks(task_sid, reason, at) VALUES (?, 'hangup', ?)`, benchSID("WT"), millis(now)); err != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO canceled_tasks(task_sid, reason, at) VALUES (?, 'hangup', ?)`, testkit.SID("WT"), millis(now)); err != nil {
 					return err
 				}
 			}
@@ -93,8 +89,8 @@ func BenchmarkStore(b *testing.B) {
 		db, sids := openSeeded(b, n)
 		b.Run(fmt.Sprintf("create/stored=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				sid, task := benchSID("WR"), benchSID("WT")
-				if _, _, err := db.UpdateReservation(ctx, sid, task, benchSID("EV"), createFn(sid, task)); err != nil {
+				sid, task := testkit.SID("WR"), testkit.SID("WT")
+				if _, _, err := db.UpdateReservation(ctx, sid, task, testkit.SID("EV"), createFn(sid, task)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -136,8 +132,8 @@ func BenchmarkStore(b *testing.B) {
 			b.SetParallelism(16)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					sid, task := benchSID("WR"), benchSID("WT")
-					if _, _, err := db.UpdateReservation(ctx, sid, task, benchSID("EV"), createFn(sid, task)); err != nil {
+					sid, task := testkit.SID("WR"), testkit.SID("WT")
+					if _, _, err := db.UpdateReservation(ctx, sid, task, testkit.SID("EV"), createFn(sid, task)); err != nil {
 						b.Error(err)
 						return
 					}
@@ -159,7 +155,7 @@ func queueJobs(b *testing.B, db *DB, n int) {
 		past := millis(time.Now().Add(-time.Second))
 		for range n {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs(kind, reservation_sid, not_before, created_at) VALUES ('dial', ?, ?, ?)`,
-				benchSID("WR"), past, past); err != nil {
+				testkit.SID("WR"), past, past); err != nil {
 				return err
 			}
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/taskrouter"
 )
 
@@ -25,12 +25,17 @@ func TestGroupCommitKeepsEachWriteAllOrNothing(t *testing.T) {
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	// Each write's reservation, task and event SIDs.
+	sids := make([][3]string, n)
+	for i := range sids {
+		sids[i] = [3]string{testkit.SID("WR"), testkit.SID("WT"), testkit.SID("EV")}
+	}
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sid, task := fmt.Sprintf("WR%032x", i), fmt.Sprintf("WT%032x", i)
-			_, _, errs[i] = db.UpdateReservation(ctx, sid, task, fmt.Sprintf("EV%032x", i), func(s taskrouter.Snapshot) (taskrouter.Change, error) {
+			sid, task := sids[i][0], sids[i][1]
+			_, _, errs[i] = db.UpdateReservation(ctx, sid, task, sids[i][2], func(s taskrouter.Snapshot) (taskrouter.Change, error) {
 				r := taskrouter.Reservation{SID: sid, TaskSID: task, WorkspaceSID: "WS1", State: taskrouter.StatePending,
 					CreatedAt: time.UnixMilli(1000), UpdatedAt: time.UnixMilli(1000)}
 				if i%3 == 0 {
@@ -48,12 +53,12 @@ func TestGroupCommitKeepsEachWriteAllOrNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, n-(n+2)/3, jobs, "one job per write that succeeded, none for those that failed")
 	for i := range n {
-		_, err := db.Reservation(ctx, fmt.Sprintf("WR%032x", i))
+		_, err := db.Reservation(ctx, sids[i][0])
 		if i%3 == 0 {
 			assert.ErrorIs(t, errs[i], refused)
 			assert.ErrorIs(t, err, taskrouter.ErrNotFound, "write %d failed: nothing of it is stored", i)
 			// Its event was not recorded either: a retry is applied.
-			_, dup, err := db.UpdateReservation(ctx, "WRx", "", fmt.Sprintf("EV%032x", i), func(taskrouter.Snapshot) (taskrouter.Change, error) {
+			_, dup, err := db.UpdateReservation(ctx, "WRx", "", sids[i][2], func(taskrouter.Snapshot) (taskrouter.Change, error) {
 				return taskrouter.Change{}, nil
 			})
 			require.NoError(t, err)

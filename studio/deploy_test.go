@@ -1,97 +1,59 @@
 package studio
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
+
+	"queuebridge/internal/testkit"
+	"queuebridge/twiliogo"
 )
 
-const (
-	testAccount = "AC0123456789abcdef0123456789abcdef"
-	testToken   = "0123456789abcdef0123456789abcdef"
-)
+const testAccount = testkit.Account
 
-// rewrite sends every request to the test server, keeping the path, as TWILIO_API_URL does.
-type rewrite struct{ target *url.URL }
-
-func (r rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host, req.Host = r.target.Scheme, r.target.Host, r.target.Host
-	return http.DefaultTransport.RoundTrip(req)
-}
-
-type recorded struct {
-	Method, Path string
-	Form         url.Values
-}
-
-// studioServer answers like Studio v2 (shapes from twilio_studio_v2.json) and records requests.
-func studioServer(t *testing.T, handler func(w http.ResponseWriter, r *http.Request)) (*twilio.RestClient, *[]recorded) {
+// studioClient is a twilio-go client, built as the bridge builds it, on the kit's fake Twilio,
+// which answers like Studio v2 and records requests.
+func studioClient(t *testing.T) (*testkit.Twilio, *twilio.RestClient) {
 	t.Helper()
-	var mu sync.Mutex
-	var reqs []recorded
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		mu.Lock()
-		reqs = append(reqs, recorded{r.Method, r.URL.Path, form})
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		handler(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	target, _ := url.Parse(srv.URL)
-	c := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: rewrite{target}}}
-	c.SetAccountSid(testAccount)
-	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}), &reqs
+	tw := testkit.NewTwilio(t)
+	rc, err := twiliogo.New(twiliogo.Credentials{AccountSID: testAccount, AuthToken: testkit.Token}, tw.URL, 10*time.Second)
+	require.NoError(t, err)
+	return tw, rc
 }
 
-func flowJSON(sid, name, msg string) string {
-	return fmt.Sprintf(`{"sid":%q,"account_sid":%q,"friendly_name":%q,"definition":null,"status":"published","revision":2,`+
-		`"commit_message":%q,"valid":true,"errors":[],"warnings":[],"date_created":"2026-11-22T02:00:00Z","date_updated":"2026-11-22T02:00:00Z",`+
-		`"webhook_url":"https://webhooks.twilio.com/v1/Accounts/%s/Flows/%s","url":"https://studio.twilio.com/v2/Flows/%s","links":{}}`,
-		sid, testAccount, name, msg, testAccount, sid, sid)
+// addFlow puts a published flow into the fake, as if deployed before the test.
+func addFlow(tw *testkit.Twilio, sid, name, msg string) {
+	tw.Add("/v2/Flows", map[string]any{"sid": sid, "friendly_name": name, "definition": nil, "status": "published",
+		"revision": 2, "commit_message": msg, "valid": true, "errors": []any{}, "warnings": []any{},
+		"webhook_url": "https://webhooks.twilio.com/v1/Accounts/" + testAccount + "/Flows/" + sid,
+		"url":         "https://studio.twilio.com/v2/Flows/" + sid, "links": map[string]any{}})
 }
 
 func TestTwilioFlowsSendsTheDefinitionPublished(t *testing.T) {
 	def, err := Render(exampleParams())
 	require.NoError(t, err)
-	const sid = "FW0123456789abcdef0123456789abcdef"
-	rc, reqs := studioServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/v2/Flows":
-			fmt.Fprintf(w, `{"flows":[%s],"meta":{"page":0,"page_size":50,"first_page_url":"https://studio.twilio.com/v2/Flows?PageSize=50&Page=0","previous_page_url":null,"url":"https://studio.twilio.com/v2/Flows?PageSize=50&Page=0","next_page_url":null,"key":"flows"}}`,
-				flowJSON(sid, "other IVR", "x"))
-		case r.Method == http.MethodPost && r.URL.Path == "/v2/Flows":
-			w.WriteHeader(http.StatusCreated)
-			fmt.Fprint(w, flowJSON(sid, r.FormValue("FriendlyName"), r.FormValue("CommitMessage")))
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"code":20404,"message":"not found","more_info":"https://www.twilio.com/docs/errors/20404","status":404}`)
-		}
-	})
+	tw, rc := studioClient(t)
+	addFlow(tw, "FW0123456789abcdef0123456789abcdef", "other IVR", "x")
 
 	got, changed, err := Deploy(context.Background(), NewTwilioFlows(rc), "queuebridge IVR", def)
 	require.NoError(t, err)
 	assert.True(t, changed)
+	deployed := tw.Find("/v2/Flows", "friendly_name", "queuebridge IVR")
+	require.Len(t, deployed, 1)
+	sid := deployed[0]["sid"].(string)
 	assert.Equal(t, sid, got.SID)
 	assert.Equal(t, "https://webhooks.twilio.com/v1/Accounts/"+testAccount+"/Flows/"+sid, got.WebhookURL)
 
-	require.Len(t, *reqs, 2)
-	create := (*reqs)[1]
+	reqs := tw.Requests()
+	require.Len(t, reqs, 2)
+	create := reqs[1]
 	assert.Equal(t, "POST /v2/Flows", create.Method+" "+create.Path)
 	assert.Equal(t, "queuebridge IVR", create.Form.Get("FriendlyName"))
 	assert.Equal(t, "published", create.Form.Get("Status"))
@@ -104,28 +66,25 @@ func TestTwilioFlowsUpdateAndErrors(t *testing.T) {
 	def, err := Render(exampleParams())
 	require.NoError(t, err)
 	const sid = "FW0123456789abcdef0123456789abcdef"
-	rc, reqs := studioServer(t, func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/v2/Flows/"+sid:
-			fmt.Fprint(w, flowJSON(sid, r.FormValue("FriendlyName"), r.FormValue("CommitMessage")))
-		case r.Method == http.MethodDelete:
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"code":20001,"message":"Flow is in use","more_info":"https://www.twilio.com/docs/errors/20001","status":400}`)
-		}
-	})
+	tw, rc := studioClient(t)
+	addFlow(tw, sid, "queuebridge IVR", "x")
+	tw.Fail("delete_flow", testkit.Code(400, 20001).WithMessage("Flow is in use"), 1)
 	api := NewTwilioFlows(rc)
 	got, err := api.UpdateFlow(context.Background(), sid, "queuebridge IVR", def, "m")
 	require.NoError(t, err)
 	assert.Equal(t, "m", got.CommitMessage)
-	require.Len(t, *reqs, 1)
-	assert.Equal(t, "published", (*reqs)[0].Form.Get("Status"))
-	assert.JSONEq(t, string(def), (*reqs)[0].Form.Get("Definition"))
+	reqs := tw.Requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, "published", reqs[0].Form.Get("Status"))
+	assert.JSONEq(t, string(def), reqs[0].Form.Get("Definition"))
 
 	err = api.DeleteFlow(context.Background(), sid)
 	var twErr *client.TwilioRestError
 	require.ErrorAs(t, err, &twErr)
 	assert.Equal(t, 20001, twErr.Code)
-	assert.Equal(t, "DELETE /v2/Flows/"+sid, (*reqs)[1].Method+" "+(*reqs)[1].Path)
+	reqs = tw.Requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "DELETE /v2/Flows/"+sid, reqs[1].Method+" "+reqs[1].Path)
 }
 
 // fakeFlows is an in-memory FlowAPI that counts writes.

@@ -2,7 +2,6 @@ package taskrouter_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -18,15 +17,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
 )
 
 // The dispatcher's own tests: small fakes for Twilio (one decision at a time), the real store.
-
-var n atomic.Int64
-
-func newSID(prefix string) string { return fmt.Sprintf("%s%032x", prefix, n.Add(1)) }
 
 // fakeTwilio implements Voice and Router with function fields.
 type fakeTwilio struct {
@@ -50,7 +46,7 @@ func (f *fakeTwilio) PlaceCall(_ context.Context, req taskrouter.CallRequest) (s
 	if f.place != nil {
 		return f.place(req)
 	}
-	return newSID("CA"), nil
+	return testkit.SID("CA"), nil
 }
 
 func (f *fakeTwilio) EndCall(_ context.Context, sid string, status taskrouter.CallStatus) error {
@@ -118,8 +114,8 @@ func openStore(t *testing.T) *store.DB {
 
 func event(typ, reservation, task string) taskrouter.Event {
 	e, err := taskrouter.ParseEvent(url.Values{
-		"EventType": {typ}, "Sid": {newSID("EV")}, "WorkspaceSid": {newSID("WS")}, "TaskSid": {task},
-		"ReservationSid": {reservation}, "WorkerSid": {newSID("WK")},
+		"EventType": {typ}, "Sid": {testkit.SID("EV")}, "WorkspaceSid": {testkit.SID("WS")}, "TaskSid": {task},
+		"ReservationSid": {reservation}, "WorkerSid": {testkit.SID("WK")},
 		"TaskAttributes": {`{"from":"+15005550199"}`}, "WorkerAttributes": {`{"contact_uri":"+15005550101"}`},
 	})
 	if err != nil {
@@ -137,11 +133,7 @@ func run(t *testing.T, b *taskrouter.Bridge) func() {
 	return func() {
 		t.Helper()
 		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
-		}
+		testkit.Receive(t, done, 10*time.Second, "Run to return after its context ended")
 	}
 }
 
@@ -152,11 +144,11 @@ func TestDispatcherWithBusyWorkersWaitsInsteadOfSpinning(t *testing.T) {
 	tw := &fakeTwilio{place: func(taskrouter.CallRequest) (string, error) {
 		entered <- struct{}{}
 		<-release
-		return newSID("CA"), nil
+		return testkit.SID("CA"), nil
 	}}
 	b := newBridge(t, cs, tw, 1)
 	for range 3 {
-		require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", newSID("WR"), newSID("WT"))))
+		require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", testkit.SID("WR"), testkit.SID("WT"))))
 	}
 	stop := run(t, b)
 	<-entered // the one worker is busy; two jobs are due
@@ -181,7 +173,7 @@ func TestDispatcherShutsDownWhileJobsPileUp(t *testing.T) {
 	tw := &fakeTwilio{}
 	b := newBridge(t, slowStore{db}, tw, 2)
 	for range 30 {
-		require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", newSID("WR"), newSID("WT"))))
+		require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", testkit.SID("WR"), testkit.SID("WT"))))
 	}
 	stop := run(t, b)
 	require.Eventually(t, func() bool { p, _, _ := tw.counts(); return p >= 10 }, 10*time.Second, time.Millisecond)
@@ -194,12 +186,12 @@ func TestAmbiguousDialThenCancelHangsUpTheOrphan(t *testing.T) {
 	tw := &fakeTwilio{}
 	tw.place = func(req taskrouter.CallRequest) (string, error) {
 		// Twilio creates the call, but the answer never arrives.
-		created = taskrouter.CallInfo{SID: newSID("CA"), To: req.To, From: req.From, Status: taskrouter.CallRinging, CreatedAt: time.Now()}
+		created = taskrouter.CallInfo{SID: testkit.SID("CA"), To: req.To, From: req.From, Status: taskrouter.CallRinging, CreatedAt: time.Now()}
 		return "", &url.Error{Op: "Post", URL: "https://api.twilio.com", Err: context.DeadlineExceeded}
 	}
 	// The retry comes 250 ms or more after the ambiguous attempt: the cancel lands first.
 	b := newBridge(t, db, tw, 1, 500*time.Millisecond)
-	res, task := newSID("WR"), newSID("WT")
+	res, task := testkit.SID("WR"), testkit.SID("WT")
 	require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", res, task)))
 	placeOnce := make(chan struct{})
 	origPlace := tw.place
@@ -228,7 +220,7 @@ func TestAmbiguousDialThenCancelHangsUpTheOrphan(t *testing.T) {
 
 func TestRecoveryNeverAdoptsAnotherReservationsCall(t *testing.T) {
 	db := openStore(t)
-	old := taskrouter.CallInfo{SID: newSID("CA"), Status: taskrouter.CallRinging, CreatedAt: time.Now().Add(-30 * time.Second)}
+	old := taskrouter.CallInfo{SID: testkit.SID("CA"), Status: taskrouter.CallRinging, CreatedAt: time.Now().Add(-30 * time.Second)}
 	tw := &fakeTwilio{
 		place: func(taskrouter.CallRequest) (string, error) {
 			return "", &taskrouter.RemoteError{Kind: taskrouter.Retryable, Status: 503, Code: 20503, Err: errors.New("unavailable")}
@@ -236,7 +228,7 @@ func TestRecoveryNeverAdoptsAnotherReservationsCall(t *testing.T) {
 		find: func(time.Time) []taskrouter.CallInfo { return []taskrouter.CallInfo{old} },
 	}
 	b := newBridge(t, db, tw, 1)
-	res, task := newSID("WR"), newSID("WT")
+	res, task := testkit.SID("WR"), testkit.SID("WT")
 	require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", res, task)))
 	stop := run(t, b)
 	require.Eventually(t, func() bool { _, _, rejected := tw.counts(); return len(rejected) == 1 }, 5*time.Second, time.Millisecond)

@@ -14,6 +14,10 @@ func TestAPIKeyAuthenticatesAndTheAccountStaysInPaths(t *testing.T) {
 	b.env["TWILIO_AUTH_TOKEN"] = ""
 	_, _, err := b.run("", "apply", "--yes")
 	require.NoError(t, err)
-	assert.Equal(t, map[string]bool{"SK0123456789abcdef0123456789abcdef": true}, b.twilio.users)
-	assert.Contains(t, b.twilio.Writes(), "POST /2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json")
+	users := map[string]bool{}
+	for _, r := range b.twilio.Requests() {
+		users[r.User] = true
+	}
+	assert.Equal(t, map[string]bool{"SK0123456789abcdef0123456789abcdef": true}, users)
+	assert.Contains(t, b.writes(), "POST /2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json")
 }

@@ -13,14 +13,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/taskrouter/provision"
 )
 
-// bootstrapTest runs bootstrap in a fresh directory holding the example spec, against an
-// httpTwilio reached through TWILIO_API_URL.
+const (
+	testAccount = testkit.Account
+	testToken   = testkit.Token
+	// testNumber is the account's phone number: the fake holds it before bootstrap runs.
+	testNumber = "PN0123456789abcdef0123456789abcdef"
+)
+
+// bootstrapTest runs bootstrap in a fresh directory holding the example spec, against the kit's
+// fake Twilio reached through TWILIO_API_URL.
 type bootstrapTest struct {
 	t      *testing.T
-	twilio *httpTwilio
+	twilio *testkit.Twilio
 	env    map[string]string
 	dir    string
 }
@@ -29,11 +37,15 @@ func newBootstrapTest(t *testing.T) *bootstrapTest {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "queuebridge.yaml"), provision.ExampleSpec, 0o600))
-	tw := newHTTPTwilio(t)
+	tw := testkit.NewTwilio(t)
+	tw.Add("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", map[string]any{
+		"sid": testNumber, "phone_number": "+15005550006", "friendly_name": "(500) 555-0006",
+		"voice_url": "", "voice_method": "POST", "voice_application_sid": "",
+	})
 	return &bootstrapTest{t: t, twilio: tw, dir: dir, env: map[string]string{
 		"TWILIO_ACCOUNT_SID": testAccount,
 		"TWILIO_AUTH_TOKEN":  testToken,
-		"TWILIO_API_URL":     tw.srv.URL,
+		"TWILIO_API_URL":     tw.URL,
 		"PUBLIC_BASE_URL":    "https://bridge.example.com",
 	}}
 }
@@ -53,24 +65,19 @@ func (b *bootstrapTest) editSpec(from, to string) {
 }
 
 func (b *bootstrapTest) sid(collectionSuffix, name string) string {
-	for p, items := range b.twilio.items {
-		if strings.HasSuffix(p, collectionSuffix) {
-			for _, it := range items {
-				if it["friendly_name"] == name {
-					return it["sid"].(string)
-				}
-			}
-		}
-	}
-	b.t.Fatalf("no %s named %q", collectionSuffix, name)
-	return ""
+	found := b.twilio.Find(collectionSuffix, "friendly_name", name)
+	require.NotEmpty(b.t, found, "no %s named %q", collectionSuffix, name)
+	return found[0]["sid"].(string)
 }
+
+// writes are the write requests bootstrap made, as "METHOD /path".
+func (b *bootstrapTest) writes() []string { return testkit.Lines(b.twilio.Writes()) }
 
 func TestPlanIsTheDefaultAndChangesNothing(t *testing.T) {
 	b := newBootstrapTest(t)
 	out, _, err := b.run("", "--detailed-exitcode")
 	assert.Equal(t, exitCode(2), err, "changes pending")
-	assert.Empty(t, b.twilio.Writes())
+	assert.Empty(t, b.writes())
 	assert.Contains(t, out, "Plan (apply) for account "+testAccount+":\n")
 	assert.Contains(t, out, "  + workspace \"queuebridge\"\n      event_callback_url: https://bridge.example.com/taskrouter/events\n")
 	assert.Contains(t, out, "  + worker \"Alice\"\n")
@@ -100,11 +107,11 @@ func TestApplyCreatesEverythingThenFindsNothingToDo(t *testing.T) {
 		"POST " + wsPath + "/Workflows",
 		"POST /v2/Flows",
 		"POST /2010-04-01/Accounts/" + testAccount + "/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json",
-	}, b.twilio.Writes())
+	}, b.writes())
 	assert.Contains(t, out, "Apply complete: 10 created, 1 updated, 0 deleted.\n")
 	assert.Contains(t, out, "TWILIO_WORKSPACE_SID="+ws+"\n")
 
-	number := b.twilio.find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "phone_number", "+15005550006")[0]
+	number := b.twilio.Find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "phone_number", "+15005550006")[0]
 	assert.Equal(t, "https://webhooks.twilio.com/v1/Accounts/"+testAccount+"/Flows/"+flow, number["voice_url"])
 	assert.Equal(t, "POST", number["voice_method"])
 
@@ -112,10 +119,10 @@ func TestApplyCreatesEverythingThenFindsNothingToDo(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "# mine\nLOG_LEVEL=debug\nTWILIO_WORKSPACE_SID="+ws+"\nTWILIO_WORKFLOW_SID="+workflow+"\nTWILIO_FLOW_SID="+flow+"\n", string(env))
 
-	b.twilio.ResetWrites()
+	b.twilio.Forget()
 	out, _, err = b.run("", "apply")
 	require.NoError(t, err, "nothing to confirm when nothing changes")
-	assert.Empty(t, b.twilio.Writes(), "a second apply makes no write request")
+	assert.Empty(t, b.writes(), "a second apply makes no write request")
 	assert.Contains(t, out, "No changes: the account matches the spec (14 resources).\n")
 
 	_, _, err = b.run("", "plan", "--detailed-exitcode")
@@ -127,28 +134,28 @@ func TestApplyAsksFirst(t *testing.T) {
 	out, _, err := b.run("no\n", "apply")
 	assert.EqualError(t, err, "apply cancelled: nothing changed")
 	assert.Contains(t, out, "Do you want to apply these changes on account "+testAccount+"?")
-	assert.Empty(t, b.twilio.Writes())
+	assert.Empty(t, b.writes())
 
 	_, _, err = b.run("yes\n", "apply")
 	require.NoError(t, err)
-	assert.Len(t, b.twilio.Writes(), 12)
+	assert.Len(t, b.writes(), 12)
 }
 
 func TestChangingOneContactURIUpdatesThatWorkerOnly(t *testing.T) {
 	b := newBootstrapTest(t)
 	_, _, err := b.run("", "apply", "--yes")
 	require.NoError(t, err)
-	b.twilio.ResetWrites()
+	b.twilio.Forget()
 
 	b.editSpec(`"+15005550102"`, `"+15005550199"`)
 	out, _, err := b.run("", "apply", "--yes")
 	require.NoError(t, err)
 	ws := b.sid("/v1/Workspaces", "queuebridge")
 	bob := b.sid("/Workers", "Bob")
-	assert.Equal(t, []string{"POST /v1/Workspaces/" + ws + "/Workers/" + bob}, b.twilio.Writes())
+	assert.Equal(t, []string{"POST /v1/Workspaces/" + ws + "/Workers/" + bob}, b.writes())
 	assert.Contains(t, out, `  ~ worker "Bob" (`+bob+")\n      attributes: ")
 	assert.Contains(t, out, "Apply complete: 0 created, 1 updated, 0 deleted.\n")
-	worker := b.twilio.find("/v1/Workspaces/"+ws+"/Workers", "friendly_name", "Bob")[0]
+	worker := b.twilio.Find("/v1/Workspaces/"+ws+"/Workers", "friendly_name", "Bob")[0]
 	assert.JSONEq(t, `{"contact_uri":"+15005550199","skills":["support"],"languages":["en","es"]}`, worker["attributes"].(string))
 }
 
@@ -158,7 +165,7 @@ func TestTeardownRemovesWhatApplyCreated(t *testing.T) {
 	require.NoError(t, err)
 	ws := b.sid("/v1/Workspaces", "queuebridge")
 	flow := b.sid("/v2/Flows", "queuebridge IVR")
-	b.twilio.ResetWrites()
+	b.twilio.Forget()
 
 	out, _, err := b.run("", "teardown", "--yes")
 	require.NoError(t, err)
@@ -166,19 +173,19 @@ func TestTeardownRemovesWhatApplyCreated(t *testing.T) {
 		"POST /2010-04-01/Accounts/" + testAccount + "/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json",
 		"DELETE /v2/Flows/" + flow,
 		"DELETE /v1/Workspaces/" + ws,
-	}, b.twilio.Writes())
+	}, b.writes())
 	assert.Contains(t, out, "Plan (teardown)")
 	assert.Contains(t, out, `  - worker "Alice" (`)
 	assert.Contains(t, out, "Teardown complete: 0 created, 1 updated, 13 deleted.\n")
-	assert.Empty(t, b.twilio.find("/v1/Workspaces", "friendly_name", "queuebridge"))
-	assert.Empty(t, b.twilio.find("/v2/Flows", "friendly_name", "queuebridge IVR"))
-	assert.Len(t, b.twilio.find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "voice_url", ""), 1, "the number stays, detached")
+	assert.Empty(t, b.twilio.Find("/v1/Workspaces", "friendly_name", "queuebridge"))
+	assert.Empty(t, b.twilio.Find("/v2/Flows", "friendly_name", "queuebridge IVR"))
+	assert.Len(t, b.twilio.Find("/2010-04-01/Accounts/"+testAccount+"/IncomingPhoneNumbers", "voice_url", ""), 1, "the number stays, detached")
 
-	b.twilio.ResetWrites()
+	b.twilio.Forget()
 	out, _, err = b.run("", "teardown")
 	require.NoError(t, err, "nothing to confirm")
 	assert.Contains(t, out, "Nothing to tear down: the account holds nothing the spec owns.\n")
-	assert.Empty(t, b.twilio.Writes())
+	assert.Empty(t, b.writes())
 }
 
 func TestJSONOutput(t *testing.T) {
@@ -219,18 +226,18 @@ func TestJSONOutput(t *testing.T) {
 
 func TestTwilioErrorsNameTheResource(t *testing.T) {
 	b := newBootstrapTest(t)
-	b.twilio.failOn = "POST /v2/Flows"
+	b.twilio.Fail("create_flow", testkit.Code(400, 20001), -1)
 	_, _, err := b.run("", "apply", "--yes")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `create flow "queuebridge IVR": Twilio error 20001: Invalid parameter (HTTP 400) https://www.twilio.com/docs/errors/20001`)
-	assert.Empty(t, b.twilio.find("/v2/Flows", "friendly_name", "queuebridge IVR"))
+	assert.Empty(t, b.twilio.Find("/v2/Flows", "friendly_name", "queuebridge IVR"))
 
 	// Fixed: the next apply picks up where the failed one stopped.
-	b.twilio.failOn = ""
-	b.twilio.ResetWrites()
+	b.twilio.Clear()
+	b.twilio.Forget()
 	_, _, err = b.run("", "apply", "--yes")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"POST /v2/Flows", "POST /2010-04-01/Accounts/" + testAccount + "/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json"}, b.twilio.Writes())
+	assert.Equal(t, []string{"POST /v2/Flows", "POST /2010-04-01/Accounts/" + testAccount + "/IncomingPhoneNumbers/PN0123456789abcdef0123456789abcdef.json"}, b.writes())
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
@@ -280,7 +287,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 			var exit exitCode
 			assert.False(t, errors.As(err, &exit), "an error exits 1")
-			assert.Zero(t, b.twilio.Requests(), "nothing was sent to Twilio")
+			assert.Empty(t, b.twilio.Requests(), "nothing was sent to Twilio")
 		})
 	}
 }
@@ -325,8 +332,8 @@ func TestJSONSpecFile(t *testing.T) {
 	require.NoError(t, os.WriteFile("queuebridge.json", data, 0o600))
 	_, _, err = b.run("", "apply", "--yes", "--spec", "queuebridge.json")
 	require.NoError(t, err)
-	assert.Len(t, b.twilio.Writes(), 12)
-	b.twilio.ResetWrites()
+	assert.Len(t, b.writes(), 12)
+	b.twilio.Forget()
 	_, _, err = b.run("", "plan", "--detailed-exitcode")
 	assert.NoError(t, err, "the YAML spec describes the same account as its JSON twin")
 }

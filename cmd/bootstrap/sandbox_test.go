@@ -5,13 +5,10 @@ package main
 // requests the sandbox received (through a recording front), never from bootstrap's output.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,112 +20,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/voice"
 	"queuebridge/taskrouter/provision"
 )
 
-// sandboxRequest is one REST request the sandbox received from bootstrap.
-type sandboxRequest struct {
-	Method, Path string
-	// Form is the request's form (writes only).
-	Form url.Values
-	// Status and SID are the sandbox's answer: its status and the "sid" of the resource it
-	// returned, if any.
-	Status int
-	SID    string
-}
-
-func (r sandboxRequest) String() string { return r.Method + " " + r.Path }
-
-// recordingFront stands in front of a sandbox: it records each request, then forwards it to
-// the sandbox over HTTP, so bootstrap talks to the real sandbox server.
-type recordingFront struct {
-	mu   sync.Mutex
-	reqs []*sandboxRequest
-	srv  *httptest.Server
-}
-
-type recordKey struct{}
-
-func newRecordingFront(t *testing.T, sandboxURL string) *recordingFront {
-	t.Helper()
-	target, err := url.Parse(sandboxURL)
-	require.NoError(t, err)
-	f := &recordingFront{}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-		ModifyResponse: func(resp *http.Response) error {
-			rec, _ := resp.Request.Context().Value(recordKey{}).(*sandboxRequest)
-			if rec == nil {
-				return nil
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return err
-			}
-			resp.Body = io.NopCloser(bytes.NewReader(body))
-			var answer struct {
-				SID string `json:"sid"`
-			}
-			_ = json.Unmarshal(body, &answer)
-			f.mu.Lock()
-			rec.Status, rec.SID = resp.StatusCode, answer.SID
-			f.mu.Unlock()
-			return nil
-		},
-	}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &sandboxRequest{Method: r.Method, Path: r.URL.Path}
-		if r.Method != http.MethodGet {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			rec.Form, _ = url.ParseQuery(string(body))
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, rec)
-		f.mu.Unlock()
-		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-// writes are the requests that could change something (anything but GET), oldest first.
-func (f *recordingFront) writes() []sandboxRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []sandboxRequest
-	for _, r := range f.reqs {
-		if r.Method != http.MethodGet {
-			out = append(out, *r)
-		}
-	}
-	return out
-}
-
-func (f *recordingFront) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = nil
-}
-
-func names(reqs []sandboxRequest) []string {
-	out := make([]string, len(reqs))
-	for i, r := range reqs {
-		out[i] = r.String()
-	}
-	return out
-}
-
 // created finds the resource a recorded POST to a collection created, by friendly name.
-func created(t *testing.T, writes []sandboxRequest, collectionSuffix, name string) string {
+func created(t *testing.T, writes []testkit.Request, collectionSuffix, name string) string {
 	t.Helper()
 	for _, w := range writes {
 		if w.Method == http.MethodPost && strings.HasSuffix(w.Path, collectionSuffix) && w.Form.Get("FriendlyName") == name {
@@ -137,14 +37,14 @@ func created(t *testing.T, writes []sandboxRequest, collectionSuffix, name strin
 			return w.SID
 		}
 	}
-	t.Fatalf("no POST …%s creating %q among %q", collectionSuffix, name, names(writes))
+	t.Fatalf("no POST …%s creating %q among %q", collectionSuffix, name, testkit.Lines(writes))
 	return ""
 }
 
 type sandboxBootstrap struct {
 	*bootstrapTest
 	sb    *sandbox.Sandbox
-	front *recordingFront
+	front *testkit.Twilio // records each request, then forwards it to the sandbox
 }
 
 // newSandboxBootstrap starts a sandbox on c and prepares to run bootstrap, with the example
@@ -158,13 +58,13 @@ func newSandboxBootstrap(t *testing.T, c clock.Clock, publicBaseURL string) *san
 	require.NoError(t, err)
 	require.NoError(t, sb.Start())
 	t.Cleanup(func() { assert.NoError(t, sb.Close()) })
-	front := newRecordingFront(t, sb.URL())
+	front := testkit.NewTwilioWith(t, testkit.TwilioOptions{Forward: sb.URL()})
 	account, token := sb.Credentials()
 	return &sandboxBootstrap{
 		bootstrapTest: &bootstrapTest{t: t, dir: dir, env: map[string]string{
 			"TWILIO_ACCOUNT_SID": account,
 			"TWILIO_AUTH_TOKEN":  token,
-			"TWILIO_API_URL":     front.srv.URL,
+			"TWILIO_API_URL":     front.URL,
 			"PUBLIC_BASE_URL":    publicBaseURL,
 		}},
 		sb: sb, front: front,
@@ -215,7 +115,7 @@ func TestSandboxApplyCreatesEverythingThenASecondApplyWritesNothing(t *testing.T
 
 	_, _, err := s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	writes := s.front.writes()
+	writes := s.front.Writes()
 	ws := created(t, writes, "/v1/Workspaces", "queuebridge")
 	wsPath := "/v1/Workspaces/" + ws
 	assert.Equal(t, []string{
@@ -227,7 +127,7 @@ func TestSandboxApplyCreatesEverythingThenASecondApplyWritesNothing(t *testing.T
 		"POST " + wsPath + "/Workflows",
 		"POST /v2/Flows",
 		"POST /2010-04-01/Accounts/" + account + "/IncomingPhoneNumbers/" + numberSID + ".json",
-	}, names(writes))
+	}, testkit.Lines(writes))
 	for _, w := range writes {
 		assert.Less(t, w.Status, 300, "%s answered %d", w, w.Status)
 	}
@@ -260,31 +160,31 @@ func TestSandboxApplyCreatesEverythingThenASecondApplyWritesNothing(t *testing.T
 	assert.Equal(t, body["webhook_url"], number["voice_url"], "the number rings the flow")
 	assert.Equal(t, "POST", number["voice_method"])
 
-	s.front.reset()
+	s.front.Forget()
 	out, _, err := s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	assert.Empty(t, names(s.front.writes()), "a second apply makes no write request")
+	assert.Empty(t, testkit.Lines(s.front.Writes()), "a second apply makes no write request")
 	assert.Contains(t, out, "No changes: the account matches the spec (14 resources).\n")
 
-	s.front.reset()
+	s.front.Forget()
 	_, _, err = s.run("", "plan", "--detailed-exitcode")
 	assert.NoError(t, err, "exit 0: nothing to do")
-	assert.Empty(t, names(s.front.writes()))
+	assert.Empty(t, testkit.Lines(s.front.Writes()))
 }
 
 func TestSandboxChangingOneContactURIUpdatesThatWorkerOnly(t *testing.T) {
 	s := newSandboxBootstrap(t, clock.Real{}, "https://bridge.example.com")
 	_, _, err := s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	ws := created(t, s.front.writes(), "/v1/Workspaces", "queuebridge")
-	bob := created(t, s.front.writes(), "/Workers", "Bob")
-	s.front.reset()
+	ws := created(t, s.front.Writes(), "/v1/Workspaces", "queuebridge")
+	bob := created(t, s.front.Writes(), "/Workers", "Bob")
+	s.front.Forget()
 
 	s.editSpec(`"+15005550102"`, `"+15005550199"`)
 	_, _, err = s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	writes := s.front.writes()
-	require.Equal(t, []string{"POST /v1/Workspaces/" + ws + "/Workers/" + bob}, names(writes), "exactly one write: Bob")
+	writes := s.front.Writes()
+	require.Equal(t, []string{"POST /v1/Workspaces/" + ws + "/Workers/" + bob}, testkit.Lines(writes), "exactly one write: Bob")
 	assert.Equal(t, http.StatusOK, writes[0].Status)
 	assert.JSONEq(t, `{"contact_uri":"+15005550199","skills":["support"],"languages":["en","es"]}`, writes[0].Form.Get("Attributes"))
 
@@ -293,10 +193,10 @@ func TestSandboxChangingOneContactURIUpdatesThatWorkerOnly(t *testing.T) {
 	assert.Equal(t, "+15005550199", worker.Attributes["contact_uri"])
 	assert.Equal(t, "Available", worker.ActivityName, "an update never moves the agent")
 
-	s.front.reset()
+	s.front.Forget()
 	_, _, err = s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	assert.Empty(t, names(s.front.writes()), "and then nothing is left to do")
+	assert.Empty(t, testkit.Lines(s.front.Writes()), "and then nothing is left to do")
 }
 
 func TestSandboxTeardownRemovesExactlyWhatApplyCreated(t *testing.T) {
@@ -309,7 +209,7 @@ func TestSandboxTeardownRemovesExactlyWhatApplyCreated(t *testing.T) {
 
 	_, _, err := s.run("", "apply", "--yes")
 	require.NoError(t, err)
-	applied := s.front.writes()
+	applied := s.front.Writes()
 	ws := created(t, applied, "/v1/Workspaces", "queuebridge")
 	flow := created(t, applied, "/v2/Flows", "queuebridge IVR")
 	// Everything apply created lives in the workspace or is the flow; the number was updated.
@@ -318,16 +218,16 @@ func TestSandboxTeardownRemovesExactlyWhatApplyCreated(t *testing.T) {
 			assert.True(t, w.SID == ws || w.SID == flow || strings.HasPrefix(w.Path, "/v1/Workspaces/"+ws+"/"), "%s created %s", w, w.SID)
 		}
 	}
-	s.front.reset()
+	s.front.Forget()
 
 	_, _, err = s.run("", "teardown", "--yes")
 	require.NoError(t, err)
-	writes := s.front.writes()
+	writes := s.front.Writes()
 	assert.Equal(t, []string{
 		"POST /2010-04-01/Accounts/" + account + "/IncomingPhoneNumbers/" + numberSID + ".json",
 		"DELETE /v2/Flows/" + flow,
 		"DELETE /v1/Workspaces/" + ws,
-	}, names(writes))
+	}, testkit.Lines(writes))
 	require.Len(t, writes, 3)
 	assert.True(t, writes[0].Form.Has("VoiceUrl"), "the number is detached from the flow")
 	assert.Empty(t, writes[0].Form.Get("VoiceUrl"))
@@ -355,10 +255,10 @@ func TestSandboxTeardownRemovesExactlyWhatApplyCreated(t *testing.T) {
 	assert.Equal(t, numberSID, number["sid"], "numbers are never released")
 	assert.Empty(t, number["voice_url"])
 
-	s.front.reset()
+	s.front.Forget()
 	_, _, err = s.run("", "teardown", "--yes")
 	require.NoError(t, err)
-	assert.Empty(t, names(s.front.writes()), "nothing left to tear down")
+	assert.Empty(t, testkit.Lines(s.front.Writes()), "nothing left to tear down")
 }
 
 // eventSink is the bridge's event callback URL for a call test: it records TaskRouter's events.
@@ -410,7 +310,7 @@ func TestSandboxCallRunsTheDeployedFlowIntoTheProvisionedWorkflow(t *testing.T) 
 			s := newSandboxBootstrap(t, clock.NewScaled(50), events.srv.URL)
 			_, _, err := s.run("", "apply", "--yes")
 			require.NoError(t, err)
-			writes := s.front.writes()
+			writes := s.front.Writes()
 			workflow := created(t, writes, "/Workflows", "Inbound calls")
 			queue := created(t, writes, "/TaskQueues", tt.queue)
 			flow := created(t, writes, "/v2/Flows", "queuebridge IVR")

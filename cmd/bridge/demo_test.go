@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"queuebridge/internal/testkit"
 )
 
 // TestSandboxModeRunsTheDemoThenServesUntilInterrupted is `go run ./cmd/bridge` on a fresh
@@ -16,7 +18,7 @@ import (
 func TestSandboxModeRunsTheDemoThenServesUntilInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-env-file", "", "-port", "0", "-speed", "50"}, env(map[string]string{}), &out, &errOut)
@@ -38,16 +40,12 @@ func TestSandboxModeRunsTheDemoThenServesUntilInterrupted(t *testing.T) {
 	assert.NotContains(t, summary, " NO\n")
 
 	cancel()
-	select {
-	case err := <-done:
-		assert.NoError(t, err, "an interrupt is a clean exit; stderr:\n%s", errOut.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after the interrupt")
-	}
+	err := testkit.Receive(t, done, 20*time.Second, "run to return after the interrupt")
+	assert.NoError(t, err, "an interrupt is a clean exit; stderr:\n%s", errOut.String())
 }
 
 func TestSandboxModeRejectsABadSpeed(t *testing.T) {
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	err := run(context.Background(), []string{"-env-file", "", "-speed", "0.5"}, env(map[string]string{}), &out, &errOut)
 	assert.EqualError(t, err, "-speed 0.5: want 1 (real time) to 1000")
 }

@@ -185,21 +185,17 @@ func (e *e2e) bridgedTo(caller voice.CallInfo, name string, verdict ...string) v
 // holds none pending.
 func (e *e2e) assertReservations(taskSid string, want ...string) {
 	e.t.Helper()
-	var got []string
-	ok := assert.Eventually(e.t, func() bool {
+	assert.EventuallyWithT(e.t, func(c *assert.CollectT) {
 		list, err := e.env.App.Store.TaskReservations(context.Background(), taskSid)
-		if err != nil {
-			return false
+		if !assert.NoError(c, err) {
+			return
 		}
-		got = got[:0]
+		var got []string
 		for _, r := range list {
 			got = append(got, demo.NameOf(agents, r.ContactURI)+" "+string(r.State))
 		}
-		return assert.ObjectsAreEqual(want, got)
+		assert.Equal(c, want, got)
 	}, 20*time.Second, 5*time.Millisecond)
-	if !ok {
-		assert.Equal(e.t, want, got)
-	}
 	for _, r := range e.env.Sandbox.TaskRouter().TaskReservations(taskSid) {
 		assert.NotEqual(e.t, "pending", r.ReservationStatus, "TaskRouter reservation %s left pending", r.Sid)
 	}

@@ -3,15 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
+	"queuebridge/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,39 +18,25 @@ import (
 )
 
 const (
-	testAccount   = "AC00000000000000000000000000000001"
+	testAccount   = testkit.Account
 	testWorkspace = "WS00000000000000000000000000000001"
 )
 
-// twilioWithWorkflow answers the start-up requests: the workspace's workflows and activities.
-func twilioWithWorkflow(t *testing.T, reservationTimeout int) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/Workflows"):
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"workflows": []map[string]any{{"sid": "WW00000000000000000000000000000001", "friendly_name": "Support", "task_reservation_timeout": reservationTimeout}},
-				"meta":      map[string]any{"key": "workflows", "next_page_url": nil},
-			})
-		case strings.HasSuffix(r.URL.Path, "/Activities"):
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"activities": []map[string]any{{"sid": "WA00000000000000000000000000000007", "friendly_name": "Missed Call"}},
-				"meta":       map[string]any{"key": "activities", "next_page_url": nil},
-			})
-		default:
-			w.WriteHeader(404)
-			_ = json.NewEncoder(w).Encode(map[string]any{"code": 20404, "message": "not found", "status": 404})
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+// twilioWithWorkflow is the kit's fake Twilio holding what the bridge reads at start-up: the
+// workspace's workflow and its Missed Call activity.
+func twilioWithWorkflow(t *testing.T, reservationTimeout int) *testkit.Twilio {
+	tw := testkit.NewTwilio(t)
+	ws := "/v1/Workspaces/" + testWorkspace
+	tw.Add(ws+"/Workflows", map[string]any{"sid": "WW00000000000000000000000000000001", "friendly_name": "Support", "task_reservation_timeout": reservationTimeout})
+	tw.Add(ws+"/Activities", map[string]any{"sid": "WA00000000000000000000000000000007", "friendly_name": "Missed Call"})
+	return tw
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func baseEnv(t *testing.T, apiURL string) map[string]string {
 	return map[string]string{
-		"TWILIO_ACCOUNT_SID": testAccount, "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
+		"TWILIO_ACCOUNT_SID": testAccount, "TWILIO_AUTH_TOKEN": testkit.Token,
 		"TWILIO_WORKSPACE_SID": testWorkspace, "TWILIO_API_URL": apiURL, "PORT": "0",
 		"DATABASE_URL": filepath.Join(t.TempDir(), "q.db"), "PUBLIC_BASE_URL": "https://bridge.example.com",
 	}
@@ -113,25 +97,12 @@ func TestRefusesToStartWhenTheLegDoesNotFitTheReservation(t *testing.T) {
 	assert.Contains(t, err.Error(), "RING_TIMEOUT, AMD_TIMEOUT")
 }
 
-// syncBuffer is a bytes.Buffer safe to read while run writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestRunServesThenShutsDownCleanly(t *testing.T) {
 	tw := twilioWithWorkflow(t, 120)
 	e := baseEnv(t, tw.URL)
 	e["NOANSWER_ACTIVITY"] = "Missed Call"
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-env-file", ""}, env(e), &out, &errOut) }()
 
@@ -155,10 +126,6 @@ func TestRunServesThenShutsDownCleanly(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
 	cancel()
-	select {
-	case err := <-done:
-		assert.NoError(t, err, "an interrupt is a clean exit")
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after its context ended")
-	}
+	err = testkit.Receive(t, done, 10*time.Second, "run to return after its context ended")
+	assert.NoError(t, err, "an interrupt is a clean exit")
 }
