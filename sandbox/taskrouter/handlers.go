@@ -11,7 +11,7 @@ import (
 )
 
 // The resources' REST handlers: per resource, its kind, its parameter tables and what Twilio
-// does beyond storing parameters. rest.go has the machinery.
+// does besides storing parameters. rest.go has the machinery.
 
 var (
 	workspaceKind = &kind[*workspace]{name: "Workspaces", key: "workspaces", param: "ws",
@@ -39,7 +39,7 @@ func orKeep(s, old string) string {
 	return s
 }
 
-// Workspaces. A workspace's record is in itself, so the generic lookups find it by {ws}.
+// Workspaces. A workspace is in itself (its wsSid is its SID), so the generic lookups find it.
 
 var workspaceParams = []param[*workspace]{
 	{"DefaultActivitySid", activityIn, func(ws *workspace, v value) { ws.defaultActivitySid = v.s }},
@@ -51,47 +51,39 @@ var workspaceParams = []param[*workspace]{
 	{"FriendlyName", nil, func(ws *workspace, v value) { ws.friendlyName = orKeep(v.s, ws.friendlyName) }},
 }
 
-// newWorkspaceParams are what a create reads besides FriendlyName; PrioritizeQueueOrder may be
-// empty there.
+// newWorkspaceParams are what a create reads besides FriendlyName, in Twilio's order.
 var newWorkspaceParams = []param[*workspace]{
-	{"MultiTaskEnabled", boolean, func(ws *workspace, v value) { ws.multiTaskEnabled = v.b }},
-	{"PrioritizeQueueOrder", emptyAs("FIFO", oneOf("FIFO", "LIFO")), func(ws *workspace, v value) { ws.queueOrder = v.s }},
-	{"EventCallbackUrl", callbackURL, func(ws *workspace, v value) { ws.eventCallbackURL = v.s }},
-	{"EventsFilter", nil, func(ws *workspace, v value) { ws.eventsFilter = v.s }},
+	workspaceParams[3], // MultiTaskEnabled
+	{"PrioritizeQueueOrder", emptyAs("FIFO", oneOf("FIFO", "LIFO")), workspaceParams[4].apply},
+	workspaceParams[2], // EventCallbackUrl
+	workspaceParams[5], // EventsFilter
 }
 
-func (e *Engine) listWorkspaces(r *http.Request, base string) (*reply, error) {
-	name := r.URL.Query().Get("FriendlyName")
-	return listed(e, base, workspaceKind, "", func(ws *workspace) bool { return matches(name, ws.friendlyName) }), nil
+func (e *Engine) listWorkspaces(c *call) *reply {
+	name := c.r.URL.Query().Get("FriendlyName")
+	return listed(c, workspaceKind, func(ws *workspace) bool { return matches(name, ws.friendlyName) })
 }
 
-func (e *Engine) createWorkspace(r *http.Request, base string) (*reply, error) {
-	if err := required(r, "FriendlyName"); err != nil {
-		return nil, err
-	}
-	ws := &workspace{record: e.newRecord("WS", ""), friendlyName: r.PostForm.Get("FriendlyName"),
+func (e *Engine) createWorkspace(c *call) *reply {
+	c.required("FriendlyName")
+	ws := &workspace{record: e.newRecord("WS", ""), friendlyName: c.r.PostForm.Get("FriendlyName"),
 		multiTaskEnabled: true, queueOrder: "FIFO", channels: map[string]string{}}
 	ws.wsSid = ws.sid
-	if err := applyParams(e, r, ws, ws, newWorkspaceParams); err != nil {
-		return nil, err
+	if apply(c, ws, newWorkspaceParams); c.err != nil {
+		return nil
 	}
 	e.workspaces[ws.sid] = ws
 	// Twilio gives every new workspace these activities, Offline being the default one, and
 	// these task channels.
-	for _, a := range []struct {
-		name      string
-		available bool
-	}{{"Offline", false}, {"Available", true}, {"Unavailable", false}} {
-		act := e.newActivity(ws, a.name, a.available)
-		if a.name == "Offline" {
-			ws.defaultActivitySid, ws.timeoutActivitySid = act.sid, act.sid
-		}
-	}
+	offline := e.newActivity(ws, "Offline", false)
+	ws.defaultActivitySid, ws.timeoutActivitySid = offline.sid, offline.sid
+	e.newActivity(ws, "Available", true)
+	e.newActivity(ws, "Unavailable", false)
 	for _, ch := range channelNames {
 		ws.channels[ch.unique] = twilioapi.NewSID("TC")
 	}
 	e.record("workspace", ws.sid, "created", map[string]string{"workspace": ws.sid})
-	return created(e.renderWorkspace(base, ws)), nil
+	return workspaceKind.answer(c, created, ws)
 }
 
 func (e *Engine) newActivity(ws *workspace, name string, available bool) *activity {
@@ -100,27 +92,23 @@ func (e *Engine) newActivity(ws *workspace, name string, available bool) *activi
 	return a
 }
 
-func (e *Engine) deleteWorkspace(r *http.Request, _ string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) deleteWorkspace(c *call) *reply {
 	for _, t := range e.tasks {
-		if t.wsSid == ws.sid {
+		if t.wsSid == c.ws.sid {
 			e.removeTask(t)
 		}
 	}
-	dropIn(e.activities, ws.sid)
-	dropIn(e.queues, ws.sid)
-	dropIn(e.workers, ws.sid)
-	dropIn(e.workflows, ws.sid)
-	delete(e.workspaces, ws.sid)
-	if s := e.senders[ws.sid]; s != nil {
-		delete(e.senders, ws.sid)
+	dropIn(e.activities, c.ws.sid)
+	dropIn(e.queues, c.ws.sid)
+	dropIn(e.workers, c.ws.sid)
+	dropIn(e.workflows, c.ws.sid)
+	dropIn(e.workspaces, c.ws.sid)
+	if s := e.senders[c.ws.sid]; s != nil {
+		delete(e.senders, c.ws.sid)
 		// Let the sender finish what is queued, without waiting for it here under the lock.
 		go s.drainAndClose()
 	}
-	return noContent(), nil
+	return noContent()
 }
 
 func dropIn[P recorded](m map[string]P, ws string) {
@@ -129,54 +117,38 @@ func dropIn[P recorded](m map[string]P, ws string) {
 
 // Activities.
 
-func (e *Engine) listActivities(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	q := r.URL.Query()
+func (e *Engine) listActivities(c *call) *reply {
+	q := c.r.URL.Query()
 	avail, availGiven := queryBool(q, "Available")
-	return listed(e, base, activityKind, ws.sid, func(a *activity) bool {
+	return listed(c, activityKind, func(a *activity) bool {
 		return matches(q.Get("FriendlyName"), a.friendlyName) && (!availGiven || a.available == avail)
-	}), nil
+	})
 }
 
-func (e *Engine) createActivity(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
+func (e *Engine) createActivity(c *call) *reply {
+	c.required("FriendlyName")
+	name := c.r.PostForm.Get("FriendlyName")
+	if c.err == nil && slices.ContainsFunc(inOrder(e.activities, c.ws.sid), func(a *activity) bool { return a.friendlyName == name }) {
+		c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Activity with FriendlyName %q already exists in Workspace %s", name, c.ws.sid))
 	}
-	if err := required(r, "FriendlyName"); err != nil {
-		return nil, err
+	avail := c.param("Available", boolean)
+	if c.err != nil {
+		return nil
 	}
-	name := r.PostForm.Get("FriendlyName")
-	for _, a := range e.activities {
-		if a.wsSid == ws.sid && a.friendlyName == name {
-			return nil, twilioapi.Errorf(http.StatusBadRequest, 20001, "Activity with FriendlyName %q already exists in Workspace %s", name, ws.sid)
-		}
-	}
-	avail, _, err := formValue(e, r, ws, "Available", boolean)
-	if err != nil {
-		return nil, err
-	}
-	return created(e.renderActivity(base, e.newActivity(ws, name, avail.b))), nil
+	return activityKind.answer(c, created, e.newActivity(c.ws, name, avail.b))
 }
 
 // updateActivity changes only the name, and the date only when it does.
-func (e *Engine) updateActivity(r *http.Request, base string) (*reply, error) {
-	_, a, err := lookup(e, r, activityKind, "sid")
-	if err != nil {
-		return nil, err
+func (e *Engine) updateActivity(c *call) *reply {
+	a := one(c, activityKind, "sid")
+	if v := c.r.PostForm.Get("FriendlyName"); c.err == nil && v != "" {
+		a.friendlyName, a.updated = v, e.now()
 	}
-	if v := r.PostForm.Get("FriendlyName"); v != "" {
-		a.friendlyName = v
-		a.updated = e.now()
-	}
-	return ok(e.renderActivity(base, a)), nil
+	return activityKind.answer(c, ok, a)
 }
 
-func (e *Engine) activityInUse(ws *workspace, a *activity) error {
-	inUse := ws.defaultActivitySid == a.sid || ws.timeoutActivitySid == a.sid
+func (e *Engine) activityInUse(c *call, a *activity) error {
+	inUse := c.ws.defaultActivitySid == a.sid || c.ws.timeoutActivitySid == a.sid
 	for _, w := range e.workers {
 		inUse = inUse || w.activitySid == a.sid
 	}
@@ -201,10 +173,8 @@ var queueParams = []param[*taskQueue]{
 }
 
 // targetWorkers parses a queue's TargetWorkers; empty means every worker.
-func targetWorkers(_ *Engine, _ *workspace, _, s string) (value, error) {
-	if s == "" {
-		s = "1==1"
-	}
+func targetWorkers(_ *call, _, s string) (value, error) {
+	s = orKeep(s, "1==1")
 	x, err := parseExpr(s)
 	if err != nil {
 		return value{}, twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid TargetWorkers: %v", err)
@@ -212,49 +182,39 @@ func targetWorkers(_ *Engine, _ *workspace, _, s string) (value, error) {
 	return value{s: s, x: x}, nil
 }
 
-func (e *Engine) listQueues(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	qv := r.URL.Query()
+func (e *Engine) listQueues(c *call) *reply {
+	qv := c.r.URL.Query()
 	var w *worker
 	if sid := qv.Get("WorkerSid"); sid != "" {
-		if w = e.workers[sid]; w == nil || w.wsSid != ws.sid {
-			return list("task_queues", nil), nil
+		if w = e.workers[sid]; w == nil || w.wsSid != c.ws.sid {
+			return list(queueKind.key, nil)
 		}
 	}
 	// EvaluateWorkerAttributes stands for a worker with those attributes, in place of WorkerSid's.
 	if s := qv.Get("EvaluateWorkerAttributes"); s != "" {
 		attrs, valid := parseAttributes(s)
 		if !valid {
-			return nil, twilioapi.InvalidParam("EvaluateWorkerAttributes", s)
+			c.fail(twilioapi.InvalidParam("EvaluateWorkerAttributes", s))
 		}
 		w = &worker{attrs: attrs}
 	}
-	return listed(e, base, queueKind, ws.sid, func(q *taskQueue) bool {
+	return listed(c, queueKind, func(q *taskQueue) bool {
 		return matches(qv.Get("FriendlyName"), q.friendlyName) &&
 			(w == nil || q.targetExpr.eval(&exprEnv{workerSide: true, worker: w.attrs, task: map[string]any{}}))
-	}), nil
+	})
 }
 
-func (e *Engine) createQueue(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := required(r, "FriendlyName"); err != nil {
-		return nil, err
-	}
-	q := &taskQueue{record: e.newRecord("WQ", ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
+func (e *Engine) createQueue(c *call) *reply {
+	c.required("FriendlyName")
+	q := &taskQueue{record: e.newRecord("WQ", c.ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
 		maxReservedWorkers: 1, taskOrder: "FIFO"}
-	return create(e, r, base, queueKind, ws, q, queueParams)
+	return create(c, queueKind, q, queueParams)
 }
 
 // queueUpdated offers the queue's tasks to the workers its new parameters let in.
-func (e *Engine) queueUpdated(_ *http.Request, ws *workspace, _ *taskQueue) { e.dispatch(ws) }
+func (e *Engine) queueUpdated(c *call, _ *taskQueue) { e.dispatch(c.ws) }
 
-func (e *Engine) queueInUse(_ *workspace, q *taskQueue) error {
+func (e *Engine) queueInUse(_ *call, q *taskQueue) error {
 	for _, t := range e.tasks {
 		if t.queueSid == q.sid && t.status != taskCompleted && t.status != taskCanceled {
 			return twilioapi.Errorf(http.StatusBadRequest, 20001, "TaskQueue %s has tasks and cannot be deleted", q.sid)
@@ -276,113 +236,87 @@ var newWorkerParams = []param[*worker]{
 	{"ActivitySid", optional(activityIn), func(w *worker, v value) { w.activitySid = orKeep(v.s, w.activitySid) }},
 }
 
-func (e *Engine) listWorkers(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	qv := r.URL.Query()
+func (e *Engine) listWorkers(c *call) *reply {
+	qv := c.r.URL.Query()
 	avail, availGiven := queryBool(qv, "Available")
 	var target expr
 	if s := qv.Get("TargetWorkersExpression"); s != "" {
+		var err error
 		if target, err = parseExpr(s); err != nil {
-			return nil, twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid TargetWorkersExpression: %v", err)
+			c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid TargetWorkersExpression: %v", err))
 		}
 	}
 	// TaskQueueName, when given, names the queue in place of TaskQueueSid.
 	var queue *taskQueue
 	if sid := qv.Get("TaskQueueSid"); sid != "" {
 		if queue = e.queues[sid]; queue == nil {
-			return list("workers", nil), nil
+			return list(workerKind.key, nil)
 		}
 	}
 	if name := qv.Get("TaskQueueName"); name != "" {
 		queue = nil
-		for _, q := range e.queues {
-			if q.wsSid == ws.sid && q.friendlyName == name {
+		for _, q := range inOrder(e.queues, c.ws.sid) {
+			if q.friendlyName == name {
 				queue = q
 			}
 		}
 		if queue == nil {
-			return list("workers", nil), nil
+			return list(workerKind.key, nil)
 		}
 	}
-	return listed(e, base, workerKind, ws.sid, func(w *worker) bool {
+	return listed(c, workerKind, func(w *worker) bool {
 		env := &exprEnv{workerSide: true, worker: w.attrs, task: map[string]any{}}
 		return matches(qv.Get("ActivitySid"), w.activitySid) &&
 			matches(qv.Get("ActivityName"), e.activityName(w.activitySid)) &&
 			matches(qv.Get("FriendlyName"), w.friendlyName) &&
 			(!availGiven || e.activityAvailable(w.activitySid) == avail) &&
 			(target == nil || target.eval(env)) && (queue == nil || queue.targetExpr.eval(env))
-	}), nil
+	})
 }
 
-func (e *Engine) createWorker(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
+func (e *Engine) createWorker(c *call) *reply {
+	c.required("FriendlyName")
+	name := c.r.PostForm.Get("FriendlyName")
+	if c.err == nil && slices.ContainsFunc(inOrder(e.workers, c.ws.sid), func(w *worker) bool { return w.friendlyName == name }) {
+		c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Worker with FriendlyName %q already exists in Workspace %s", name, c.ws.sid))
 	}
-	if err := required(r, "FriendlyName"); err != nil {
-		return nil, err
-	}
-	name := r.PostForm.Get("FriendlyName")
-	for _, w := range e.workers {
-		if w.wsSid == ws.sid && w.friendlyName == name {
-			return nil, twilioapi.Errorf(http.StatusBadRequest, 20001, "Worker with FriendlyName %q already exists in Workspace %s", name, ws.sid)
-		}
-	}
-	w := &worker{record: e.newRecord("WK", ws.sid), friendlyName: name, attributes: "{}", attrs: map[string]any{},
-		activitySid: ws.defaultActivitySid}
-	if err := applyParams(e, r, ws, w, newWorkerParams); err != nil {
-		return nil, err
+	w := &worker{record: e.newRecord("WK", c.ws.sid), friendlyName: name, attributes: "{}", attrs: map[string]any{},
+		activitySid: c.ws.defaultActivitySid}
+	if apply(c, w, newWorkerParams); c.err != nil {
+		return nil
 	}
 	w.statusChanged, w.idleSince = w.created, w.created
 	e.workers[w.sid] = w
 	e.record("worker", w.sid, "activity: "+e.activityName(w.activitySid), map[string]string{"worker": w.sid, "activity": w.activitySid})
-	e.dispatch(ws)
-	return workerKind.answer(e, created, base, w), nil
+	e.dispatch(c.ws)
+	return workerKind.answer(c, created, w)
 }
 
-func (e *Engine) updateWorker(r *http.Request, base string) (*reply, error) {
-	ws, w, err := lookup(e, r, workerKind, "sid")
-	if err != nil {
-		return nil, err
+func (e *Engine) updateWorker(c *call) *reply {
+	w := one(c, workerKind, "sid")
+	c.ifMatch(w)
+	act := c.param("ActivitySid", activityIn)
+	attrs := c.param("Attributes", attributes)
+	rejectPending := c.param("RejectPendingReservations", boolean)
+	if c.err != nil {
+		return nil
 	}
-	if err := checkIfMatch(r, w.version); err != nil {
-		return nil, err
-	}
-	act, actGiven, err := formValue(e, r, ws, "ActivitySid", activityIn)
-	if err != nil {
-		return nil, err
-	}
-	attrs, attrsGiven, err := formValue(e, r, ws, "Attributes", attributes)
-	if err != nil {
-		return nil, err
-	}
-	rejectPending, _, err := formValue(e, r, ws, "RejectPendingReservations", boolean)
-	if err != nil {
-		return nil, err
-	}
-	if name := r.PostForm.Get("FriendlyName"); name != "" && name != w.friendlyName {
-		w.friendlyName = name
-		w.updated = e.now()
+	if name := c.r.PostForm.Get("FriendlyName"); name != "" && name != w.friendlyName {
+		w.friendlyName, w.updated = name, e.now()
 		w.version++
 	}
-	if attrsGiven {
-		w.attributes, w.attrs = attrs.s, attrs.x.(map[string]any)
-		w.updated = e.now()
+	if attrs.given {
+		w.attributes, w.attrs, w.updated = attrs.s, attrs.x.(map[string]any), e.now()
 		w.version++
 		e.record("worker", w.sid, "attributes", map[string]string{"worker": w.sid, "attributes": attrs.s})
-		e.emit(ws, "worker.attributes.update", "Worker "+w.friendlyName+" attributes updated", "worker", w.sid, nil, w, nil, nil)
+		e.emit(c.ws, "worker.attributes.update", "Worker "+w.friendlyName+" attributes updated", "worker", w.sid, nil, w, nil, nil)
 	}
-	if actGiven {
+	if act.given {
 		var pending []*reservation
 		if rejectPending.b && !e.activityAvailable(act.s) {
-			for _, res := range inOrder(e.reservations, ws.sid) {
-				if res.workerSid == w.sid && res.status == resPending {
-					pending = append(pending, res)
-				}
-			}
+			pending = slices.DeleteFunc(inOrder(e.reservations, c.ws.sid), func(res *reservation) bool {
+				return res.workerSid != w.sid || res.status != resPending
+			})
 		}
 		// Each rejection leaves the worker in the new activity, so she is not reserved again.
 		for _, res := range pending {
@@ -390,11 +324,11 @@ func (e *Engine) updateWorker(r *http.Request, base string) (*reply, error) {
 		}
 		e.setWorkerActivity(w, act.s)
 	}
-	e.dispatch(ws)
-	return workerKind.answer(e, ok, base, w), nil
+	e.dispatch(c.ws)
+	return workerKind.answer(c, ok, w)
 }
 
-func (e *Engine) workerInUse(_ *workspace, w *worker) error {
+func (e *Engine) workerInUse(_ *call, w *worker) error {
 	if e.workerBusy(w.sid) {
 		return twilioapi.Errorf(http.StatusBadRequest, 20001, "Worker %s has a pending or assigned reservation and cannot be deleted", w.sid)
 	}
@@ -412,10 +346,10 @@ var workflowParams = []param[*workflow]{
 }
 
 // routing parses a workflow's Configuration, whose queues must be the workspace's.
-func routing(e *Engine, ws *workspace, _, s string) (value, error) {
+func routing(c *call, _, s string) (value, error) {
 	cfg, err := parseRoutingConfig(s, func(sid string) bool {
-		q := e.queues[sid]
-		return q != nil && q.wsSid == ws.sid
+		q := c.e.queues[sid]
+		return q != nil && q.wsSid == c.ws.sid
 	})
 	if err != nil {
 		return value{}, twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid Configuration: %v", err)
@@ -423,41 +357,31 @@ func routing(e *Engine, ws *workspace, _, s string) (value, error) {
 	return value{s: s, x: cfg}, nil
 }
 
-func (e *Engine) listWorkflows(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	name := r.URL.Query().Get("FriendlyName")
-	return listed(e, base, workflowKind, ws.sid, func(wf *workflow) bool { return matches(name, wf.friendlyName) }), nil
+func (e *Engine) listWorkflows(c *call) *reply {
+	name := c.r.URL.Query().Get("FriendlyName")
+	return listed(c, workflowKind, func(wf *workflow) bool { return matches(name, wf.friendlyName) })
 }
 
-func (e *Engine) createWorkflow(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := required(r, "FriendlyName", "Configuration"); err != nil {
-		return nil, err
-	}
-	wf := &workflow{record: e.newRecord("WW", ws.sid), reservationTimeout: defaultReservationTimeout}
-	return create(e, r, base, workflowKind, ws, wf, workflowParams)
+func (e *Engine) createWorkflow(c *call) *reply {
+	c.required("FriendlyName", "Configuration")
+	wf := &workflow{record: e.newRecord("WW", c.ws.sid), reservationTimeout: defaultReservationTimeout}
+	return create(c, workflowKind, wf, workflowParams)
 }
 
 // workflowUpdated routes the workflow's waiting tasks again when the update asks for it.
-func (e *Engine) workflowUpdated(r *http.Request, ws *workspace, wf *workflow) {
-	if reeval, _, _ := formValue(e, r, ws, "ReEvaluateTasks", boolean); !reeval.b {
+func (e *Engine) workflowUpdated(c *call, wf *workflow) {
+	if reeval, _ := boolean(c, "", c.r.PostForm.Get("ReEvaluateTasks")); !reeval.b {
 		return
 	}
-	for _, t := range inOrder(e.tasks, ws.sid) {
+	for _, t := range inOrder(e.tasks, c.ws.sid) {
 		if t.workflowSid == wf.sid && t.status == taskPending {
 			e.route(t)
 		}
 	}
-	e.dispatch(ws)
+	e.dispatch(c.ws)
 }
 
-func (e *Engine) workflowInUse(_ *workspace, wf *workflow) error {
+func (e *Engine) workflowInUse(_ *call, wf *workflow) error {
 	for _, t := range e.tasks {
 		if t.workflowSid == wf.sid && t.status != taskCompleted && t.status != taskCanceled {
 			return twilioapi.Errorf(http.StatusBadRequest, 20001, "Workflow %s has active tasks and cannot be deleted", wf.sid)
@@ -486,8 +410,8 @@ var newTaskParams = []param[*newTask]{
 }
 
 // taskChannel reads a unique name or a TC SID as the channel's unique name.
-func taskChannel(_ *Engine, ws *workspace, name, s string) (value, error) {
-	for unique, sid := range ws.channels {
+func taskChannel(c *call, name, s string) (value, error) {
+	for unique, sid := range c.ws.channels {
 		if s == unique || s == sid {
 			return value{s: unique}, nil
 		}
@@ -495,12 +419,8 @@ func taskChannel(_ *Engine, ws *workspace, name, s string) (value, error) {
 	return value{}, twilioapi.InvalidParam(name, s)
 }
 
-func (e *Engine) listTasks(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	qv := r.URL.Query()
+func (e *Engine) listTasks(c *call) *reply {
+	qv := c.r.URL.Query()
 	statuses := map[string]bool{}
 	for _, v := range qv["AssignmentStatus"] {
 		for _, s := range strings.Split(v, ",") {
@@ -509,97 +429,78 @@ func (e *Engine) listTasks(r *http.Request, base string) (*reply, error) {
 	}
 	var evalTask expr
 	if s := qv.Get("EvaluateTaskAttributes"); s != "" {
+		var err error
 		if evalTask, err = parseExpr(s); err != nil {
-			return nil, twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid EvaluateTaskAttributes: %v", err)
+			c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid EvaluateTaskAttributes: %v", err))
 		}
 	}
-	rp := listed(e, base, taskKind, ws.sid, func(t *task) bool {
+	rp := listed(c, taskKind, func(t *task) bool {
 		return (len(statuses) == 0 || statuses[t.status]) &&
 			matches(qv.Get("WorkflowSid"), t.workflowSid) && matches(qv.Get("WorkflowName"), e.workflowName(t.workflowSid)) &&
 			matches(qv.Get("TaskQueueSid"), t.queueSid) && matches(qv.Get("TaskQueueName"), e.queueName(t.queueSid)) &&
 			matches(qv.Get("Priority"), strconv.Itoa(t.priority)) && (evalTask == nil || evalTask.eval(&exprEnv{task: t.attrs}))
 	})
 	if strings.HasPrefix(qv.Get("Ordering"), "DateCreated:desc") {
-		for i, j := 0, len(rp.items)-1; i < j; i, j = i+1, j-1 {
-			rp.items[i], rp.items[j] = rp.items[j], rp.items[i]
-		}
+		slices.Reverse(rp.items)
 	}
-	return rp, nil
+	return rp
 }
 
-func (e *Engine) createTaskREST(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) createTaskREST(c *call) *reply {
 	var wf *workflow
-	if sid := r.PostForm.Get("WorkflowSid"); sid != "" {
-		if wf = e.workflows[sid]; wf == nil || wf.wsSid != ws.sid {
-			return nil, twilioapi.InvalidParam("WorkflowSid", sid)
+	if sid := c.r.PostForm.Get("WorkflowSid"); sid != "" {
+		if wf = e.workflows[sid]; wf == nil || wf.wsSid != c.ws.sid {
+			c.fail(twilioapi.InvalidParam("WorkflowSid", sid))
 		}
-	} else if wfs := inOrder(e.workflows, ws.sid); len(wfs) == 1 {
+	} else if wfs := inOrder(e.workflows, c.ws.sid); len(wfs) == 1 {
 		wf = wfs[0] // Twilio uses the workspace's only workflow when none is named.
 	} else {
-		return nil, twilioapi.MissingParam("WorkflowSid")
+		c.fail(twilioapi.MissingParam("WorkflowSid"))
 	}
 	nt := &newTask{attributes: "{}", attrs: map[string]any{}, timeout: defaultTaskTimeout, channel: "default"}
-	if err := applyParams(e, r, ws, nt, newTaskParams); err != nil {
-		return nil, err
+	if apply(c, nt, newTaskParams); c.err != nil {
+		return nil
 	}
-	t := e.createTask(ws, wf, nt.attributes, nt.attrs, nt.priority, nt.timeout, nt.channel)
-	return taskKind.answer(e, created, base, t), nil
+	return taskKind.answer(c, created, e.createTask(c.ws, wf, nt.attributes, nt.attrs, nt.priority, nt.timeout, nt.channel))
 }
 
-func (e *Engine) updateTask(r *http.Request, base string) (*reply, error) {
-	ws, t, err := lookup(e, r, taskKind, "sid")
-	if err != nil {
-		return nil, err
+func (e *Engine) updateTask(c *call) *reply {
+	t := one(c, taskKind, "sid")
+	c.ifMatch(t)
+	attrs := c.param("Attributes", attributes)
+	priority := c.param("Priority", integer(0, maxPriority))
+	status, reason := c.param("AssignmentStatus", nil), c.r.PostForm.Get("Reason")
+	if status.given {
+		c.fail(checkTaskTransition(t, status.s, reason))
 	}
-	if err := checkIfMatch(r, t.version); err != nil {
-		return nil, err
+	if c.err != nil {
+		return nil
 	}
-	attrs, attrsGiven, err := formValue(e, r, ws, "Attributes", attributes)
-	if err != nil {
-		return nil, err
-	}
-	priority, priorityGiven, err := formValue(e, r, ws, "Priority", integer(0, maxPriority))
-	if err != nil {
-		return nil, err
-	}
-	status, statusGiven, _ := formValue(e, r, ws, "AssignmentStatus", nil)
-	reason := r.PostForm.Get("Reason")
-	if statusGiven {
-		if err := checkTaskTransition(t, status.s, reason); err != nil {
-			return nil, err
-		}
-	}
-	if attrsGiven || priorityGiven {
-		if attrsGiven {
+	if attrs.given || priority.given {
+		if attrs.given {
 			t.attributes, t.attrs = attrs.s, attrs.x.(map[string]any)
 		}
-		if priorityGiven {
+		if priority.given {
 			t.priority, t.basePriority = priority.n, priority.n
 		}
 		t.updated = e.now()
 		t.version++
-		e.emit(ws, "task.updated", "Task "+t.sid+" updated", "task", t.sid, t, nil, nil, nil)
+		e.emit(c.ws, "task.updated", "Task "+t.sid+" updated", "task", t.sid, t, nil, nil, nil)
 		// A waiting task is evaluated against the workflow again with its new attributes.
-		if attrsGiven && t.status == taskPending {
+		if attrs.given && t.status == taskPending {
 			e.route(t)
 		}
 	}
-	if statusGiven {
-		switch status.s {
-		case taskCanceled:
-			e.cancelTask(t, reason, true)
-		case taskWrapping:
-			e.wrap(t)
-		case taskCompleted:
-			e.complete(t, reason)
-		}
+	switch {
+	case status.s == taskCanceled:
+		e.cancelTask(t, reason, true)
+	case status.s == taskWrapping:
+		e.wrap(t)
+	case status.s == taskCompleted:
+		e.complete(t, reason)
 	}
-	e.dispatch(ws)
-	return taskKind.answer(e, ok, base, t), nil
+	e.dispatch(c.ws)
+	return taskKind.answer(c, ok, t)
 }
 
 // checkTaskTransition refuses what Twilio refuses, with Twilio's messages.
@@ -622,70 +523,58 @@ func checkTaskTransition(t *task, status, reason string) error {
 	return nil
 }
 
-func (e *Engine) deleteTask(r *http.Request, _ string) (*reply, error) {
-	ws, t, err := lookup(e, r, taskKind, "sid")
-	if err != nil {
-		return nil, err
+func (e *Engine) deleteTask(c *call) *reply {
+	t := one(c, taskKind, "sid")
+	if c.ifMatch(t); c.err != nil {
+		return nil
 	}
-	if err := checkIfMatch(r, t.version); err != nil {
-		return nil, err
-	}
-	e.emit(ws, "task.deleted", "Task "+t.sid+" deleted", "task", t.sid, t, nil, nil, nil)
+	e.emit(c.ws, "task.deleted", "Task "+t.sid+" deleted", "task", t.sid, t, nil, nil, nil)
 	e.removeTask(t)
-	e.dispatch(ws)
-	return noContent(), nil
+	e.dispatch(c.ws)
+	return noContent()
 }
 
 // Reservations, under Tasks and under Workers (viaWorker), where they render their own URL.
 
+// reservationsOf finds the task or worker the path names and says whose reservations are its.
+func (e *Engine) reservationsOf(c *call, viaWorker bool) func(*reservation) bool {
+	if viaWorker {
+		w := one(c, workerKind, "worker")
+		return func(res *reservation) bool { return res.workerSid == w.sid }
+	}
+	t := one(c, taskKind, "task")
+	return func(res *reservation) bool { return res.taskSid == t.sid }
+}
+
 func (e *Engine) listReservations(viaWorker bool) handlerFunc {
-	return func(r *http.Request, base string) (*reply, error) {
-		ws, parent, err := e.reservationParent(r, viaWorker)
-		if err != nil {
-			return nil, err
+	return func(c *call) *reply {
+		of, qv := e.reservationsOf(c, viaWorker), c.r.URL.Query()
+		return listOf(c, "reservations", inOrder(e.reservations, c.ws.sid), func(res *reservation) bool {
+			return of(res) && matches(qv.Get("ReservationStatus"), res.status) &&
+				(viaWorker || matches(qv.Get("WorkerSid"), res.workerSid))
+		}, func(res *reservation) map[string]any { return e.renderReservation(c.base, res, viaWorker) })
+	}
+}
+
+// reservation answers the reservation the path names, once change, if any, has run on it.
+func (e *Engine) reservation(viaWorker bool, change func(c *call, res *reservation)) handlerFunc {
+	return func(c *call) *reply {
+		of := e.reservationsOf(c, viaWorker)
+		sid := c.r.PathValue("sid")
+		res := e.reservations[sid]
+		if c.err == nil && (res == nil || !of(res)) {
+			c.fail(twilioapi.NotFound("Reservations", sid))
 		}
-		qv := r.URL.Query()
-		var items []map[string]any
-		for _, res := range inOrder(e.reservations, ws.sid) {
-			if parent(res) && matches(qv.Get("ReservationStatus"), res.status) &&
-				(viaWorker || matches(qv.Get("WorkerSid"), res.workerSid)) {
-				items = append(items, e.renderReservation(base, res, viaWorker))
+		if change != nil {
+			c.ifMatch(res)
+			if c.err == nil {
+				change(c, res)
 			}
 		}
-		return list("reservations", items), nil
-	}
-}
-
-// reservationParent finds the worker or task the path names, and says whose reservations are its.
-func (e *Engine) reservationParent(r *http.Request, viaWorker bool) (*workspace, func(*reservation) bool, error) {
-	if viaWorker {
-		ws, w, err := lookup(e, r, workerKind, "worker")
-		return ws, func(res *reservation) bool { return res.workerSid == w.sid }, err
-	}
-	ws, t, err := lookup(e, r, taskKind, "task")
-	return ws, func(res *reservation) bool { return res.taskSid == t.sid }, err
-}
-
-func (e *Engine) reservationOf(r *http.Request, viaWorker bool) (*reservation, error) {
-	_, parent, err := e.reservationParent(r, viaWorker)
-	if err != nil {
-		return nil, err
-	}
-	sid := r.PathValue("sid")
-	res := e.reservations[sid]
-	if res == nil || !parent(res) {
-		return nil, twilioapi.NotFound("Reservations", sid)
-	}
-	return res, nil
-}
-
-func (e *Engine) fetchReservation(viaWorker bool) handlerFunc {
-	return func(r *http.Request, base string) (*reply, error) {
-		res, err := e.reservationOf(r, viaWorker)
-		if err != nil {
-			return nil, err
+		if c.err != nil {
+			return nil
 		}
-		return ok(e.renderReservation(base, res, viaWorker)).withETag(res.version), nil
+		return &reply{status: http.StatusOK, body: e.renderReservation(c.base, res, viaWorker), etag: strconv.Itoa(res.version)}
 	}
 }
 
@@ -694,53 +583,30 @@ var instructionCodes = map[string]int{"dequeue": 40135, "call": 40114, "redirect
 
 // Twilio's rule for a status update: the statuses a reservation may be in beforehand.
 var reservationFrom = map[string][]string{
-	resAccepted:  {resPending},
-	resRejected:  {resPending},
-	resWrapping:  {resAccepted},
-	resCompleted: {resAccepted, resWrapping},
+	resAccepted: {resPending}, resRejected: {resPending}, resWrapping: {resAccepted}, resCompleted: {resAccepted, resWrapping},
 }
 
-func (e *Engine) updateReservation(viaWorker bool) handlerFunc {
-	return func(r *http.Request, base string) (*reply, error) {
-		res, err := e.reservationOf(r, viaWorker)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(r, res.version); err != nil {
-			return nil, err
-		}
-		if err := e.changeReservation(r, res); err != nil {
-			return nil, err
-		}
-		return ok(e.renderReservation(base, res, viaWorker)).withETag(res.version), nil
+// updateReservation carries out an Instruction or a ReservationStatus.
+func (e *Engine) updateReservation(c *call, res *reservation) {
+	c.ws = e.workspaces[res.wsSid]
+	activity := c.param("WorkerActivitySid", optional(activityIn))
+	if instruction := strings.ToLower(c.r.PostForm.Get("Instruction")); instruction != "" {
+		e.instruct(c, res, instruction)
+		return
 	}
-}
-
-// changeReservation carries out an Instruction or a ReservationStatus.
-func (e *Engine) changeReservation(r *http.Request, res *reservation) error {
-	ws := e.workspaces[res.wsSid]
-	activity, _, err := formValue(e, r, ws, "WorkerActivitySid", optional(activityIn))
-	if err != nil {
-		return err
-	}
-	if instruction := strings.ToLower(r.PostForm.Get("Instruction")); instruction != "" {
-		return e.instruct(r, res, instruction)
-	}
-	status, statusGiven := r.PostForm["ReservationStatus"]
-	if !statusGiven {
-		return nil
-	}
-	from, known := reservationFrom[status[0]]
-	if !known {
-		return twilioapi.InvalidParam("ReservationStatus", status[0])
-	}
-	if !slices.Contains(from, res.status) {
+	status := c.param("ReservationStatus", nil)
+	if from, known := reservationFrom[status.s]; status.given && !known {
+		c.fail(twilioapi.InvalidParam("ReservationStatus", status.s))
+	} else if status.given && !slices.Contains(from, res.status) {
 		// Twilio's message for it ("is already in state [x] and cannot be updated to [y]"); the
 		// code is not documented: 20001, the generic invalid-parameter code.
-		return twilioapi.Errorf(http.StatusBadRequest, 20001,
-			"Reservation %s is already in state [%s] and cannot be updated to [%s]", res.sid, res.status, status[0])
+		c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001,
+			"Reservation %s is already in state [%s] and cannot be updated to [%s]", res.sid, res.status, status.s))
 	}
-	switch t := e.tasks[res.taskSid]; status[0] {
+	if c.err != nil {
+		return
+	}
+	switch t := e.tasks[res.taskSid]; status.s {
 	case resAccepted:
 		e.accept(res)
 	case resRejected:
@@ -750,34 +616,29 @@ func (e *Engine) changeReservation(r *http.Request, res *reservation) error {
 	case resCompleted:
 		e.complete(t, "Reservation completed")
 	}
-	return nil
 }
 
 // instruct carries out the instructions the sandbox models: dequeue and conference accept the
 // reservation; it places no call for them.
-func (e *Engine) instruct(r *http.Request, res *reservation, instruction string) error {
+func (e *Engine) instruct(c *call, res *reservation, instruction string) {
 	code, known := instructionCodes[instruction]
-	if !known {
-		return twilioapi.InvalidParam("Instruction", instruction)
-	}
-	if res.status != resPending {
-		return twilioapi.Errorf(http.StatusBadRequest, code,
-			"Unable to execute %s instruction. Reservation %s is not currently in a Pending state.", instruction, res.sid)
-	}
-	if instruction == "call" || instruction == "redirect" {
-		return twilioapi.Errorf(http.StatusBadRequest, 20001, "The sandbox does not execute the %s instruction", instruction)
+	switch {
+	case !known:
+		c.fail(twilioapi.InvalidParam("Instruction", instruction))
+	case res.status != resPending:
+		c.fail(twilioapi.Errorf(http.StatusBadRequest, code,
+			"Unable to execute %s instruction. Reservation %s is not currently in a Pending state.", instruction, res.sid))
+	case instruction == "call" || instruction == "redirect":
+		c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "The sandbox does not execute the %s instruction", instruction))
 	}
 	for _, name := range []string{"PostWorkActivitySid", "DequeuePostWorkActivitySid"} {
-		v, _, err := formValue(e, r, e.workspaces[res.wsSid], name, optional(activityIn))
-		if err != nil {
-			return err
-		}
-		if v.s != "" {
+		if v := c.param(name, optional(activityIn)); v.s != "" {
 			res.postWorkActivitySid = v.s
 		}
 	}
-	e.accept(res)
-	return nil
+	if c.err == nil {
+		e.accept(res)
+	}
 }
 
 // TaskChannels: the five every workspace gets, read-only here.
@@ -802,29 +663,21 @@ func (e *Engine) renderChannel(base string, ws *workspace, unique, friendly stri
 	}
 }
 
-func (e *Engine) listChannels(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	var items []map[string]any
-	for _, c := range channelNames {
-		items = append(items, e.renderChannel(base, ws, c.unique, c.friendly))
-	}
-	return list("channels", items), nil
-}
-
-// fetchChannel takes a TC SID or, as Twilio allows, the channel's unique name.
-func (e *Engine) fetchChannel(r *http.Request, base string) (*reply, error) {
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, err
-	}
-	sid := r.PathValue("sid")
-	for _, c := range channelNames {
-		if sid == c.unique || sid == ws.channels[c.unique] {
-			return ok(e.renderChannel(base, ws, c.unique, c.friendly)), nil
+// channels answers the workspace's channels or, when the path names one by TC SID or (as
+// Twilio allows) unique name, that one.
+func (e *Engine) channels(c *call) *reply {
+	sid := c.r.PathValue("sid")
+	rp := list("channels", nil)
+	for _, ch := range channelNames {
+		body := e.renderChannel(c.base, c.ws, ch.unique, ch.friendly)
+		if sid == "" {
+			rp.items = append(rp.items, body)
+		} else if sid == ch.unique || sid == c.ws.channels[ch.unique] {
+			return ok(body)
 		}
 	}
-	return nil, twilioapi.NotFound("TaskChannels", sid)
+	if sid != "" {
+		c.fail(twilioapi.NotFound("TaskChannels", sid))
+	}
+	return rp
 }

@@ -11,16 +11,32 @@ import (
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
-// The REST machinery the resources' handlers (handlers.go) are built on: a handler runs under
-// the engine lock and says what to answer; form parameters are described by tables of params;
-// the lookups, fetches, lists and deletes every resource has are written once, per kind.
+// The machinery under the resources' handlers (handlers.go). A handler runs under the engine
+// lock as steps on a call: the first step that fails keeps Twilio's error and every later step
+// does nothing, so a handler reads as what Twilio checks, in Twilio's order, and the request is
+// answered that first error.
 
-// handlerFunc does a request's work under the engine lock and says what to answer.
-type handlerFunc func(r *http.Request, base string) (*reply, error)
+// call is one REST request being served.
+type call struct {
+	e    *Engine
+	r    *http.Request
+	base string     // scheme://host of the request: answers' URLs point back at the sandbox
+	ws   *workspace // the workspace the path names, if it names one
+	err  error
+}
+
+func (c *call) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// handlerFunc does a request's work and says what to answer; c.err, once set, wins.
+type handlerFunc func(c *call) *reply
 
 type reply struct {
 	status  int
-	body    any
+	body    map[string]any
 	etag    string
 	listKey string
 	items   []map[string]any
@@ -33,12 +49,8 @@ func list(key string, items []map[string]any) *reply {
 	return &reply{status: http.StatusOK, listKey: key, items: items}
 }
 
-func (rp *reply) withETag(version int) *reply {
-	rp.etag = strconv.Itoa(version)
-	return rp
-}
-
-// serve decodes the form, runs fn under the lock, and writes the answer once it is released.
+// serve decodes the form, finds the path's workspace, runs fn under the lock, and writes the
+// answer once the lock is released.
 func (e *Engine) serve(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
@@ -49,22 +61,29 @@ func (e *Engine) serve(fn handlerFunc) http.Handler {
 		if r.TLS != nil {
 			scheme = "https"
 		}
+		c := &call{e: e, r: r, base: scheme + "://" + r.Host}
 		e.mu.Lock()
-		rp, err := fn(r, scheme+"://"+r.Host)
+		if sid := r.PathValue("ws"); sid != "" {
+			if c.ws = e.workspaces[sid]; c.ws == nil {
+				c.fail(twilioapi.NotFound("Workspaces", sid))
+			}
+		}
+		var rp *reply
+		if c.err == nil {
+			rp = fn(c)
+		}
 		e.unlock()
-		if err != nil {
-			twilioapi.WriteError(w, err)
-			return
-		}
-		if rp.etag != "" {
-			w.Header().Set("ETag", rp.etag)
-		}
 		switch {
+		case c.err != nil:
+			twilioapi.WriteError(w, c.err)
 		case rp.status == http.StatusNoContent:
 			w.WriteHeader(http.StatusNoContent)
 		case rp.listKey != "":
 			twilioapi.V1List(w, r, rp.listKey, rp.items)
 		default:
+			if rp.etag != "" {
+				w.Header().Set("ETag", rp.etag)
+			}
 			twilioapi.WriteJSON(w, rp.status, rp.body)
 		}
 	})
@@ -74,159 +93,143 @@ func (e *Engine) serve(fn handlerFunc) http.Handler {
 
 // value is a form parameter as its parseFunc understood it.
 type value struct {
-	s string // as given (or the default put in its place)
-	n int    // integer parameters
-	b bool   // boolean parameters
-	x any    // what parsing built: attributes, an expression, a routing configuration
+	s     string // as given, or the default put in its place
+	n     int    // integer parameters
+	b     bool   // boolean parameters
+	x     any    // what parsing built: attributes, an expression, a routing configuration
+	given bool
 }
 
-// parseFunc checks one parameter's value and answers Twilio's error, naming the parameter, when it
-// is bad. ws is the workspace the request is about (nil when it creates one).
-type parseFunc func(e *Engine, ws *workspace, name, s string) (value, error)
+// parseFunc checks one parameter and answers Twilio's error, which names it, when it is bad.
+type parseFunc func(c *call, name, s string) (value, error)
 
-// param is one row of a resource's parameter table: apply stores a value parse accepted (no
-// parse: any string).
+// param is one row of a resource's parameter table: apply stores what parse (nil: any string)
+// accepted.
 type param[P any] struct {
 	name  string
 	parse parseFunc
 	apply func(x P, v value)
 }
 
-func formValue(e *Engine, r *http.Request, ws *workspace, name string, parse parseFunc) (v value, given bool, err error) {
-	vs, given := r.PostForm[name]
-	if !given || len(vs) == 0 {
-		return value{}, false, nil
+func (c *call) param(name string, parse parseFunc) value {
+	vs := c.r.PostForm[name]
+	if c.err != nil || len(vs) == 0 {
+		return value{}
 	}
-	if parse == nil {
-		return value{s: vs[0]}, true, nil
+	v := value{s: vs[0]}
+	if parse != nil {
+		var err error
+		if v, err = parse(c, name, vs[0]); err != nil {
+			c.fail(err)
+			return value{}
+		}
 	}
-	v, err = parse(e, ws, name, vs[0])
-	return v, true, err
+	v.given = true
+	return v
 }
 
-// applyParams checks every given parameter in the table's order before it applies any, so a
-// request with a bad one changes nothing and names the first bad one.
-func applyParams[P any](e *Engine, r *http.Request, ws *workspace, x P, params []param[P]) error {
-	var apply []func()
+// apply checks every given parameter of the table, in its order, before it applies any: a
+// request with a bad one changes nothing and is answered the first.
+func apply[P any](c *call, x P, params []param[P]) {
+	var given []func()
 	for _, p := range params {
-		v, given, err := formValue(e, r, ws, p.name, p.parse)
-		if err != nil {
-			return err
-		}
-		if given {
-			apply = append(apply, func() { p.apply(x, v) })
+		if v := c.param(p.name, p.parse); v.given {
+			given = append(given, func() { p.apply(x, v) })
 		}
 	}
-	for _, f := range apply {
-		f()
+	for _, f := range given {
+		if c.err == nil { // a later parameter may have failed
+			f()
+		}
 	}
-	return nil
 }
 
-// required is Twilio's error for a parameter a create cannot do without (empty counts as absent).
-func required(r *http.Request, names ...string) error {
+// required is Twilio's error for parameters a create cannot do without (empty counts as absent).
+func (c *call) required(names ...string) {
 	for _, name := range names {
-		if r.PostForm.Get(name) == "" {
-			return twilioapi.MissingParam(name)
+		if c.r.PostForm.Get(name) == "" {
+			c.fail(twilioapi.MissingParam(name))
 		}
 	}
-	return nil
 }
 
-func boolean(_ *Engine, _ *workspace, name, s string) (value, error) {
-	switch strings.ToLower(s) {
-	case "true", "1", "yes":
-		return value{s: s, b: true}, nil
-	case "false", "0", "no":
-		return value{s: s}, nil
+// valid answers v when ok holds, else Twilio's error for a bad value of the parameter.
+func valid(ok bool, name, s string, v value) (value, error) {
+	if !ok {
+		return value{}, twilioapi.InvalidParam(name, s)
 	}
-	return value{}, twilioapi.InvalidParam(name, s)
+	return v, nil
+}
+
+func boolean(_ *call, name, s string) (value, error) {
+	lower := strings.ToLower(s)
+	yes := lower == "true" || lower == "1" || lower == "yes"
+	return valid(yes || lower == "false" || lower == "0" || lower == "no", name, s, value{s: s, b: yes})
 }
 
 func integer(lo, hi int) parseFunc {
-	return func(_ *Engine, _ *workspace, name, s string) (value, error) {
+	return func(_ *call, name, s string) (value, error) {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < lo || n > hi {
-			return value{}, twilioapi.InvalidParam(name, s)
-		}
-		return value{s: s, n: n}, nil
+		return valid(err == nil && n >= lo && n <= hi, name, s, value{s: s, n: n})
 	}
 }
 
 func oneOf(allowed ...string) parseFunc {
-	return func(_ *Engine, _ *workspace, name, s string) (value, error) {
-		if !slices.Contains(allowed, s) {
-			return value{}, twilioapi.InvalidParam(name, s)
-		}
-		return value{s: s}, nil
+	return func(_ *call, name, s string) (value, error) {
+		return valid(slices.Contains(allowed, s), name, s, value{s: s})
 	}
 }
 
 // emptyAs reads an empty value as def.
-func emptyAs(def string, p parseFunc) parseFunc {
-	return func(e *Engine, ws *workspace, name, s string) (value, error) {
-		if s == "" {
-			s = def
-		}
-		return p(e, ws, name, s)
+func emptyAs(def string, parse parseFunc) parseFunc {
+	return func(c *call, name, s string) (value, error) {
+		return parse(c, name, cmp.Or(s, def))
 	}
 }
 
 // optional lets an empty value through unchecked: it clears the field.
-func optional(p parseFunc) parseFunc {
-	return func(e *Engine, ws *workspace, name, s string) (value, error) {
+func optional(parse parseFunc) parseFunc {
+	return func(c *call, name, s string) (value, error) {
 		if s == "" {
 			return value{}, nil
 		}
-		return p(e, ws, name, s)
+		return parse(c, name, s)
 	}
 }
 
 // callbackURL accepts an absolute http(s) URL, or nothing.
-func callbackURL(_ *Engine, _ *workspace, name, s string) (value, error) {
-	if s == "" {
-		return value{}, nil
-	}
+func callbackURL(_ *call, name, s string) (value, error) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return value{}, twilioapi.InvalidParam(name, s)
-	}
-	return value{s: s}, nil
+	return valid(s == "" || (err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""), name, s, value{s: s})
 }
 
 // activityIn accepts the SID of one of the workspace's activities.
-func activityIn(e *Engine, ws *workspace, name, s string) (value, error) {
-	if a := e.activities[s]; a == nil || a.wsSid != ws.sid {
-		return value{}, twilioapi.InvalidParam(name, s)
-	}
-	return value{s: s}, nil
+func activityIn(c *call, name, s string) (value, error) {
+	a := c.e.activities[s]
+	return valid(a != nil && a.wsSid == c.ws.sid, name, s, value{s: s})
 }
 
 // attributes accepts a JSON object, as Twilio requires of Attributes.
-func attributes(_ *Engine, _ *workspace, name, s string) (value, error) {
-	attrs, valid := parseAttributes(s)
-	if !valid {
-		return value{}, twilioapi.InvalidParam(name, s)
-	}
-	return value{s: s, x: attrs}, nil
+func attributes(_ *call, name, s string) (value, error) {
+	attrs, ok := parseAttributes(s)
+	return valid(ok, name, s, value{s: s, x: attrs})
 }
 
 func queryBool(q url.Values, name string) (value, given bool) {
 	s := q.Get(name)
-	if s == "" {
-		return false, false
-	}
-	return strings.EqualFold(s, "true") || s == "1", true
+	return s != "" && (strings.EqualFold(s, "true") || s == "1"), s != ""
 }
 
-// checkIfMatch compares If-Match with the resource's ETag: 412 on mismatch.
-func checkIfMatch(r *http.Request, version int) error {
-	want := strings.Trim(r.Header.Get("If-Match"), `"`)
-	if want == "" || want == "*" || want == strconv.Itoa(version) {
-		return nil
+// ifMatch compares If-Match with the resource's ETag: 412 on mismatch.
+func (c *call) ifMatch(x recorded) {
+	if c.err != nil {
+		return
 	}
-	// Twilio's codes mirror the HTTP status for generic errors (20403, 20404, 20429): 20412.
-	return twilioapi.Errorf(http.StatusPreconditionFailed, 20412, "Precondition Failed: If-Match %q does not match the current ETag %d", want, version)
+	want, version := strings.Trim(c.r.Header.Get("If-Match"), `"`), x.rec().version
+	if want != "" && want != "*" && want != strconv.Itoa(version) {
+		// Twilio's codes mirror the HTTP status for generic errors (20403, 20404, 20429): 20412.
+		c.fail(twilioapi.Errorf(http.StatusPreconditionFailed, 20412, "Precondition Failed: If-Match %q does not match the current ETag %d", want, version))
+	}
 }
 
 // Resources.
@@ -253,104 +256,95 @@ func inOrder[P recorded](m map[string]P, ws string) []P {
 	return out
 }
 
-func (e *Engine) workspaceOf(r *http.Request) (*workspace, error) {
-	sid := r.PathValue("ws")
-	ws := e.workspaces[sid]
-	if ws == nil {
-		return nil, twilioapi.NotFound("Workspaces", sid)
+// one finds the resource the path names in {param}, within the path's workspace.
+func one[P recorded](c *call, k *kind[P], param string) P {
+	var x P
+	if c.err != nil {
+		return x
 	}
-	return ws, nil
+	sid := c.r.PathValue(param)
+	x, found := k.all(c.e)[sid]
+	if !found || x.rec().wsSid != c.ws.sid {
+		c.fail(twilioapi.NotFound(k.name, sid))
+	}
+	return x
 }
 
-// lookup finds the resource the path names in its {param}, within the path's workspace.
-func lookup[P recorded](e *Engine, r *http.Request, k *kind[P], param string) (*workspace, P, error) {
-	var none P
-	ws, err := e.workspaceOf(r)
-	if err != nil {
-		return nil, none, err
+func (k *kind[P]) answer(c *call, status func(map[string]any) *reply, x P) *reply {
+	if c.err != nil {
+		return nil
 	}
-	sid := r.PathValue(param)
-	x, found := k.all(e)[sid]
-	if !found || x.rec().wsSid != ws.sid {
-		return nil, none, twilioapi.NotFound(k.name, sid)
-	}
-	return ws, x, nil
-}
-
-func (k *kind[P]) answer(e *Engine, rp func(map[string]any) *reply, base string, x P) *reply {
-	out := rp(k.render(e, base, x))
+	rp := status(k.render(c.e, c.base, x))
 	if k.etag {
-		out.withETag(x.rec().version)
+		rp.etag = strconv.Itoa(x.rec().version)
 	}
-	return out
+	return rp
 }
 
-func fetch[P recorded](e *Engine, k *kind[P]) handlerFunc {
-	return func(r *http.Request, base string) (*reply, error) {
-		_, x, err := lookup(e, r, k, k.param)
-		if err != nil {
-			return nil, err
-		}
-		return k.answer(e, ok, base, x), nil
-	}
+func fetch[P recorded](k *kind[P]) handlerFunc {
+	return func(c *call) *reply { return k.answer(c, ok, one(c, k, k.param)) }
 }
 
-// listed answers the items of kind k in workspace ws ("": all) that keep accepts, oldest first.
-func listed[P recorded](e *Engine, base string, k *kind[P], ws string, keep func(P) bool) *reply {
-	var items []map[string]any
-	for _, x := range inOrder(k.all(e), ws) {
-		if keep(x) {
-			items = append(items, k.render(e, base, x))
+// listed answers the items of kind k in the path's workspace (every one when the path names
+// none) that keep accepts, oldest first.
+func listed[P recorded](c *call, k *kind[P], keep func(P) bool) *reply {
+	ws := ""
+	if c.ws != nil {
+		ws = c.ws.sid
+	}
+	return listOf(c, k.key, inOrder(k.all(c.e), ws), keep, func(x P) map[string]any { return k.render(c.e, c.base, x) })
+}
+
+func listOf[T any](c *call, key string, all []T, keep func(T) bool, render func(T) map[string]any) *reply {
+	rp := list(key, nil)
+	for _, x := range all {
+		if c.err == nil && keep(x) {
+			rp.items = append(rp.items, render(x))
 		}
 	}
-	return list(k.key, items)
+	return rp
 }
 
 // create stores x, a new resource of kind k, once the table's parameters are applied to it.
-func create[P recorded](e *Engine, r *http.Request, base string, k *kind[P], ws *workspace, x P, params []param[P]) (*reply, error) {
-	if err := applyParams(e, r, ws, x, params); err != nil {
-		return nil, err
+func create[P recorded](c *call, k *kind[P], x P, params []param[P]) *reply {
+	if apply(c, x, params); c.err != nil {
+		return nil
 	}
-	x.rec().updated = e.now()
-	k.all(e)[x.rec().sid] = x
-	return k.answer(e, created, base, x), nil
+	k.all(c.e)[x.rec().sid] = x
+	return k.answer(c, created, x)
 }
 
-// update applies the table's parameters to the resource the path names; after, when given,
-// lets the engine act on the change.
-func update[P recorded](e *Engine, k *kind[P], params []param[P], after func(r *http.Request, ws *workspace, x P)) handlerFunc {
-	return func(r *http.Request, base string) (*reply, error) {
-		ws, x, err := lookup(e, r, k, k.param)
-		if err != nil {
-			return nil, err
+// update applies the table's parameters to the resource the path names; after, if any, lets
+// the engine act on the change.
+func update[P recorded](k *kind[P], params []param[P], after func(c *call, x P)) handlerFunc {
+	return func(c *call) *reply {
+		x := one(c, k, k.param)
+		apply(c, x, params)
+		if c.err != nil {
+			return nil
 		}
-		if err := applyParams(e, r, ws, x, params); err != nil {
-			return nil, err
-		}
-		x.rec().updated = e.now()
+		x.rec().updated = c.e.now()
 		if after != nil {
-			after(r, ws, x)
+			after(c, x)
 		}
-		return k.answer(e, ok, base, x), nil
+		return k.answer(c, ok, x)
 	}
 }
 
 // remove deletes the resource the path names unless refuse, Twilio's rule for the kind, objects.
-func remove[P recorded](e *Engine, k *kind[P], refuse func(ws *workspace, x P) error) handlerFunc {
-	return func(r *http.Request, _ string) (*reply, error) {
-		ws, x, err := lookup(e, r, k, k.param)
-		if err != nil {
-			return nil, err
-		}
+func remove[P recorded](k *kind[P], refuse func(c *call, x P) error) handlerFunc {
+	return func(c *call) *reply {
+		x := one(c, k, k.param)
 		if k.etag {
-			if err := checkIfMatch(r, x.rec().version); err != nil {
-				return nil, err
-			}
+			c.ifMatch(x)
 		}
-		if err := refuse(ws, x); err != nil {
-			return nil, err
+		if c.err == nil {
+			c.fail(refuse(c, x))
 		}
-		delete(k.all(e), x.rec().sid)
-		return noContent(), nil
+		if c.err != nil {
+			return nil
+		}
+		delete(k.all(c.e), x.rec().sid)
+		return noContent()
 	}
 }
