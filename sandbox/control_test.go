@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"queuebridge/sandbox"
+	"queuebridge/sandbox/internal/sandboxtest"
 )
 
 // control sends a request to the control surface with the sandbox's credentials (unless auth
@@ -108,10 +109,10 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		assert.Equal(t, sandbox.DefaultNumber, body["to"], "to defaults to the sandbox's number")
 
 		// The default number has no VoiceUrl yet: the call ends at once.
-		eventually(t, "the call to end", func() bool {
+		require.Eventually(t, func() bool {
 			_, call := control(t, sb, "GET", "/sandbox/calls/"+sid, "", true)
 			return call["status"] != "ringing" && call["status"] != "queued"
-		})
+		}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s", "the call to end")
 		_, list := control(t, sb, "GET", "/sandbox/calls", "", true)
 		calls, _ := list["calls"].([]any)
 		require.Len(t, calls, 1)
@@ -155,7 +156,7 @@ func TestControlSurfaceShowsTasksAndWorkersOfAWholeCall(t *testing.T) {
 	callSid := body["sid"].(string)
 
 	var task map[string]any
-	eventually(t, "three busy agents rejected", func() bool {
+	require.Eventually(t, func() bool {
 		_, list := control(t, sb, "GET", "/sandbox/tasks", "", true)
 		tasks, _ := list["tasks"].([]any)
 		if len(tasks) != 1 {
@@ -164,7 +165,7 @@ func TestControlSurfaceShowsTasksAndWorkersOfAWholeCall(t *testing.T) {
 		task = tasks[0].(map[string]any)
 		rs, _ := task["reservations"].([]any)
 		return len(rs) == 3 && rs[2].(map[string]any)["reservation_status"] == "rejected"
-	})
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s", "three busy agents rejected")
 	assert.Equal(t, callSid, task["attributes"].(map[string]any)["call_sid"])
 	assert.Equal(t, "pending", task["assignment_status"], "nobody left to try: the task waits")
 

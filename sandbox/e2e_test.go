@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/voice"
 	qbprov "queuebridge/taskrouter/provision"
 )
@@ -33,22 +34,10 @@ func TestHumanAgentIsBridgedAndTheTaskCompletes(t *testing.T) {
 	callSid, err := sb.PlaceCall(context.Background(), caller, "+15005550006")
 	require.NoError(t, err)
 
-	var taskSid string
-	eventually(t, "the caller's task to complete", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		taskSid = c.TaskSid
-		task, ok := sb.TaskRouter().Task(taskSid)
-		return ok && task.AssignmentStatus == "completed"
-	})
-	eventually(t, "the caller's call to end", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		return c.Status == "completed"
-	})
+	taskSid := waitForTask(t, sb, callSid, "completed")
+	waitForCallEnd(t, sb, callSid)
 
-	eventually(t, "task.completed to reach the application", func() bool {
-		ev := a.eventTypes()
-		return len(ev) > 0 && ev[len(ev)-1] == "task.completed"
-	})
+	a.waitForEvent(t, "task.completed")
 	assert.Equal(t, []string{"reservation.created", "reservation.accepted", "reservation.wrapup", "reservation.completed", "task.completed"},
 		a.eventTypes(), "events the application received")
 
@@ -102,13 +91,7 @@ func TestVoicemailAgentIsRejectedAndTheNextWorkerTakesTheCall(t *testing.T) {
 
 	callSid, err := sb.PlaceCall(context.Background(), caller, "+15005550006")
 	require.NoError(t, err)
-	var taskSid string
-	eventually(t, "the task to complete", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		taskSid = c.TaskSid
-		task, ok := sb.TaskRouter().Task(taskSid)
-		return ok && task.AssignmentStatus == "completed"
-	})
+	taskSid := waitForTask(t, sb, callSid, "completed")
 
 	reservations := sb.TaskRouter().TaskReservations(taskSid)
 	require.GreaterOrEqual(t, len(reservations), 2)
@@ -132,10 +115,7 @@ func TestVoicemailAgentIsRejectedAndTheNextWorkerTakesTheCall(t *testing.T) {
 	assert.Equal(t, "human", lastLeg.AnsweredBy)
 	assert.Equal(t, callSid, lastLeg.BridgedWith)
 
-	eventually(t, "the caller's call to end", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		return c.Status == "completed"
-	})
+	waitForCallEnd(t, sb, callSid)
 	ev := a.eventTypes()
 	assert.Equal(t, []string{"reservation.created", "reservation.rejected"}, ev[:2])
 	assert.Contains(t, ev, "reservation.accepted")
@@ -153,21 +133,15 @@ func TestCallerWhoHangsUpInTheQueueCancelsTheTask(t *testing.T) {
 
 	callSid, err := sb.PlaceCall(context.Background(), caller, "+15005550006")
 	require.NoError(t, err)
-	var taskSid string
-	eventually(t, "the task to be canceled", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		taskSid = c.TaskSid
-		task, ok := sb.TaskRouter().Task(taskSid)
-		return ok && task.AssignmentStatus == "canceled"
-	})
-	eventually(t, "the agent leg to be hung up", func() bool {
+	taskSid := waitForTask(t, sb, callSid, "canceled")
+	require.Eventually(t, func() bool {
 		rs := sb.TaskRouter().TaskReservations(taskSid)
 		if len(rs) == 0 {
 			return false
 		}
 		leg, ok := sb.Voice().Call(a.leg(rs[0].Sid))
 		return ok && leg.Status == "canceled"
-	})
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s", "the agent leg to be hung up")
 
 	c, _ := sb.Voice().Call(callSid)
 	assert.Equal(t, "completed", c.Status)
@@ -177,10 +151,7 @@ func TestCallerWhoHangsUpInTheQueueCancelsTheTask(t *testing.T) {
 	assert.Equal(t, "canceled", rs[0].ReservationStatus)
 	w, _ := sb.TaskRouter().Worker(rs[0].WorkerSid)
 	assert.Equal(t, "Available", w.ActivityName)
-	eventually(t, "reservation.canceled to reach the application", func() bool {
-		ev := a.eventTypes()
-		return len(ev) > 0 && ev[len(ev)-1] == "reservation.canceled"
-	})
+	a.waitForEvent(t, "reservation.canceled")
 	// The sandbox's TaskRouter announces the task's cancellation, then its consequence.
 	assert.Equal(t, []string{"reservation.created", "task.canceled", "reservation.canceled"}, a.eventTypes())
 	assert.True(t, hasWhat(sb.Timeline(callSid), callSid, "caller hung up in queue"))
@@ -201,10 +172,7 @@ func TestWorkflowTimeoutSendsTheCallerToStudioVoicemail(t *testing.T) {
 
 	callSid, err := sb.PlaceCall(context.Background(), caller, "+15005550006")
 	require.NoError(t, err)
-	eventually(t, "the caller's call to end", func() bool {
-		c, _ := sb.Voice().Call(callSid)
-		return c.Status == "completed"
-	})
+	waitForCallEnd(t, sb, callSid)
 
 	c, _ := sb.Voice().Call(callSid)
 	task, ok := sb.TaskRouter().Task(c.TaskSid)

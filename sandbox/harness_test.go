@@ -19,6 +19,7 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/taskrouter"
 	qbprov "queuebridge/taskrouter/provision"
 	"queuebridge/twiliogo"
@@ -245,17 +246,33 @@ func provision(t *testing.T, sb *sandbox.Sandbox, a *app, edit func(*qbprov.Spec
 	return plan.Outputs
 }
 
-// eventually polls cond every few milliseconds of real time until it holds or the deadline
-// passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+// waitForTask waits for the task of the call to reach status and returns its SID.
+func waitForTask(t *testing.T, sb *sandbox.Sandbox, callSid, status string) (taskSid string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	require.Eventually(t, func() bool {
+		c, _ := sb.Voice().Call(callSid)
+		taskSid = c.TaskSid
+		task, ok := sb.TaskRouter().Task(taskSid)
+		return ok && task.AssignmentStatus == status
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for the task of %s to be %s", callSid, status)
+	return taskSid
+}
+
+func waitForCallEnd(t *testing.T, sb *sandbox.Sandbox, callSid string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, _ := sb.Voice().Call(callSid)
+		return c.Status == "completed"
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s to end", callSid)
+}
+
+// waitForEvent waits until the last event the application received is of type typ.
+func (a *app) waitForEvent(t *testing.T, typ string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ev := a.eventTypes()
+		return len(ev) > 0 && ev[len(ev)-1] == typ
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s to reach the application", typ)
 }
 
 // whats lists the What of entries of one kind.

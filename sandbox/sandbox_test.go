@@ -12,6 +12,7 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
+	"queuebridge/sandbox/internal/sandboxtest"
 )
 
 func TestNewRefusesCredentialsTwilioWouldRefuse(t *testing.T) {
@@ -69,10 +70,10 @@ func TestCloseHangsUpCallsStillGoing(t *testing.T) {
 	sb.Subscribe(entries)
 	callSid, err := sb.PlaceCall(context.Background(), "+15551230001", sandbox.DefaultNumber)
 	require.NoError(t, err)
-	eventually(t, "the caller to be in progress", func() bool {
+	require.Eventually(t, func() bool {
 		c, _ := sb.Voice().Call(callSid)
 		return c.Status == "in-progress"
-	})
+	}, sandboxtest.Wait, sandboxtest.Tick, "waiting for %s", "the caller to be in progress")
 	require.NoError(t, sb.Close())
 	c, _ := sb.Voice().Call(callSid)
 	assert.Equal(t, "completed", c.Status)

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"time"
+
+	"queuebridge/sandbox/voice"
 )
 
 // A call's story spans several engines: the caller's call, the task it became, the task's
@@ -11,29 +13,14 @@ import (
 // dials, created before the call. That is exact for one call per reservation, which is what a
 // correct application does.
 
-// related returns the SIDs whose entries belong to sid's story.
-func (s *Sandbox) related(sid string) map[string]bool {
-	set := map[string]bool{sid: true}
-	all := s.rec.Entries("")
+// reservationInfo is what the timeline says of a reservation when it was created.
+type reservationInfo struct {
+	task, worker string
+	created      time.Time
+}
 
-	type res struct {
-		task, worker string
-		created      time.Time
-	}
-	reservations := map[string]res{}
-	firstSeen := map[string]time.Time{}
-	for _, e := range all {
-		if _, ok := firstSeen[e.Sid]; !ok {
-			firstSeen[e.Sid] = e.Time
-		}
-		if e.Kind == "reservation" {
-			if _, ok := reservations[e.Sid]; !ok {
-				reservations[e.Sid] = res{task: e.Detail["task"], worker: e.Detail["worker"], created: e.Time}
-			}
-		}
-	}
-
-	calls := s.voice.Calls()
+// legs attributes the agent legs to reservations: agent leg call SID → reservation SID.
+func (s *Sandbox) legs(reservations map[string]reservationInfo, firstSeen map[string]time.Time, calls []voice.CallInfo) map[string]string {
 	contact := map[string]string{} // worker sid → contact_uri
 	for _, r := range reservations {
 		if _, ok := contact[r.worker]; ok {
@@ -44,7 +31,6 @@ func (s *Sandbox) related(sid string) map[string]bool {
 			contact[r.worker] = uri
 		}
 	}
-	// legOf: agent leg call sid → reservation sid.
 	legOf := map[string]string{}
 	for _, c := range calls {
 		if c.Direction != "outbound-api" {
@@ -64,6 +50,24 @@ func (s *Sandbox) related(sid string) map[string]bool {
 			legOf[c.Sid] = best
 		}
 	}
+	return legOf
+}
+
+// related returns the SIDs whose entries belong to sid's story.
+func (s *Sandbox) related(sid string) map[string]bool {
+	set := map[string]bool{sid: true}
+	reservations := map[string]reservationInfo{}
+	firstSeen := map[string]time.Time{}
+	for _, e := range s.rec.Entries("") {
+		if _, ok := firstSeen[e.Sid]; !ok {
+			firstSeen[e.Sid] = e.Time
+		}
+		if _, ok := reservations[e.Sid]; !ok && e.Kind == "reservation" {
+			reservations[e.Sid] = reservationInfo{task: e.Detail["task"], worker: e.Detail["worker"], created: e.Time}
+		}
+	}
+	calls := s.voice.Calls()
+	legOf := s.legs(reservations, firstSeen, calls)
 
 	// The task the story is about.
 	task := ""

@@ -43,16 +43,8 @@ func (s *syncBuffer) String() string {
 
 func noEnv(string) string { return "" }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// How long a test waits for the program, polling every tick.
+const waitFor, tick = 10 * time.Second, 5 * time.Millisecond
 
 func TestServeUntilTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,13 +55,13 @@ func TestServeUntilTheContextEnds(t *testing.T) {
 
 	urlLine := regexp.MustCompile(`export TWILIO_API_URL=(\S+)`)
 	var url string
-	eventually(t, "the banner", func() bool {
+	require.Eventually(t, func() bool {
 		m := urlLine.FindStringSubmatch(stdout.String())
 		if m != nil {
 			url = m[1]
 		}
 		return m != nil
-	})
+	}, waitFor, tick, "waiting for %s", "the banner")
 	out := stdout.String()
 	assert.Contains(t, out, "export TWILIO_ACCOUNT_SID="+sandbox.DefaultAccountSID)
 	assert.Contains(t, out, "export TWILIO_AUTH_TOKEN="+sandbox.DefaultAuthToken)

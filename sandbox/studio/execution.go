@@ -108,19 +108,7 @@ func (e *Engine) flowWebhook(w http.ResponseWriter, r *http.Request) {
 	if fn, ok := e.byCall[flowSid+"/"+callSid]; ok {
 		ex := e.executions[fn]
 		e.mu.Unlock()
-		ex.mu.Lock()
-		defer ex.mu.Unlock()
-		if ended {
-			// A status callback pointed at the webhook: the call is over, so is its execution.
-			if ex.status == "active" {
-				ex.waiting = nil
-				e.record(ex, "call "+r.Form.Get("CallStatus"), nil)
-				e.end(ex)
-			}
-			e.answer(w, []twiml.Element{&twiml.VoiceHangup{}})
-			return
-		}
-		writeTwiML(w, ex.firstAnswer)
+		e.again(w, ex, r.Form.Get("CallStatus"))
 		return
 	}
 	if ended {
@@ -150,23 +138,47 @@ func (e *Engine) flowWebhook(w http.ResponseWriter, r *http.Request) {
 	e.byCall[flowSid+"/"+callSid] = ex.sid
 	e.mu.Unlock()
 
-	ex.vars = map[string]any{
-		"trigger": map[string]any{"call": formVars(r.Form)},
-		"widgets": map[string]any{},
-		"flow": map[string]any{
-			"flow_sid":  flowSid,
-			"sid":       ex.sid,
-			"channel":   map[string]any{"address": r.Form.Get("To")},
-			"variables": map[string]any{},
-			"data":      map[string]any{},
-		},
-		"contact": map[string]any{"channel": map[string]any{"address": r.Form.Get("From")}},
-	}
+	ex.vars = executionVars(r.Form, flowSid, ex.sid)
 	e.record(ex, "execution started", map[string]string{"revision": fmt.Sprint(rev.number)})
 	e.cfg.Logger.Info("studio execution started", "flow", flowSid, "execution", ex.sid, "call", callSid)
 	trigger, _ := ex.def.state(ex.def.InitialState)
 	verbs := e.run(r.Context(), ex, trigger, "incomingCall", trigger.next("incomingCall"))
 	ex.firstAnswer = e.answer(w, verbs)
+}
+
+// again answers a repeated request of a call whose execution started: the first answer again,
+// unless the request reports the end of the call, which ends the execution.
+func (e *Engine) again(w http.ResponseWriter, ex *execution, callStatus string) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if !callEnded(callStatus) {
+		writeTwiML(w, ex.firstAnswer)
+		return
+	}
+	// A status callback pointed at the webhook: the call is over, so is its execution.
+	if ex.status == "active" {
+		ex.waiting = nil
+		e.record(ex, "call "+callStatus, nil)
+		e.end(ex)
+	}
+	e.answer(w, []twiml.Element{&twiml.VoiceHangup{}})
+}
+
+// executionVars are the variables a new execution starts with: the trigger's, the flow's and
+// the contact's, as Liquid sees them.
+func executionVars(form url.Values, flowSid, executionSid string) map[string]any {
+	return map[string]any{
+		"trigger": map[string]any{"call": formVars(form)},
+		"widgets": map[string]any{},
+		"flow": map[string]any{
+			"flow_sid":  flowSid,
+			"sid":       executionSid,
+			"channel":   map[string]any{"address": form.Get("To")},
+			"variables": map[string]any{},
+			"data":      map[string]any{},
+		},
+		"contact": map[string]any{"channel": map[string]any{"address": form.Get("From")}},
+	}
 }
 
 // callEnded reports whether a CallStatus is final: such a request reports the end of a call

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	studiov2 "github.com/twilio/twilio-go/rest/studio/v2"
 
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -332,7 +333,7 @@ func TestBadSignatureIsRefusedAndChangesNothing(t *testing.T) {
 	cases := []struct{ name, signature string }{
 		{"missing", ""},
 		{"wrong token", twilioapi.Sign("other-token", *f.WebhookUrl, callParams(callSid, caller, number))},
-		{"other URL", twilioapi.Sign(testToken, *f.WebhookUrl+"?x=1", callParams(callSid, caller, number))},
+		{"other URL", twilioapi.Sign(sandboxtest.Token, *f.WebhookUrl+"?x=1", callParams(callSid, caller, number))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -517,15 +518,8 @@ func TestEndAndDeleteExecutionsThroughTwilioGo(t *testing.T) {
 
 func TestUnknownRESTPathsAnswerTwilioErrors(t *testing.T) {
 	sb := newSandbox(t)
-	req, err := http.NewRequest(http.MethodGet, sb.server.URL+"/v2/Nothing", nil)
-	require.NoError(t, err)
-	req.SetBasicAuth(testAccount, testToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	var body map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, http.StatusNotFound, sandboxtest.GetJSON(t, sb.server.URL+"/v2/Nothing", &body))
 	assert.EqualValues(t, 20404, body["code"])
 }
 

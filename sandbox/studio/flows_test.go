@@ -10,6 +10,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	studiov2 "github.com/twilio/twilio-go/rest/studio/v2"
 
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -56,7 +57,7 @@ func TestFlowLifecycleThroughTwilioGo(t *testing.T) {
 	assert.Equal(t, 1, created.Revision)
 	assert.Equal(t, "first", *created.CommitMessage)
 	assert.True(t, *created.Valid)
-	assert.Equal(t, sb.server.URL+"/v1/Accounts/"+testAccount+"/Flows/"+*created.Sid, *created.WebhookUrl)
+	assert.Equal(t, sb.server.URL+"/v1/Accounts/"+sandboxtest.Account+"/Flows/"+*created.Sid, *created.WebhookUrl)
 	assert.Equal(t, sb.engine.WebhookURL(*created.Sid), *created.WebhookUrl)
 	assert.Contains(t, *created.Links, "revisions")
 	require.NotNil(t, created.DateCreated)
@@ -220,7 +221,7 @@ func TestRESTNeedsCredentials(t *testing.T) {
 	sb := newSandbox(t)
 	req, err := http.NewRequest(http.MethodGet, sb.server.URL+"/v2/Flows", nil)
 	require.NoError(t, err)
-	req.SetBasicAuth(testAccount, "wrong")
+	req.SetBasicAuth(sandboxtest.Account, "wrong")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -229,7 +230,7 @@ func TestRESTNeedsCredentials(t *testing.T) {
 
 func TestWebhookURLIgnoresATrailingSlashInBaseURL(t *testing.T) {
 	for _, base := range []string{"http://127.0.0.1:8080", "http://127.0.0.1:8080/"} {
-		e := New(Config{BaseURL: func() string { return base }, Credentials: twilioapi.Credentials{AccountSid: testAccount}})
-		assert.Equal(t, "http://127.0.0.1:8080/v1/Accounts/"+testAccount+"/Flows/FW1", e.WebhookURL("FW1"))
+		e := New(Config{BaseURL: func() string { return base }, Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account}})
+		assert.Equal(t, "http://127.0.0.1:8080/v1/Accounts/"+sandboxtest.Account+"/Flows/FW1", e.WebhookURL("FW1"))
 	}
 }

@@ -14,16 +14,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twilio/twilio-go"
-	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/internal/oaicheck"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
-)
-
-const (
-	testAccount = "AC0123456789abcdef0123456789abcdef"
-	testToken   = "0123456789abcdef0123456789abcdef"
 )
 
 // sandbox is an engine behind an httptest server, with a twilio-go client whose responses are
@@ -45,7 +40,7 @@ func newSandbox(t *testing.T) *sandbox {
 	sb := &sandbox{recorder: &twilioapi.Recorder{}, clock: clock.NewManual(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))}
 	sb.engine = New(Config{
 		Clock:       sb.clock,
-		Credentials: twilioapi.Credentials{AccountSid: testAccount, AuthToken: testToken},
+		Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token},
 		Recorder:    sb.recorder,
 		BaseURL:     func() string { return base.Load().(string) },
 	})
@@ -53,15 +48,8 @@ func newSandbox(t *testing.T) *sandbox {
 	t.Cleanup(sb.server.Close)
 	base.Store(sb.server.URL)
 
-	checker, err := oaicheck.Load()
-	require.NoError(t, err)
-	target, err := url.Parse(sb.server.URL)
-	require.NoError(t, err)
-	sb.check = &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
-	c := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: sb.check}}
-	c.SetAccountSid(testAccount)
-	sb.client = twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
-	sb.webhooks = &twilioapi.Webhooks{AuthToken: testToken}
+	sb.client, sb.check = sandboxtest.Client(t, sb.server.URL)
+	sb.webhooks = &twilioapi.Webhooks{AuthToken: sandboxtest.Token}
 	return sb
 }
 
@@ -82,7 +70,7 @@ func (sb *sandbox) call(t *testing.T, rawURL string, params url.Values) *twilioa
 
 func callParams(callSid, from, to string, extra ...string) url.Values {
 	v := url.Values{
-		"CallSid": {callSid}, "AccountSid": {testAccount}, "From": {from}, "To": {to},
+		"CallSid": {callSid}, "AccountSid": {sandboxtest.Account}, "From": {from}, "To": {to},
 		"Caller": {from}, "Called": {to}, "CallStatus": {"in-progress"}, "Direction": {"inbound"},
 		"ApiVersion": {"2010-04-01"},
 	}

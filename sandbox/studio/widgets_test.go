@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"sync"
 	"testing"
 
@@ -167,7 +168,7 @@ func TestWebhookRejectsRequestsItCannotServe(t *testing.T) {
 		status int
 	}{
 		{"no CallSid", *f.WebhookUrl, []string{"CallSid", ""}, http.StatusBadRequest},
-		{"unknown flow", sb.server.URL + "/v1/Accounts/" + testAccount + "/Flows/FW00000000000000000000000000000000", nil, http.StatusNotFound},
+		{"unknown flow", sb.server.URL + "/v1/Accounts/" + sandboxtest.Account + "/Flows/FW00000000000000000000000000000000", nil, http.StatusNotFound},
 		{"other account", sb.server.URL + "/v1/Accounts/AC00000000000000000000000000000000/Flows/" + *f.Sid, nil, http.StatusNotFound},
 		{"unknown execution", *f.WebhookUrl + "/Executions/FN00000000000000000000000000000000/Steps/FT00000000000000000000000000000000", nil, http.StatusNotFound},
 	}

@@ -4,16 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
-	"queuebridge/sandbox/internal/oaicheck"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -316,20 +314,17 @@ func TestContractTasksAndReservations(t *testing.T) {
 }
 
 func TestAuthenticationRequired(t *testing.T) {
-	eng := New(Config{Credentials: twilioapi.Credentials{AccountSid: testAccount, AuthToken: testToken}})
+	eng := New(Config{Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token}})
 	t.Cleanup(eng.Close)
 	srv := httptest.NewServer(eng.Handler())
 	t.Cleanup(srv.Close)
-	target, _ := url.Parse(srv.URL)
 	for _, c := range []struct {
 		name  string
 		token string
 		ok    bool
-	}{{"right token", testToken, true}, {"wrong token", "ffffffffffffffffffffffffffffffff", false}} {
+	}{{"right token", sandboxtest.Token, true}, {"wrong token", "ffffffffffffffffffffffffffffffff", false}} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := &client.Client{Credentials: client.NewCredentials(testAccount, c.token), HTTPClient: &http.Client{Transport: oaicheck.Rewrite{Target: target}}}
-			cl.SetAccountSid(testAccount)
-			tr := twilio.NewRestClientWithParams(twilio.ClientParams{Client: cl}).TaskrouterV1
+			tr := sandboxtest.ClientVia(sandboxtest.Rewrite(t, srv.URL), sandboxtest.Account, c.token, sandboxtest.Account).TaskrouterV1
 			_, err := tr.ListWorkspace(nil)
 			if c.ok {
 				require.NoError(t, err)

@@ -237,11 +237,10 @@ func (e *Engine) setWorkerActivity(w *worker, activitySid string) {
 
 // createTask is the one way tasks are born: REST and <Enqueue> both come here.
 func (e *Engine) createTask(ws *workspace, wf *workflow, attributes string, attrs map[string]any, priority, timeout int, channel string) *task {
-	now := e.now()
 	t := &task{
-		seq: e.nextSeq(), sid: twilioapi.NewSID("WT"), wsSid: ws.sid, workflowSid: wf.sid,
+		record: e.newRecord("WT", ws.sid), workflowSid: wf.sid,
 		attributes: attributes, attrs: attrs, status: taskPending, priority: priority, basePriority: priority,
-		timeout: timeout, channel: channel, created: now, updated: now, filter: -1, excluded: map[string]bool{},
+		timeout: timeout, channel: channel, filter: -1, excluded: map[string]bool{},
 	}
 	e.tasks[t.sid] = t
 	e.record("task", t.sid, taskPending, map[string]string{"task": t.sid, "workspace": ws.sid, "workflow": wf.sid})
@@ -454,9 +453,7 @@ func (e *Engine) dispatch(ws *workspace) {
 
 func (e *Engine) reserve(t *task, w *worker, q *taskQueue) {
 	ws := e.workspaces[t.wsSid]
-	now := e.now()
-	r := &reservation{seq: e.nextSeq(), sid: twilioapi.NewSID("WR"), wsSid: t.wsSid, taskSid: t.sid, workerSid: w.sid,
-		status: resPending, created: now, updated: now}
+	r := &reservation{record: e.newRecord("WR", t.wsSid), taskSid: t.sid, workerSid: w.sid, status: resPending}
 	e.reservations[r.sid] = r
 	e.record("reservation", r.sid, resPending, map[string]string{"reservation": r.sid, "task": t.sid, "worker": w.sid})
 	e.setTaskStatus(t, taskReserved)
@@ -828,14 +825,10 @@ func (e *Engine) Worker(sid string) (Worker, bool) {
 // canceled tasks are deleted 5 minutes after they end, as in Twilio).
 func (e *Engine) Tasks() []Task {
 	e.mu.Lock()
-	sids := make([]*task, 0, len(e.tasks))
-	for _, t := range e.tasks {
-		sids = append(sids, t)
-	}
+	tasks := inOrder(e.tasks, "")
 	e.mu.Unlock()
-	sort.Slice(sids, func(i, j int) bool { return sids[i].seq < sids[j].seq })
-	out := make([]Task, 0, len(sids))
-	for _, t := range sids {
+	out := make([]Task, 0, len(tasks))
+	for _, t := range tasks {
 		if c, ok := e.Task(t.sid); ok {
 			out = append(out, c)
 		}
@@ -846,14 +839,10 @@ func (e *Engine) Tasks() []Task {
 // Workers returns copies of every worker, oldest first.
 func (e *Engine) Workers() []Worker {
 	e.mu.Lock()
-	ws := make([]*worker, 0, len(e.workers))
-	for _, w := range e.workers {
-		ws = append(ws, w)
-	}
+	workers := inOrder(e.workers, "")
 	e.mu.Unlock()
-	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
-	out := make([]Worker, 0, len(ws))
-	for _, w := range ws {
+	out := make([]Worker, 0, len(workers))
+	for _, w := range workers {
 		if c, ok := e.Worker(w.sid); ok {
 			out = append(out, c)
 		}

@@ -47,32 +47,7 @@ func (e *Engine) emit(ws *workspace, typ, desc, resourceType, resourceSid string
 	p.Set("EventDateMs", strconv.FormatInt(now.UnixMilli(), 10))
 	p.Set("Sid", ev.sid)
 	if t != nil {
-		p.Set("TaskSid", t.sid)
-		p.Set("TaskAttributes", t.attributes)
-		p.Set("TaskAge", strconv.Itoa(int(now.Sub(t.created)/time.Second)))
-		p.Set("TaskPriority", strconv.Itoa(t.priority))
-		p.Set("TaskAssignmentStatus", t.status)
-		p.Set("TaskDateCreated", strconv.FormatInt(t.created.Unix(), 10))
-		p.Set("TaskTimeout", strconv.Itoa(t.timeout))
-		p.Set("TaskVersion", strconv.Itoa(t.version))
-		switch t.status {
-		case taskCanceled:
-			p.Set("TaskCanceledReason", t.reason)
-		case taskCompleted:
-			p.Set("TaskCompletedReason", t.reason)
-		}
-		if t.queueSid != "" {
-			p.Set("TaskQueueSid", t.queueSid)
-			p.Set("TaskQueueName", e.queueName(t.queueSid))
-			p.Set("TaskQueueEnteredDate", strconv.FormatInt(t.queueEntered.Unix(), 10))
-			if q := e.queues[t.queueSid]; q != nil {
-				p.Set("TaskQueueTargetExpression", q.targetWorkers)
-			}
-		}
-		p.Set("WorkflowSid", t.workflowSid)
-		p.Set("WorkflowName", e.workflowName(t.workflowSid))
-		p.Set("TaskChannelUniqueName", t.channel)
-		p.Set("TaskChannelSid", ws.channels[t.channel])
+		e.setTaskParams(p, ws, t, now)
 	}
 	if w != nil {
 		p.Set("WorkerSid", w.sid)
@@ -110,6 +85,36 @@ func (e *Engine) emit(ws *workspace, typ, desc, resourceType, resourceSid string
 	if send {
 		e.outgoing = append(e.outgoing, ev)
 	}
+}
+
+// setTaskParams sets the Task* and Workflow* parameters of an event about t.
+func (e *Engine) setTaskParams(p url.Values, ws *workspace, t *task, now time.Time) {
+	p.Set("TaskSid", t.sid)
+	p.Set("TaskAttributes", t.attributes)
+	p.Set("TaskAge", strconv.Itoa(int(now.Sub(t.created)/time.Second)))
+	p.Set("TaskPriority", strconv.Itoa(t.priority))
+	p.Set("TaskAssignmentStatus", t.status)
+	p.Set("TaskDateCreated", strconv.FormatInt(t.created.Unix(), 10))
+	p.Set("TaskTimeout", strconv.Itoa(t.timeout))
+	p.Set("TaskVersion", strconv.Itoa(t.version))
+	switch t.status {
+	case taskCanceled:
+		p.Set("TaskCanceledReason", t.reason)
+	case taskCompleted:
+		p.Set("TaskCompletedReason", t.reason)
+	}
+	if t.queueSid != "" {
+		p.Set("TaskQueueSid", t.queueSid)
+		p.Set("TaskQueueName", e.queueName(t.queueSid))
+		p.Set("TaskQueueEnteredDate", strconv.FormatInt(t.queueEntered.Unix(), 10))
+		if q := e.queues[t.queueSid]; q != nil {
+			p.Set("TaskQueueTargetExpression", q.targetWorkers)
+		}
+	}
+	p.Set("WorkflowSid", t.workflowSid)
+	p.Set("WorkflowName", e.workflowName(t.workflowSid))
+	p.Set("TaskChannelUniqueName", t.channel)
+	p.Set("TaskChannelSid", ws.channels[t.channel])
 }
 
 // eventWanted applies a workspace's EventsFilter (comma-separated event types; empty: all).

@@ -2,6 +2,7 @@ package taskrouter
 
 import (
 	"net/http"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestEventsAreSignedAndCarryTwilioFields(t *testing.T) {
 	assert.False(t, other.Validate(h.sink.srv.URL+"/events", flat, "bogus"))
 
 	for field, want := range map[string]string{
-		"EventType": "reservation.created", "AccountSid": testAccount, "WorkspaceSid": h.ws, "WorkspaceName": "ws",
+		"EventType": "reservation.created", "AccountSid": sandboxtest.Account, "WorkspaceSid": h.ws, "WorkspaceName": "ws",
 		"ResourceType": "reservation", "TaskSid": task, "TaskAssignmentStatus": "reserved", "TaskPriority": "0",
 		"TaskAge": "0", "TaskQueueSid": q, "TaskQueueName": "q", "WorkflowSid": wf, "WorkflowName": "wf",
 		"TaskChannelUniqueName": "default", "WorkerSid": alice, "WorkerName": "alice", "WorkerActivitySid": h.available,

@@ -116,6 +116,21 @@ type token struct {
 
 var keywords = map[string]bool{"HAS": true, "IN": true, "NOT": true, "CONTAINS": true, "TRUE": true, "FALSE": true, "NULL": true}
 
+var punctuation = map[rune]tokKind{'(': tkLParen, ')': tkRParen, '[': tkLBrack, ']': tkRBrack, ',': tkComma}
+
+// wordToken tells a keyword (case-insensitive) from an attribute path.
+func wordToken(word string, pos int) token {
+	switch up := strings.ToUpper(word); {
+	case up == "AND":
+		return token{tkAnd, up, pos}
+	case up == "OR":
+		return token{tkOr, up, pos}
+	case keywords[up]:
+		return token{tkKeyword, up, pos}
+	}
+	return token{tkIdent, word, pos}
+}
+
 func lex(src string) ([]token, error) {
 	var toks []token
 	rs := []rune(src)
@@ -124,20 +139,8 @@ func lex(src string) ([]token, error) {
 		switch {
 		case unicode.IsSpace(c):
 			i++
-		case c == '(':
-			toks = append(toks, token{tkLParen, "(", i})
-			i++
-		case c == ')':
-			toks = append(toks, token{tkRParen, ")", i})
-			i++
-		case c == '[':
-			toks = append(toks, token{tkLBrack, "[", i})
-			i++
-		case c == ']':
-			toks = append(toks, token{tkRBrack, "]", i})
-			i++
-		case c == ',':
-			toks = append(toks, token{tkComma, ",", i})
+		case punctuation[c] != 0:
+			toks = append(toks, token{punctuation[c], string(c), i})
 			i++
 		case c == '&' || c == '|':
 			if i+1 >= len(rs) || rs[i+1] != c {
@@ -186,18 +189,7 @@ func lex(src string) ([]token, error) {
 			for j < len(rs) && (unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j]) || rs[j] == '_' || rs[j] == '.' || rs[j] == '-' || rs[j] == '$') {
 				j++
 			}
-			word := string(rs[i:j])
-			up := strings.ToUpper(word)
-			switch {
-			case up == "AND":
-				toks = append(toks, token{tkAnd, up, i})
-			case up == "OR":
-				toks = append(toks, token{tkOr, up, i})
-			case keywords[up]:
-				toks = append(toks, token{tkKeyword, up, i})
-			default:
-				toks = append(toks, token{tkIdent, word, i})
-			}
+			toks = append(toks, wordToken(string(rs[i:j]), i))
 			i = j
 		default:
 			return nil, fmt.Errorf("expression %q: unexpected %q at offset %d", src, string(c), i)

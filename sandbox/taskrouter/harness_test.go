@@ -3,7 +3,6 @@ package taskrouter
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,18 +12,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go"
-	"github.com/twilio/twilio-go/client"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/internal/oaicheck"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
-)
-
-const (
-	testAccount = "AC0123456789abcdef0123456789abcdef"
-	testToken   = "0123456789abcdef0123456789abcdef"
 )
 
 // sink is the application's event callback: it records every event in arrival order and checks
@@ -40,15 +33,8 @@ type sink struct {
 
 func newSink(t *testing.T) *sink {
 	s := &sink{status: http.StatusNoContent}
-	validator := client.NewRequestValidator(testToken)
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		flat := map[string]string{}
-		for k := range form {
-			flat[k] = form.Get(k)
-		}
-		valid := validator.Validate("http://"+r.Host+r.URL.RequestURI(), flat, r.Header.Get("X-Twilio-Signature"))
+		form, valid := sandboxtest.SignedForm(r, "http://"+r.Host, sandboxtest.Token)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.failures > 0 {
@@ -113,20 +99,14 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	clk := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	rec := &twilioapi.Recorder{}
-	eng := New(Config{Clock: clk, Credentials: twilioapi.Credentials{AccountSid: testAccount, AuthToken: testToken},
+	eng := New(Config{Clock: clk, Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token},
 		Recorder: rec})
 	t.Cleanup(eng.Close)
 	lis := &listener{}
 	eng.SetQueueListener(lis)
 	srv := httptest.NewServer(eng.Handler())
 	t.Cleanup(srv.Close)
-	target, _ := url.Parse(srv.URL)
-	checker, err := oaicheck.Load()
-	require.NoError(t, err)
-	oai := &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
-	cl := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: oai}}
-	cl.SetAccountSid(testAccount)
-	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: cl})
+	rc, oai := sandboxtest.Client(t, srv.URL)
 	h := &harness{t: t, clock: clk, rec: rec, engine: eng, sink: newSink(t), listener: lis, oai: oai, tr: rc.TaskrouterV1}
 	t.Cleanup(func() {
 		assert.Empty(t, oai.Failures(), "every response validates against Twilio's OpenAPI spec")

@@ -10,9 +10,28 @@ import (
 
 // The engine's resources. They live behind Engine.mu; handlers render them while holding it.
 
+// record is what every resource has. seq orders resources by creation, as Twilio lists them;
+// version counts the changes of tasks, workers and reservations, whose ETag it is. A
+// workspace's wsSid is empty.
+type record struct {
+	seq              int64
+	sid, wsSid       string
+	created, updated time.Time
+	version          int
+}
+
+func (r *record) rec() *record { return r }
+
+// recorded is any resource: the generic REST handlers work on it.
+type recorded interface{ rec() *record }
+
+func (e *Engine) newRecord(prefix, wsSid string) record {
+	now := e.now()
+	return record{seq: e.nextSeq(), sid: twilioapi.NewSID(prefix), wsSid: wsSid, created: now, updated: now}
+}
+
 type workspace struct {
-	seq                int64
-	sid                string
+	record
 	friendlyName       string
 	eventCallbackURL   string
 	eventsFilter       string
@@ -20,21 +39,17 @@ type workspace struct {
 	timeoutActivitySid string
 	multiTaskEnabled   bool
 	queueOrder         string
-	created, updated   time.Time
 	channels           map[string]string // unique name → TC sid
 }
 
 type activity struct {
-	seq              int64
-	sid, wsSid       string
-	friendlyName     string
-	available        bool
-	created, updated time.Time
+	record
+	friendlyName string
+	available    bool
 }
 
 type taskQueue struct {
-	seq                    int64
-	sid, wsSid             string
+	record
 	friendlyName           string
 	targetWorkers          string
 	targetExpr             expr
@@ -42,51 +57,42 @@ type taskQueue struct {
 	taskOrder              string
 	reservationActivitySid string
 	assignmentActivitySid  string
-	created, updated       time.Time
 }
 
 type worker struct {
-	seq              int64
-	sid, wsSid       string
-	friendlyName     string
-	attributes       string
-	attrs            map[string]any
-	activitySid      string
-	created, updated time.Time
-	statusChanged    time.Time
+	record
+	friendlyName  string
+	attributes    string
+	attrs         map[string]any
+	activitySid   string
+	statusChanged time.Time
 	// idleSince orders available workers: the one idle longest gets the next reservation.
 	idleSince time.Time
-	version   int
 }
 
 type workflow struct {
-	seq                   int64
-	sid, wsSid            string
+	record
 	friendlyName          string
 	configuration         string
 	config                *routingConfig
 	assignmentCallbackURL string
 	fallbackCallbackURL   string
 	reservationTimeout    int
-	created, updated      time.Time
 }
 
 type task struct {
-	seq              int64
-	sid, wsSid       string
-	workflowSid      string
-	attributes       string
-	attrs            map[string]any
-	status           string
-	reason           string
-	priority         int
-	basePriority     int
-	timeout          int
-	channel          string
-	queueSid         string
-	queueEntered     time.Time
-	created, updated time.Time
-	version          int
+	record
+	workflowSid  string
+	attributes   string
+	attrs        map[string]any
+	status       string
+	reason       string
+	priority     int
+	basePriority int
+	timeout      int
+	channel      string
+	queueSid     string
+	queueEntered time.Time
 
 	// Routing state: the matched filter (-1: default filter) and the target within it.
 	filter, target int
@@ -99,14 +105,11 @@ type task struct {
 }
 
 type reservation struct {
-	seq              int64
-	sid, wsSid       string
-	taskSid          string
-	workerSid        string
-	status           string
-	created, updated time.Time
-	timer            clock.Timer
-	version          int
+	record
+	taskSid   string
+	workerSid string
+	status    string
+	timer     clock.Timer
 	// priorActivitySid is the worker's activity before the queue's ReservationActivitySid or
 	// AssignmentActivitySid moved it, restored when the reservation ends.
 	priorActivitySid string

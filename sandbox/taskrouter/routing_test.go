@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -30,7 +31,7 @@ func TestTaskRoutedToOnlyAvailableWorkerAndCompleted(t *testing.T) {
 	assert.Equal(t, q, created.Get("TaskQueueSid"))
 	assert.JSONEq(t, `{"call_sid":"CA1"}`, created.Get("TaskAttributes"))
 	assert.JSONEq(t, `{"contact_uri":"+15550000002"}`, created.Get("WorkerAttributes"))
-	assert.Equal(t, testAccount, created.Get("AccountSid"))
+	assert.Equal(t, sandboxtest.Account, created.Get("AccountSid"))
 	assert.Equal(t, h.ws, created.Get("WorkspaceSid"))
 	assert.Equal(t, "reservation", created.Get("ResourceType"))
 	assert.True(t, twilioapi.HasSIDShape(created.Get("Sid"), "EV"))

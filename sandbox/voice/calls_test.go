@@ -2,6 +2,7 @@ package voice
 
 import (
 	"net/http"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestUnansweredCallsReportStatusAndNeverFetchUrl(t *testing.T) {
 			assert.Equal(t, "0", cbs[0].Form.Get("CallDuration"))
 			assert.Equal(t, "outbound-api", cbs[0].Form.Get("Direction"))
 			assert.Equal(t, "2010-04-01", cbs[0].Form.Get("ApiVersion"))
-			assert.Equal(t, testAccount, cbs[0].Form.Get("AccountSid"))
+			assert.Equal(t, sandboxtest.Account, cbs[0].Form.Get("AccountSid"))
 			assert.Empty(t, h.app.hitsTo("/answer"), "the Url is never fetched for %s", tt.wantStat)
 			assert.Equal(t, tt.wantStat, h.call(sid).Status)
 

@@ -1,23 +1,20 @@
 package voice
 
 import (
-	"encoding/json"
 	"net/http"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 )
 
 // apiAs is a twilio-go Api client with other credentials, through the same checked transport.
 func apiAs(h *harness, account, token string) *openapi.ApiService {
-	c := &client.Client{Credentials: client.NewCredentials(account, token), HTTPClient: &http.Client{Transport: h.check}}
-	c.SetAccountSid(account)
-	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}).Api
+	return sandboxtest.ClientVia(h.check, account, token, account).Api
 }
 
 func TestContractCallsThroughTwilioGo(t *testing.T) {
@@ -36,7 +33,7 @@ func TestContractCallsThroughTwilioGo(t *testing.T) {
 	assert.Equal(t, "outbound-api", *created.Direction)
 	assert.Equal(t, agentPhone, *created.To)
 	assert.Equal(t, ourNumber, *created.From)
-	assert.Equal(t, testAccount, *created.AccountSid)
+	assert.Equal(t, sandboxtest.Account, *created.AccountSid)
 	assert.Equal(t, "2010-04-01", *created.ApiVersion)
 	assert.Nil(t, created.StartTime)
 	_, err = time.Parse(time.RFC1123Z, *created.DateCreated)
@@ -191,11 +188,11 @@ func TestContractErrors(t *testing.T) {
 		{"fetch unknown queue", func() error { _, err := h.api.FetchQueue("QU00000000000000000000000000000000", nil); return err }, 404, 20404},
 		{"list calls with a bad Status", func() error { _, err := h.api.ListCall((&openapi.ListCallParams{}).SetStatus("paused")); return err }, 400, 20001},
 		{"wrong auth token", func() error {
-			_, err := apiAs(h, testAccount, "ffffffffffffffffffffffffffffffff").ListCall(nil)
+			_, err := apiAs(h, sandboxtest.Account, "ffffffffffffffffffffffffffffffff").ListCall(nil)
 			return err
 		}, 401, 20003},
 		{"another account in the path", func() error {
-			_, err := apiAs(h, "ACffffffffffffffffffffffffffffffff", testToken).ListCall(nil)
+			_, err := apiAs(h, "ACffffffffffffffffffffffffffffffff", sandboxtest.Token).ListCall(nil)
 			return err
 		}, 401, 20003},
 	}
@@ -215,17 +212,11 @@ func TestContractErrors(t *testing.T) {
 
 func TestOtherAccountInPathIsNotFound(t *testing.T) {
 	h := newHarness(t)
-	req, err := http.NewRequest(http.MethodGet, h.server.URL+"/2010-04-01/Accounts/ACffffffffffffffffffffffffffffffff/Calls.json", nil)
-	require.NoError(t, err)
-	req.SetBasicAuth(testAccount, testToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	var body struct {
 		Code   int `json:"code"`
 		Status int `json:"status"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	status := sandboxtest.GetJSON(t, h.server.URL+"/2010-04-01/Accounts/ACffffffffffffffffffffffffffffffff/Calls.json", &body)
+	assert.Equal(t, http.StatusNotFound, status)
 	assert.Equal(t, 20404, body.Code, "authenticated, but the path names an account that is not the sandbox's")
 }

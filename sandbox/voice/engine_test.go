@@ -5,19 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go"
-	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"queuebridge/sandbox/clock"
-	"queuebridge/sandbox/internal/oaicheck"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -38,13 +35,10 @@ func TestScaledClockRunsCallsWithoutManualStepping(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer app.Close()
-	e := New(Config{Clock: clock.NewScaled(1000), Credentials: twilioapi.Credentials{AccountSid: testAccount, AuthToken: testToken, APIKey: "SK0123456789abcdef0123456789abcdef", APISecret: "secret0123456789"}})
+	e := New(Config{Clock: clock.NewScaled(1000), Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token, APIKey: "SK0123456789abcdef0123456789abcdef", APISecret: "secret0123456789"}})
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
-	target, _ := url.Parse(srv.URL)
-	c := &client.Client{Credentials: client.NewCredentials("SK0123456789abcdef0123456789abcdef", "secret0123456789"), HTTPClient: &http.Client{Transport: oaicheck.Rewrite{Target: target}}}
-	c.SetAccountSid(testAccount)
-	api := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}).Api
+	api := sandboxtest.ClientVia(sandboxtest.Rewrite(t, srv.URL), "SK0123456789abcdef0123456789abcdef", "secret0123456789", sandboxtest.Account).Api
 
 	resp, err := api.CreateCall((&openapi.CreateCallParams{}).SetTo(agentPhone).SetFrom(ourNumber).
 		SetUrl(app.URL + "/answer").SetMachineDetection("Enable").SetStatusCallback(app.URL + "/status"))
@@ -189,9 +183,9 @@ func TestHangUpAllEndsEveryCall(t *testing.T) {
 
 func TestWrongMethodIsTwilios20004(t *testing.T) {
 	h := newHarness(t)
-	req, err := http.NewRequest(http.MethodDelete, h.server.URL+"/2010-04-01/Accounts/"+testAccount+"/Queues.json", nil)
+	req, err := http.NewRequest(http.MethodDelete, h.server.URL+"/2010-04-01/Accounts/"+sandboxtest.Account+"/Queues.json", nil)
 	require.NoError(t, err)
-	req.SetBasicAuth(testAccount, testToken)
+	req.SetBasicAuth(sandboxtest.Account, sandboxtest.Token)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -335,68 +335,15 @@ func (c *call) enqueue(v verb, base string) (*request, error) {
 
 func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err error) {
 	e := c.e
-	taskSid := ""
+	var taskSid string
 	if workflow := v.attr("workflowSid", ""); workflow != "" {
-		req := twilioapi.EnqueueRequest{CallSid: c.sid, WorkflowSid: workflow}
-		e.mu.Lock()
-		req.Attributes = c.taskAttributesLocked()
-		e.mu.Unlock()
-		for _, t := range v.children {
-			if t.name != "Task" {
-				continue
-			}
-			if t.text != "" {
-				var extra map[string]any
-				if jerr := json.Unmarshal([]byte(t.text), &extra); jerr != nil {
-					e.record(c.sid, "enqueue: invalid <Task> JSON", map[string]string{"error": jerr.Error()})
-					return "error", "", nil
-				}
-				for k, val := range extra {
-					req.Attributes[k] = val
-				}
-			}
-			if p, perr := strconv.Atoi(t.attr("priority", "")); perr == nil {
-				req.Priority = &p
-			}
-			if to, terr := strconv.Atoi(t.attr("timeout", "")); terr == nil {
-				req.Timeout = &to
-			}
+		if taskSid, result = c.enqueueTask(v, workflow); result != "" {
+			return result, "", nil
 		}
-		tr := e.taskRouter()
-		if tr == nil {
-			e.record(c.sid, "enqueue: no TaskRouter wired", nil)
-			return "system-error", "", nil
-		}
-		sid, terr := tr.EnqueueCall(context.Background(), req)
-		if terr != nil {
-			e.record(c.sid, "enqueue: TaskRouter refused", map[string]string{"error": terr.Error()})
-			return "system-error", "", nil
-		}
-		taskSid = sid
-		e.mu.Lock()
-		c.taskSid, c.waiting, c.queuedAt = sid, true, e.clock.Now()
-		e.mu.Unlock()
-		e.record(c.sid, "enqueued", map[string]string{"task": sid, "workflow": workflow})
-	} else {
-		name := v.text
-		if name == "" {
-			return "error", "", nil
-		}
-		e.mu.Lock()
-		q := e.queueByNameLocked(name)
-		if len(q.members) >= maxQueueLength {
-			e.mu.Unlock()
-			return "queue-full", q.sid, nil
-		}
-		q.members = append(q.members, c)
-		q.updated = e.clock.Now()
-		c.waiting, c.inQueue, c.queuedAt = true, q, e.clock.Now()
-		queueSid = q.sid
-		e.mu.Unlock()
-		e.record(c.sid, "enqueued", map[string]string{"queue": name, "queue_sid": q.sid})
+	} else if queueSid, result = c.joinQueue(v.text); result != "" {
+		return result, queueSid, nil
 	}
 	defer c.leaveQueue()
-
 	if waitURL := resolve(base, v.attr("waitUrl", "")); waitURL != "" {
 		if c.playWaitURL(waitURL, method(v, "waitUrlMethod"), queueSid) {
 			c.callerLeft(taskSid, "leave")
@@ -439,6 +386,72 @@ func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err er
 			}
 		}
 	}
+}
+
+// enqueueTask makes the call a TaskRouter task of the workflow, with the call's attributes
+// merged with each <Task>'s JSON; result is set when it could not.
+func (c *call) enqueueTask(v verb, workflow string) (taskSid, result string) {
+	e := c.e
+	req := twilioapi.EnqueueRequest{CallSid: c.sid, WorkflowSid: workflow}
+	e.mu.Lock()
+	req.Attributes = c.taskAttributesLocked()
+	e.mu.Unlock()
+	for _, t := range v.children {
+		if t.name != "Task" {
+			continue
+		}
+		if t.text != "" {
+			var extra map[string]any
+			if jerr := json.Unmarshal([]byte(t.text), &extra); jerr != nil {
+				e.record(c.sid, "enqueue: invalid <Task> JSON", map[string]string{"error": jerr.Error()})
+				return "", "error"
+			}
+			for k, val := range extra {
+				req.Attributes[k] = val
+			}
+		}
+		if p, perr := strconv.Atoi(t.attr("priority", "")); perr == nil {
+			req.Priority = &p
+		}
+		if to, terr := strconv.Atoi(t.attr("timeout", "")); terr == nil {
+			req.Timeout = &to
+		}
+	}
+	tr := e.taskRouter()
+	if tr == nil {
+		e.record(c.sid, "enqueue: no TaskRouter wired", nil)
+		return "", "system-error"
+	}
+	sid, terr := tr.EnqueueCall(context.Background(), req)
+	if terr != nil {
+		e.record(c.sid, "enqueue: TaskRouter refused", map[string]string{"error": terr.Error()})
+		return "", "system-error"
+	}
+	e.mu.Lock()
+	c.taskSid, c.waiting, c.queuedAt = sid, true, e.clock.Now()
+	e.mu.Unlock()
+	e.record(c.sid, "enqueued", map[string]string{"task": sid, "workflow": workflow})
+	return sid, ""
+}
+
+// joinQueue puts the call in the named Voice queue; result is set when it could not.
+func (c *call) joinQueue(name string) (queueSid, result string) {
+	e := c.e
+	if name == "" {
+		return "", "error"
+	}
+	e.mu.Lock()
+	q := e.queueByNameLocked(name)
+	if len(q.members) >= maxQueueLength {
+		e.mu.Unlock()
+		return q.sid, "queue-full"
+	}
+	q.members = append(q.members, c)
+	q.updated = e.clock.Now()
+	c.waiting, c.inQueue, c.queuedAt = true, q, e.clock.Now()
+	e.mu.Unlock()
+	e.record(c.sid, "enqueued", map[string]string{"queue": name, "queue_sid": q.sid})
+	return q.sid, ""
 }
 
 // playWaitURL fetches the waitUrl once (the sandbox plays no hold music) and reports whether
@@ -648,36 +661,46 @@ func (c *call) dialNumber(v, n verb) (dialOutcome, error) {
 	// The parent's goroutine drives the child leg: its mailbox takes no events.
 	child.mb.close()
 	out := dialOutcome{callSid: child.sid}
+	if status, err := c.ring(child, seconds(v, "timeout", 30)); status != "" {
+		out.status = status
+		return out, err
+	}
+	return c.talkTo(child, out)
+}
+
+// ring rings a child leg until its persona answers (status "") or the leg ends (its status).
+func (c *call) ring(child *call, timeout time.Duration) (status string, err error) {
 	child.setStatus("initiated")
 	p := child.persona
 	switch p.Kind {
 	case KindBusy:
 		child.endWithSip("busy", 486)
-		out.status = "busy"
-		return out, nil
+		return "busy", nil
 	case KindFail:
 		child.endWithSip("failed", 500)
-		out.status = "failed"
-		return out, nil
+		return "failed", nil
 	}
 	child.setStatus("ringing")
-	ring := seconds(v, "timeout", 30)
-	answers := p.Kind != KindNoAnswer && p.AnswerAfter < ring
-	wait := ring
+	answers := p.Kind != KindNoAnswer && p.AnswerAfter < timeout
+	wait := timeout
 	if answers {
 		wait = p.AnswerAfter
 	}
 	if err := c.sleep(wait); err != nil {
 		child.endWithSip("canceled", 487)
-		out.status = "canceled"
-		return out, err
+		return "canceled", err
 	}
 	if !answers {
 		child.endWithSip("no-answer", 487)
-		out.status = "no-answer"
-		return out, nil
+		return "no-answer", nil
 	}
 	child.setStatus("in-progress")
+	return "", nil
+}
+
+// talkTo bridges the call with an answered child leg until either side hangs up.
+func (c *call) talkTo(child *call, out dialOutcome) (dialOutcome, error) {
+	e, p := c.e, child.persona
 	start := e.clock.Now()
 	e.mu.Lock()
 	c.bridgedWith, child.bridgedWith = child.sid, c.sid

@@ -6,25 +6,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twilio/twilio-go"
-	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/internal/oaicheck"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
 const (
-	testAccount = "AC0123456789abcdef0123456789abcdef"
-	testToken   = "0123456789abcdef0123456789abcdef"
 	agentPhone  = "+15550001111"
 	callerPhone = "+15550002222"
 	ourNumber   = "+15559990000"
@@ -117,21 +113,7 @@ func (a *app) allHits() []hit {
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
-	if r.Method == http.MethodGet {
-		form = r.URL.Query()
-	}
-	flat := map[string]string{}
-	for k := range form {
-		flat[k] = form.Get(k)
-	}
-	signParams := flat
-	if r.Method == http.MethodGet {
-		signParams = map[string]string{}
-	}
-	rv := client.NewRequestValidator(testToken)
-	valid := rv.Validate("http://"+r.Host+r.URL.RequestURI(), signParams, r.Header.Get("X-Twilio-Signature"))
+	form, valid := sandboxtest.SignedForm(r, "http://"+r.Host, sandboxtest.Token)
 	a.mu.Lock()
 	a.hits = append(a.hits, hit{Path: r.URL.Path, Form: form, SigValid: valid})
 	f := a.routes[r.URL.Path]
@@ -170,7 +152,7 @@ func newHarness(t *testing.T) *harness {
 			h.trLog.mu.Lock()
 			defer h.trLog.mu.Unlock()
 			h.trLog.enqueued = append(h.trLog.enqueued, req)
-			return "WT" + strings.Repeat("0", 31) + string(rune('0'+len(h.trLog.enqueued))), nil
+			return sandboxtest.SID("WT", len(h.trLog.enqueued)), nil
 		},
 		CallerLeftQueueFn: func(_ context.Context, taskSid, reason string) error {
 			h.trLog.mu.Lock()
@@ -193,20 +175,15 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(h.app.srv.Close)
 	h.engine = New(Config{
 		Clock:       h.clk,
-		Credentials: twilioapi.Credentials{AccountSid: testAccount, AuthToken: testToken},
-		Webhooks:    &twilioapi.Webhooks{AuthToken: testToken, Client: h.app.srv.Client()},
+		Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token},
+		Webhooks:    &twilioapi.Webhooks{AuthToken: sandboxtest.Token, Client: h.app.srv.Client()},
 		Recorder:    h.rec,
 		TaskRouter:  h.tr,
 	})
 	h.server = httptest.NewServer(h.engine.Handler())
 	t.Cleanup(h.server.Close)
-	target, _ := url.Parse(h.server.URL)
-	checker, err := oaicheck.Load()
-	require.NoError(t, err)
-	h.check = &oaicheck.Transport{Base: oaicheck.Rewrite{Target: target}, Checker: checker}
-	c := &client.Client{Credentials: client.NewCredentials(testAccount, testToken), HTTPClient: &http.Client{Transport: h.check}}
-	c.SetAccountSid(testAccount)
-	h.api = twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}).Api
+	rc, check := sandboxtest.Client(t, h.server.URL)
+	h.api, h.check = rc.Api, check
 	t.Cleanup(func() {
 		for _, hit := range h.app.allHits() {
 			assert.True(t, hit.SigValid, "webhook to %s must carry a valid X-Twilio-Signature", hit.Path)

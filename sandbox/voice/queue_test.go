@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"queuebridge/sandbox/internal/sandboxtest"
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
@@ -53,7 +54,7 @@ func TestInboundCallFetchesVoiceUrl(t *testing.T) {
 	require.Len(t, hits, 1)
 	f := hits[0].Form
 	assert.Equal(t, sid, f.Get("CallSid"))
-	assert.Equal(t, testAccount, f.Get("AccountSid"))
+	assert.Equal(t, sandboxtest.Account, f.Get("AccountSid"))
 	assert.Equal(t, callerPhone, f.Get("From"))
 	assert.Equal(t, callerPhone, f.Get("Caller"))
 	assert.Equal(t, ourNumber, f.Get("To"))
@@ -81,7 +82,7 @@ func TestEnqueueCreatesTaskWithMergedAttributes(t *testing.T) {
 	assert.Equal(t, sid, req.CallSid)
 	assert.Equal(t, workflowSid, req.WorkflowSid)
 	assert.Equal(t, sid, req.Attributes["call_sid"])
-	assert.Equal(t, testAccount, req.Attributes["account_sid"])
+	assert.Equal(t, sandboxtest.Account, req.Attributes["account_sid"])
 	assert.Equal(t, ourNumber, req.Attributes["to"])
 	assert.Equal(t, callerPhone, req.Attributes["caller"])
 	assert.Equal(t, "inbound", req.Attributes["direction"])

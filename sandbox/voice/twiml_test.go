@@ -2,6 +2,7 @@ package voice
 
 import (
 	"net/url"
+	"queuebridge/sandbox/internal/sandboxtest"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestRecordGetsThePersonasMessage(t *testing.T) {
 	require.Len(t, rec, 1, "a relative action resolves against the document's URL")
 	assert.Equal(t, "12", rec[0].Form.Get("RecordingDuration"))
 	assert.True(t, strings.HasPrefix(rec[0].Form.Get("RecordingSid"), "RE"))
-	assert.Equal(t, "https://api.twilio.com/2010-04-01/Accounts/"+testAccount+"/Recordings/"+rec[0].Form.Get("RecordingSid"), rec[0].Form.Get("RecordingUrl"))
+	assert.Equal(t, "https://api.twilio.com/2010-04-01/Accounts/"+sandboxtest.Account+"/Recordings/"+rec[0].Form.Get("RecordingSid"), rec[0].Form.Get("RecordingUrl"))
 	h.advance(time.Second)
 	assert.Equal(t, "completed", h.call(sid).Status)
 }
