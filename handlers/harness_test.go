@@ -37,6 +37,8 @@ const (
 	workflowSID  = "WW00000000000000000000000000000001"
 	agentNumber  = "+15005550101"
 	callerNumber = "+15005550199"
+	// ourNumber is the number the caller dialed: the account owns it, so it is the agent leg's From.
+	ourNumber = "+15005550006"
 )
 
 type harness struct {
@@ -50,6 +52,7 @@ type harness struct {
 	opts   taskrouter.Options
 	stop   context.CancelFunc
 	done   chan struct{}
+	log    io.Writer
 }
 
 type harnessOption func(*harness)
@@ -66,9 +69,12 @@ func withoutDispatcher() harnessOption { return func(h *harness) { h.done = nil 
 func withTwilio(tw *testkit.Twilio) harnessOption { return func(h *harness) { h.tw = tw } }
 func withDB(path string) harnessOption            { return func(h *harness) { h.dbPath = path } }
 
+// withLog sends the bridge's log to w.
+func withLog(w io.Writer) harnessOption { return func(h *harness) { h.log = w } }
+
 func newHarness(t *testing.T, options ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, done: make(chan struct{})}
+	h := &harness{t: t, done: make(chan struct{}), log: io.Discard}
 	h.opts = taskrouter.Options{RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}
 	for _, o := range options {
 		o(h)
@@ -85,7 +91,7 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 		},
 		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts,
 	}, app.WithoutStartupChecks(), app.WithTwilioTimeout(300*time.Millisecond),
-		app.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		app.WithLogger(slog.New(slog.NewTextHandler(h.log, nil))))
 	require.NoError(t, err)
 	h.db, h.bridge = a.Store, a.Bridge
 	h.srv = httptest.NewServer(a.Handler)
@@ -140,7 +146,7 @@ func newRes() res {
 
 // event builds a TaskRouter event callback form for r.
 func event(typ string, r res, extra ...string) url.Values {
-	taskAttrs, _ := json.Marshal(map[string]any{"from": callerNumber, "call_sid": testkit.SID("CA")})
+	taskAttrs, _ := json.Marshal(map[string]any{"from": callerNumber, "to": ourNumber, "call_sid": testkit.SID("CA")})
 	workerAttrs, _ := json.Marshal(map[string]any{"contact_uri": agentNumber})
 	f := url.Values{
 		"EventType": {typ}, "Sid": {testkit.SID("EV")}, "AccountSid": {accountSID}, "WorkspaceSid": {workspaceSID},
@@ -181,6 +187,17 @@ func (h *harness) connected(r res) string {
 	call := h.waitCall(r)
 	assertConnects(h.t, h.answer(r, call, "human"), r)
 	return call
+}
+
+// metrics returns the /metrics exposition.
+func (h *harness) metrics() string {
+	h.t.Helper()
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return string(body)
 }
 
 // waitIdle waits until the outbox is empty.

@@ -35,7 +35,7 @@ func BenchmarkSignature(b *testing.B) {
 			"WorkspaceSid": {"WS00000000000000000000000000000001"}, "ResourceType": {"reservation"}, "ResourceSid": {"WR00000000000000000000000000000001"},
 			"TaskSid": {"WT00000000000000000000000000000001"}, "ReservationSid": {"WR00000000000000000000000000000001"},
 			"WorkerSid": {"WK00000000000000000000000000000001"}, "WorkerName": {"alice"}, "WorkflowSid": {"WW00000000000000000000000000000001"},
-			"TaskAttributes":   {`{"from":"+15005550199","call_sid":"CA00000000000000000000000000000002","department":"sales"}`},
+			"TaskAttributes":   {`{"from":"+15005550199","to":"+15005550006","call_sid":"CA00000000000000000000000000000002","department":"sales"}`},
 			"WorkerAttributes": {`{"contact_uri":"+15005550101","skills":["en","es"]}`}, "TimestampMs": {"1700000000123"},
 			"EventDescription": {"Reservation WR00000000000000000000000000000001 created for Worker alice"}}},
 	} {

@@ -21,7 +21,7 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	require.Len(t, creates, 1)
 	f := creates[0].Form
 	assert.Equal(t, agentNumber, f.Get("To"))
-	assert.Equal(t, callerNumber, f.Get("From"))
+	assert.Equal(t, ourNumber, f.Get("From"), "the number the caller dialed: the account owns it (else 21210)")
 	assert.Equal(t, publicBase+dialQueuePath(r), f.Get("Url"))
 	assert.Equal(t, publicBase+"/status-callback?reservation="+r.SID, f.Get("StatusCallback"))
 	assert.ElementsMatch(t, []string{"initiated", "ringing", "answered", "completed"}, f["StatusCallbackEvent"])

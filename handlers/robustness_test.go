@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -265,11 +264,7 @@ func TestMetricsCountOutcomesWithBoundedLabels(t *testing.T) {
 	h.answer(r, call, "machine_start")
 	h.waitIdle()
 
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	text := string(body)
+	text := h.metrics()
 	assert.Contains(t, text, `queuebridge_reservations_total{outcome="answered_by_machine_start",state="rejected"} 1`)
 	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/dial-queue",status="200"} 1`)
 	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/taskrouter/events",status="200"} 1`)

@@ -25,6 +25,7 @@ type Metrics struct {
 	twilio        *prometheus.HistogramVec
 	twilioErrors  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
+	callerID      prometheus.Counter
 }
 
 // New registers the metrics; outboxDepth, when set, is read at every scrape.
@@ -55,12 +56,16 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 			Name: "queuebridge_twilio_errors_total",
 			Help: "Failed Twilio REST requests by operation and class (permanent, retryable, not_sent, ambiguous).",
 		}, []string{"operation", "class"}),
+		callerID: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "queuebridge_caller_id_refused_total",
+			Help: "Agent legs Twilio refused because the account neither owns nor verified their From (21210): fix CALLER_ID.",
+		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "queuebridge_job_retries_total",
 			Help: "Jobs scheduled again after a failure, by kind.",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries,
+	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries, m.callerID,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if outboxDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -105,6 +110,7 @@ func (m *Metrics) Hooks() taskrouter.Hooks {
 				m.twilioErrors.WithLabelValues(op, failed.String()).Inc()
 			}
 		},
-		JobRetried: func(kind taskrouter.JobKind) { m.retries.WithLabelValues(string(kind)).Inc() },
+		JobRetried:      func(kind taskrouter.JobKind) { m.retries.WithLabelValues(string(kind)).Inc() },
+		CallerIDRefused: m.callerID.Inc,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type Bridge struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	hooks  Hooks
+	// refusedFrom holds the From numbers Twilio refused (21210): each is logged at ERROR once.
+	refusedFrom sync.Map
 }
 
 // Hooks let an observer (metrics) see what the bridge decides. Every field is optional.
@@ -30,6 +33,9 @@ type Hooks struct {
 	TwilioRequest func(op string, took time.Duration, err error, failed FailureKind)
 	// JobRetried is called when a job is scheduled again after a failure.
 	JobRetried func(kind JobKind)
+	// CallerIDRefused is called when Twilio refuses the agent leg's From (21210): a
+	// configuration error, not the agent's.
+	CallerIDRefused func()
 }
 
 // NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.
@@ -136,7 +142,7 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 			SID: e.ReservationSID, TaskSID: e.TaskSID, WorkspaceSID: e.WorkspaceSID, WorkflowSID: e.WorkflowSID,
 			WorkerSID: e.WorkerSID, WorkerName: e.WorkerName,
 			ContactURI: stringAttr(e.WorkerAttrs, "contact_uri"),
-			CallerID:   firstNonEmpty(b.opts.CallerID, stringAttr(e.TaskAttributes, "from"), stringAttr(e.TaskAttributes, "caller")),
+			CallerID:   b.opts.callerID(e.TaskAttributes),
 			State:      StatePending, CreatedAt: now, UpdatedAt: now,
 			Deadline: now.Add(b.opts.reservationTimeout(e.WorkflowSID)),
 		}
@@ -148,7 +154,7 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 			r.State, r.Outcome = StateRejected, Outcome{OutcomeNoContactURI, fmt.Sprintf("worker has no usable contact_uri (%q)", r.ContactURI)}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		case !ValidContactURI(r.CallerID):
-			r.State, r.Outcome = StateRejected, Outcome{OutcomeNoCallerID, fmt.Sprintf("set CALLER_ID or give the task a \"from\" attribute (got %q)", r.CallerID)}
+			r.State, r.Outcome = StateRejected, Outcome{OutcomeNoCallerID, fmt.Sprintf("the task has no usable number for the agent leg's From (got %q): set CALLER_ID to a number the account owns", r.CallerID)}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		}
 		return Change{Reservation: &r, Jobs: []Job{{Kind: JobDial, Deadline: r.Deadline}}}, nil

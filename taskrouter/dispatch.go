@@ -260,6 +260,7 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		var fe *finalError
 		switch {
 		case errors.As(err, &fe):
+			b.callerIDRefused(r, err)
 			b.giveUpDial(ctx, r.SID, Outcome{OutcomeCallRefused, err.Error()})
 			return nil
 		case FailureOf(err) == NotSent:
@@ -283,6 +284,26 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		b.hooks.CallPlaced(b.opts.Now().Sub(r.CreatedAt))
 	}
 	return b.adoptCall(ctx, r.SID, callSID, "")
+}
+
+// ErrCodeCallerIDRefused is Twilio's error for a From the account neither owns nor verified.
+const ErrCodeCallerIDRefused = 21210
+
+// callerIDRefused reports a 21210: every agent leg from that number will fail the same way
+// until CALLER_ID (or the number the callers dial) is fixed, so it is logged at ERROR, once per
+// number, and counted.
+func (b *Bridge) callerIDRefused(r Reservation, err error) {
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != ErrCodeCallerIDRefused {
+		return
+	}
+	if b.hooks.CallerIDRefused != nil {
+		b.hooks.CallerIDRefused()
+	}
+	if _, seen := b.refusedFrom.LoadOrStore(r.CallerID, true); !seen {
+		b.logger(r).Error("Twilio refuses the agent leg's caller ID (21210): set CALLER_ID to a number the account owns or has verified",
+			"from", r.CallerID, "err", err)
+	}
 }
 
 // adoptCall stores the agent leg's SID. If the reservation ended while the call was being
@@ -413,16 +434,28 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// hangup ends an agent leg: canceled while it may still be ringing, completed once answered.
-// A cancel Twilio refuses (the call was answered meanwhile) is followed by a completed.
+// hangup ends an agent leg. A leg that may still ring is canceled; Twilio ignores a cancel of a
+// call that was answered meanwhile (200, status in-progress), so the status it answers decides
+// whether a completed must follow. A leg known to be answered is completed at once.
 func (b *Bridge) hangup(ctx context.Context, r Reservation, callSID string) error {
 	answered := callSID == r.CallSID && (r.CallStatus == CallInProgress || r.AnsweredBy != "")
 	if !answered {
-		err := b.twilio("end_call", func() error { return b.voice.EndCall(ctx, callSID, CallCanceled) })
-		var fe *finalError
-		if err == nil || !errors.As(err, &fe) {
+		var after CallStatus
+		err := b.twilio("end_call", func() (err error) {
+			after, err = b.voice.EndCall(ctx, callSID, CallCanceled)
 			return err
+		})
+		var fe *finalError
+		switch {
+		case err != nil && !errors.As(err, &fe):
+			return err // retried: the next attempt reads the status again
+		case err == nil && after != CallInProgress:
+			return nil // canceled, or over already
 		}
+		// Refused, or answered while we canceled: hang it up.
 	}
-	return b.twilio("end_call", func() error { return b.voice.EndCall(ctx, callSID, CallCompleted) })
+	return b.twilio("end_call", func() error {
+		_, err := b.voice.EndCall(ctx, callSID, CallCompleted)
+		return err
+	})
 }

@@ -49,11 +49,11 @@ func (f *fakeTwilio) PlaceCall(_ context.Context, req taskrouter.CallRequest) (s
 	return testkit.SID("CA"), nil
 }
 
-func (f *fakeTwilio) EndCall(_ context.Context, sid string, status taskrouter.CallStatus) error {
+func (f *fakeTwilio) EndCall(_ context.Context, sid string, status taskrouter.CallStatus) (taskrouter.CallStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ended = append(f.ended, sid+":"+string(status))
-	return nil
+	return status, nil
 }
 
 func (f *fakeTwilio) FindCalls(_ context.Context, _, _ string, since time.Time) ([]taskrouter.CallInfo, error) {
@@ -116,7 +116,7 @@ func event(typ, reservation, task string) taskrouter.Event {
 	e, err := taskrouter.ParseEvent(url.Values{
 		"EventType": {typ}, "Sid": {testkit.SID("EV")}, "WorkspaceSid": {testkit.SID("WS")}, "TaskSid": {task},
 		"ReservationSid": {reservation}, "WorkerSid": {testkit.SID("WK")},
-		"TaskAttributes": {`{"from":"+15005550199"}`}, "WorkerAttributes": {`{"contact_uri":"+15005550101"}`},
+		"TaskAttributes": {`{"from":"+15005550199","to":"+15005550006"}`}, "WorkerAttributes": {`{"contact_uri":"+15005550101"}`},
 	})
 	if err != nil {
 		panic(err)

@@ -41,7 +41,10 @@ func (e *OptionError) Error() string { return fmt.Sprintf("%s %v: %s", e.Option,
 type Options struct {
 	// URLs builds the agent leg's TwiML and status callback URLs (required).
 	URLs URLs
-	// CallerID is the agent leg's From; empty: the caller's number (task attribute "from").
+	// CallerID is the agent leg's From. Twilio refuses (21210) a From the account neither owns
+	// nor has verified, so the default (empty) is the number the caller dialed (task attribute
+	// "to", which the account owns); a fixed E.164 number is used as is; CallerIDCaller passes
+	// the caller's own number, which works only where the account has verified it.
 	CallerID string
 	// MachineDetection is Enable (default) or DetectMessageEnd; "off" disables AMD.
 	MachineDetection string
@@ -74,6 +77,20 @@ type Options struct {
 	Now func() time.Time
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+}
+
+// CallerIDCaller is the CallerID that passes the caller's own number as the agent leg's From.
+const CallerIDCaller = "caller"
+
+// callerID picks the agent leg's From for a task (see Options.CallerID).
+func (o Options) callerID(task map[string]any) string {
+	switch o.CallerID {
+	case "":
+		return firstNonEmpty(stringAttr(task, "to"), stringAttr(task, "called"))
+	case CallerIDCaller:
+		return firstNonEmpty(stringAttr(task, "from"), stringAttr(task, "caller"))
+	}
+	return o.CallerID
 }
 
 // Machine detection modes.
@@ -140,8 +157,8 @@ func (o Options) Validate() error {
 	default:
 		return &OptionError{"UnknownAnswer", o.UnknownAnswer, "want connect or reject"}
 	}
-	if o.CallerID != "" && !ValidContactURI(o.CallerID) {
-		return &OptionError{"CallerID", o.CallerID, "want an E.164 number such as +15551234567"}
+	if o.CallerID != "" && o.CallerID != CallerIDCaller && !ValidContactURI(o.CallerID) {
+		return &OptionError{"CallerID", o.CallerID, "want an E.164 number the account owns such as +15551234567, or \"caller\""}
 	}
 	return nil
 }

@@ -179,8 +179,10 @@ type CallInfo struct {
 type Voice interface {
 	// PlaceCall creates the agent leg and returns its SID.
 	PlaceCall(ctx context.Context, req CallRequest) (callSID string, err error)
-	// EndCall sets the call's status: canceled (queued or ringing) or completed (live).
-	EndCall(ctx context.Context, callSID string, status CallStatus) error
+	// EndCall sets the call's status: canceled (ends a queued or ringing call) or completed
+	// (hangs up a live one), and returns the call's status after the request. Twilio answers a
+	// cancel of an answered call with 200 and changes nothing: the status says so.
+	EndCall(ctx context.Context, callSID string, status CallStatus) (CallStatus, error)
 	// FindCalls lists calls to → from created at or after since (to find an orphan leg).
 	FindCalls(ctx context.Context, to, from string, since time.Time) ([]CallInfo, error)
 }

@@ -202,10 +202,14 @@ func (t *API) PlaceCall(_ context.Context, req taskrouter.CallRequest) (string, 
 	return *call.Sid, nil
 }
 
-// EndCall sets the call's status to canceled or completed.
-func (t *API) EndCall(_ context.Context, callSID string, status taskrouter.CallStatus) error {
-	_, err := t.Client.Api.UpdateCall(callSID, (&api.UpdateCallParams{}).SetStatus(string(status)))
-	return classify("update call "+callSID, err)
+// EndCall sets the call's status to canceled or completed and returns the status Twilio
+// answers with.
+func (t *API) EndCall(_ context.Context, callSID string, status taskrouter.CallStatus) (taskrouter.CallStatus, error) {
+	call, err := t.Client.Api.UpdateCall(callSID, (&api.UpdateCallParams{}).SetStatus(string(status)))
+	if err != nil {
+		return "", classify("update call "+callSID, err)
+	}
+	return taskrouter.CallStatus(deref(call.Status)), nil
 }
 
 // FindCalls lists the calls to → from started at or after since.

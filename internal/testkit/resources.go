@@ -127,11 +127,19 @@ func typed(field, v string) any {
 }
 
 // Add puts a resource into a collection (e.g. "/v1/Workspaces/WS…/Workflows") as if created
-// before the test, and returns it. fields are its JSON fields; "sid" is minted unless given.
+// before the test, and returns it. fields are its JSON fields; "sid" is minted unless given. A
+// resource with the given sid already there gets the fields instead: what happened to it at
+// Twilio behind the bridge's back (a call answered, say).
 func (tw *Twilio) Add(collection string, fields map[string]any) map[string]any {
 	coll, _, k := split(collection)
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
+	if sid, ok := fields["sid"].(string); ok {
+		if i := tw.index(coll, sid); i >= 0 {
+			maps.Copy(tw.items[coll][i], fields)
+			return maps.Clone(tw.items[coll][i])
+		}
+	}
 	it := tw.stamp(coll, map[string]any{"sid": SID(k.prefix)})
 	maps.Copy(it, fields)
 	tw.items[coll] = append(tw.items[coll], it)

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 )
@@ -95,7 +96,7 @@ func (tw *Twilio) serveItem(w http.ResponseWriter, coll, sid string, req *Reques
 		writeJSON(w, http.StatusOK, tw.items[coll][i])
 	case req.Method == http.MethodPost:
 		it := tw.items[coll][i]
-		setForm(it, req)
+		update(it, kindName, req)
 		it["date_updated"] = tw.now(coll)
 		writeJSON(w, http.StatusOK, it)
 	case req.Method == http.MethodDelete:
@@ -109,6 +110,20 @@ func (tw *Twilio) serveItem(w http.ResponseWriter, coll, sid string, req *Reques
 	default:
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed", true)
 	}
+}
+
+// update applies a POST to a resource, with Twilio's rule for calls: Status=canceled "will
+// attempt to hang up calls that are queued or ringing; however, it will not affect calls already
+// in progress" (Calls resource, Status parameter): the answer is the call, unchanged.
+func update(it map[string]any, kindName string, req *Request) {
+	if kindName == "Calls" && req.Form.Get("Status") == "canceled" && it["status"] == "in-progress" {
+		form := *req
+		form.Form = maps.Clone(req.Form)
+		form.Form.Del("Status")
+		setForm(it, &form)
+		return
+	}
+	setForm(it, req)
 }
 
 func lastSeg(path string) (rest, last string) {
