@@ -41,7 +41,7 @@ type Spec struct {
 // always the bridge's events URL under PUBLIC_BASE_URL, so the spec cannot disagree with the bridge's routes.
 type SpecWorkspace struct {
 	Name string `yaml:"name" json:"name"`
-	// Events is the workspace's EventsFilter; empty means SpecRequiredEvents.
+	// Events is the workspace's EventsFilter; empty means taskrouter.HandledEvents().
 	Events []string `yaml:"events" json:"events"`
 	// TimeoutActivity is where TaskRouter moves a worker whose reservation timed out.
 	TimeoutActivity string `yaml:"timeout_activity" json:"timeout_activity"`

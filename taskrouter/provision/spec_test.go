@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"queuebridge/taskrouter"
 )
 
 func testSettings() SpecSettings {
