@@ -155,7 +155,8 @@ type SpecNumber struct {
 	PhoneNumber string `yaml:"phone_number" json:"phone_number"`
 }
 
-// SpecSettings are the values the spec is resolved with; they come from the environment.
+// SpecSettings are the values the spec is resolved with that are not in the spec: the caller
+// supplies them (cmd/bootstrap reads them from its environment).
 type SpecSettings struct {
 	// PublicBaseURL is where Twilio reaches the bridge (PUBLIC_BASE_URL).
 	PublicBaseURL string
@@ -247,6 +248,15 @@ func specMinReservationTimeout(set SpecSettings) int {
 	return int((d + time.Second - 1) / time.Second)
 }
 
+// The fields of SpecErrors about the settings rather than the spec. The package does not know
+// where settings come from: a command that reads them from its environment maps these fields
+// to its variables (PUBLIC_BASE_URL, RING_TIMEOUT, AMD_TIMEOUT for cmd/bootstrap).
+const (
+	SpecFieldPublicBaseURL = "settings.PublicBaseURL"
+	SpecFieldRingTimeout   = "settings.RingTimeout"
+	SpecFieldAMDTimeout    = "settings.AMDTimeout"
+)
+
 // Validate checks the spec against itself and the settings. It returns SpecErrors holding every
 // problem, or nil.
 func (s *Spec) Validate(set SpecSettings) error {
@@ -329,13 +339,13 @@ func (v *specValidator) notNegative(field string, n int) {
 
 func (v *specValidator) settings(set SpecSettings) {
 	if !specIsAbsoluteHTTP(set.PublicBaseURL) {
-		v.add("PUBLIC_BASE_URL", set.PublicBaseURL, "must be an absolute http(s) URL (where Twilio reaches the bridge)")
+		v.add(SpecFieldPublicBaseURL, set.PublicBaseURL, "must be an absolute http(s) URL (where Twilio reaches the bridge)")
 	}
 	if set.RingTimeout <= 0 {
-		v.add("RING_TIMEOUT", set.RingTimeout.String(), "must be positive")
+		v.add(SpecFieldRingTimeout, set.RingTimeout.String(), "must be positive")
 	}
 	if set.AMDTimeout <= 0 {
-		v.add("AMD_TIMEOUT", set.AMDTimeout.String(), "must be positive")
+		v.add(SpecFieldAMDTimeout, set.AMDTimeout.String(), "must be positive")
 	}
 }
 
@@ -461,7 +471,7 @@ func (v *specValidator) flow(fl SpecFlow) {
 // urlOrPath checks an optional URL that may be a path on the bridge (see specResolveURL).
 func (v *specValidator) urlOrPath(field, value string) {
 	if value != "" && !strings.HasPrefix(value, "/") && !specIsAbsoluteHTTP(value) {
-		v.add(field, value, "must be an absolute http(s) URL or a path on PUBLIC_BASE_URL")
+		v.add(field, value, "must be an absolute http(s) URL or a path on %s", SpecFieldPublicBaseURL)
 	}
 }
 
