@@ -336,20 +336,8 @@ func (r *provReconciler) findWorkspace(ctx context.Context) (*ProvisionedWorkspa
 	if err != nil {
 		return nil, provListErr(PlanKindWorkspace, err)
 	}
-	var found []ProvisionedWorkspace
-	for _, ws := range all {
-		if ws.Name == name {
-			found = append(found, ws)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, nil
-	case 1:
-		return &found[0], nil
-	default:
-		return nil, fmt.Errorf("workspace %q: %d workspaces have this name (%s, %s…): which one the spec owns is ambiguous; delete or rename the extra ones", name, len(found), found[0].SID, found[1].SID)
-	}
+	return provFindOne(all, PlanKindWorkspace, name, func(ws ProvisionedWorkspace) (string, string) { return ws.Name, ws.SID },
+		"which one the spec owns is ambiguous; delete or rename the extra ones")
 }
 
 func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error) {
@@ -357,10 +345,19 @@ func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error)
 	if err != nil {
 		return nil, provListErr(PlanKindFlow, err)
 	}
-	var found []studio.FlowInfo
-	for _, f := range all {
-		if f.FriendlyName == r.spec.Flow.Name {
-			found = append(found, f)
+	return provFindOne(all, PlanKindFlow, r.spec.Flow.Name, func(f studio.FlowInfo) (string, string) { return f.FriendlyName, f.SID },
+		"delete the extra ones")
+}
+
+// provFindOne returns the resource called name, or nil. The spec owns what carries its names, so
+// two resources with the name are an error a person must resolve (fix says how), not a guess.
+func provFindOne[T any](all []T, kind, name string, nameSID func(T) (string, string), fix string) (*T, error) {
+	var found []T
+	var sids []string
+	for _, x := range all {
+		if n, sid := nameSID(x); n == name {
+			found = append(found, x)
+			sids = append(sids, sid)
 		}
 	}
 	switch len(found) {
@@ -369,7 +366,7 @@ func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error)
 	case 1:
 		return &found[0], nil
 	default:
-		return nil, fmt.Errorf("flow %q: %d flows have this name (%s, %s…): delete the extra ones", r.spec.Flow.Name, len(found), found[0].SID, found[1].SID)
+		return nil, fmt.Errorf("%s %q: %d %ss have this name (%s, %s…): %s", kind, name, len(found), kind, sids[0], sids[1], fix)
 	}
 }
 

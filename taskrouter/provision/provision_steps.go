@@ -188,17 +188,13 @@ func (r *provReconciler) applyWorkflow(ctx context.Context) error {
 		if err != nil {
 			return provListErr(PlanKindWorkflow, err)
 		}
-		var found []ProvisionedWorkflow
-		for _, wf := range list {
-			if wf.Name == spec.Name {
-				found = append(found, wf)
-			}
+		found, err := provFindOne(list, PlanKindWorkflow, spec.Name, func(wf ProvisionedWorkflow) (string, string) { return wf.Name, wf.SID },
+			"delete the extra ones")
+		if err != nil {
+			return err
 		}
-		if len(found) > 1 {
-			return fmt.Errorf("workflow %q: %d workflows have this name (%s, %s…): delete the extra ones", spec.Name, len(found), found[0].SID, found[1].SID)
-		}
-		if len(found) == 1 {
-			have = found[0]
+		if found != nil {
+			have = *found
 		}
 	}
 	conf, err := r.provWorkflowConfiguration()

@@ -295,6 +295,28 @@ func TestApplyErrors(t *testing.T) {
 			want: `workspace "queuebridge": 2 workspaces have this name (WS00000000000000000000000000000001, WS00000000000000000000000000000005…): which one the spec owns is ambiguous; delete or rename the extra ones`,
 		},
 		{
+			name: "two workflows with the spec's name",
+			prepare: func(t *testing.T, fake *fakeTwilio) {
+				ws, err := fake.CreateWorkspace(context.Background(), ProvisionedWorkspace{Name: "queuebridge"})
+				require.NoError(t, err)
+				for range 2 {
+					_, err := fake.CreateWorkflow(context.Background(), ws.SID, ProvisionedWorkflow{Name: "Inbound calls"})
+					require.NoError(t, err)
+				}
+			},
+			want: `workflow "Inbound calls": 2 workflows have this name (WW00000000000000000000000000000005, WW00000000000000000000000000000006…): delete the extra ones`,
+		},
+		{
+			name: "two flows with the spec's name",
+			prepare: func(t *testing.T, fake *fakeTwilio) {
+				for range 2 {
+					_, err := fake.CreateFlow(context.Background(), "queuebridge IVR", mustRender(t), "x")
+					require.NoError(t, err)
+				}
+			},
+			want: `flow "queuebridge IVR": 2 flows have this name (FW00000000000000000000000000000001, FW00000000000000000000000000000002…): delete the extra ones`,
+		},
+		{
 			name: "activity availability cannot change",
 			prepare: func(t *testing.T, fake *fakeTwilio) {
 				_, err := fake.CreateWorkspace(context.Background(), ProvisionedWorkspace{Name: "queuebridge"})
