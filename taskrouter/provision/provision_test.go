@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -239,32 +240,52 @@ func TestTeardownRemovesExactlyWhatTheSpecOwns(t *testing.T) {
 	assert.False(t, again.HasChanges(), "%v", actions(again))
 }
 
+// The guard of teardown: a workspace that holds anything the spec does not own is never
+// deleted (that would delete the foreign resource with it); the spec's resources in it are
+// deleted one by one.
+// The guard of teardown: deleting a workspace deletes everything in it, so a workspace that also
+// holds something the spec does not own is kept, and the spec's resources in it are deleted one
+// by one.
 func TestTeardownKeepsAWorkspaceThatHoldsForeignResources(t *testing.T) {
-	fake := newFakeTwilio()
-	applySpec(t, fake, exampleSpec(t))
-	ctx := context.Background()
-	ws := fake.workspaces[0]
-	_, err := fake.CreateWorker(ctx, ws.SID, ProvisionedWorker{Name: "Dave", Attributes: `{}`})
-	require.NoError(t, err)
-	fake.resetCalls()
+	tests := []struct {
+		kind, name string
+		add        func(ws *fakeWorkspace) // puts the foreign resource in the workspace
+	}{
+		{"worker", "Dave", func(ws *fakeWorkspace) {
+			ws.workers = append(ws.workers, ProvisionedWorker{SID: "WKforeign", Name: "Dave", Attributes: `{}`})
+		}},
+		{"workflow", "Overflow", func(ws *fakeWorkspace) {
+			ws.workflows = append(ws.workflows, ProvisionedWorkflow{SID: "WWforeign", Name: "Overflow", Configuration: `{}`})
+		}},
+		{"queue", "Overflow", func(ws *fakeWorkspace) {
+			ws.queues = append(ws.queues, ProvisionedQueue{SID: "WQforeign", Name: "Overflow", TargetWorkers: "1==1"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			fake := newFakeTwilio()
+			applySpec(t, fake, exampleSpec(t))
+			tt.add(fake.workspaces[0])
+			fake.resetCalls()
 
-	p := NewProvisioner(fake, testSettings())
-	plan, err := p.PlanTeardown(ctx, exampleSpec(t))
-	require.NoError(t, err)
-	_, err = p.Apply(ctx, plan)
-	require.NoError(t, err)
+			ctx := context.Background()
+			p := NewProvisioner(fake, testSettings())
+			plan, err := p.PlanTeardown(ctx, exampleSpec(t))
+			require.NoError(t, err)
+			_, err = p.Apply(ctx, plan)
+			require.NoError(t, err)
 
-	assert.Equal(t, []string{
-		"update number +15005550006", "delete flow queuebridge IVR",
-		"delete workflow Inbound calls", "delete worker Alice", "delete worker Bob", "delete worker Carol",
-		"delete queue Sales", "delete queue Support", "delete queue Everyone",
-	}, fake.writes())
-	require.Len(t, fake.workspaces, 1)
-	require.Len(t, ws.workers, 1)
-	assert.Equal(t, "Dave", ws.workers[0].Name)
-	last := plan.Changes[len(plan.Changes)-1]
-	assert.Equal(t, PlanUnchanged, last.Action)
-	assert.Equal(t, `kept with its activities: it also holds worker "Dave", which the spec does not own`, last.Note)
+			assert.Equal(t, []string{
+				"update number +15005550006", "delete flow queuebridge IVR",
+				"delete workflow Inbound calls", "delete worker Alice", "delete worker Bob", "delete worker Carol",
+				"delete queue Sales", "delete queue Support", "delete queue Everyone",
+			}, fake.writes(), "the spec's resources one by one; neither the workspace nor the foreign %s", tt.kind)
+			require.Len(t, fake.workspaces, 1)
+			last := plan.Changes[len(plan.Changes)-1]
+			assert.Equal(t, PlanUnchanged, last.Action)
+			assert.Equal(t, fmt.Sprintf("kept with its activities: it also holds %s %q, which the spec does not own", tt.kind, tt.name), last.Note)
+		})
+	}
 }
 
 func TestApplyErrors(t *testing.T) {
