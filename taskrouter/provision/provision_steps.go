@@ -343,6 +343,37 @@ func (r *provReconciler) teardown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.detachNumbers(ctx, flow); err != nil {
+		return err
+	}
+	if flow != nil {
+		c := PlanChange{Action: PlanDelete, Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID}
+		if err := r.recordDelete(c, func() error { return r.api.DeleteFlow(ctx, flow.SID) }); err != nil {
+			return err
+		}
+	}
+	ws, err := r.findWorkspace(ctx)
+	if err != nil || ws == nil {
+		return err
+	}
+	return r.teardownWorkspace(ctx, ws)
+}
+
+// recordDelete records c and, when writing, deletes its resource with del.
+func (r *provReconciler) recordDelete(c PlanChange, del func() error) error {
+	r.record(c)
+	if !r.write {
+		return nil
+	}
+	if err := del(); err != nil {
+		return &ProvisionError{Op: "delete", Kind: c.Kind, Name: c.Name, SID: c.SID, Err: err}
+	}
+	return nil
+}
+
+// detachNumbers clears the voice URL of the spec's numbers that point at the spec's flow (nil
+// when there is none); a number pointed elsewhere since is not the spec's to change.
+func (r *provReconciler) detachNumbers(ctx context.Context, flow *studio.FlowInfo) error {
 	for _, n := range r.spec.Numbers {
 		all, err := r.api.ListNumbers(ctx, n.PhoneNumber)
 		if err != nil {
@@ -366,103 +397,108 @@ func (r *provReconciler) teardown(ctx context.Context) error {
 			}
 		}
 	}
-	if flow != nil {
-		r.record(PlanChange{Action: PlanDelete, Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID})
-		if r.write {
-			if err := r.api.DeleteFlow(ctx, flow.SID); err != nil {
-				return &ProvisionError{Op: "delete", Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID, Err: err}
-			}
-		}
-	}
+	return nil
+}
 
-	ws, err := r.findWorkspace(ctx)
-	if err != nil || ws == nil {
+// provOwned is a resource in the workspace that the spec owns, with how to delete it on its own.
+type provOwned struct {
+	kind, name, sid string
+	del             func(ctx context.Context, workspaceSID, sid string) error
+}
+
+// provWorkspaceContents is what a workspace holds, sorted into what the spec owns and what it
+// does not (described for the plan's note).
+type provWorkspaceContents struct {
+	mine    []provOwned
+	foreign []string
+}
+
+func (wc *provWorkspaceContents) sort(ours bool, o provOwned) {
+	if ours {
+		wc.mine = append(wc.mine, o)
+	} else {
+		wc.foreign = append(wc.foreign, fmt.Sprintf("%s %q", o.kind, o.name))
+	}
+}
+
+// teardownWorkspace deletes the spec's workspace when it holds only the spec's resources, and
+// only the spec's resources in it otherwise: deleting a workspace deletes everything in it.
+func (r *provReconciler) teardownWorkspace(ctx context.Context, ws *ProvisionedWorkspace) error {
+	contents, err := r.workspaceContents(ctx, ws.SID)
+	if err != nil {
 		return err
-	}
-	workflows, err := r.api.ListWorkflows(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindWorkflow, err)
-	}
-	workers, err := r.api.ListWorkers(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindWorker, err)
-	}
-	queues, err := r.api.ListQueues(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindQueue, err)
 	}
 	activities, err := r.api.ListActivities(ctx, ws.SID)
 	if err != nil {
 		return provListErr(PlanKindActivity, err)
 	}
-
-	type owned struct {
-		kind, name, sid string
-		del             func(context.Context, string, string) error
+	if len(contents.foreign) > 0 {
+		return r.deleteOwned(ctx, ws, contents)
 	}
-	var mine []owned
-	var foreign []string
+	for _, o := range contents.mine {
+		r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid, Note: "deleted with the workspace"})
+	}
+	specActivities := provNames(r.spec.Activities, func(a SpecActivity) string { return a.Name })
+	for _, a := range activities {
+		if specActivities[a.Name] {
+			r.record(PlanChange{Action: PlanDelete, Kind: PlanKindActivity, Name: a.Name, SID: a.SID, Note: "deleted with the workspace"})
+		}
+	}
+	c := PlanChange{Action: PlanDelete, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID}
+	return r.recordDelete(c, func() error { return r.api.DeleteWorkspace(ctx, ws.SID) })
+}
+
+// workspaceContents lists the workspace's workflows, workers and queues. Every one the spec does
+// not own is foreign, and keeps the workspace: a workflow included, since deleting the workspace
+// would delete someone else's routing with it.
+func (r *provReconciler) workspaceContents(ctx context.Context, wsSID string) (*provWorkspaceContents, error) {
+	workflows, err := r.api.ListWorkflows(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindWorkflow, err)
+	}
+	workers, err := r.api.ListWorkers(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindWorker, err)
+	}
+	queues, err := r.api.ListQueues(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindQueue, err)
+	}
+	var wc provWorkspaceContents
 	for _, wf := range workflows {
-		if wf.Name == r.spec.Workflow.Name {
-			mine = append(mine, owned{PlanKindWorkflow, wf.Name, wf.SID, r.api.DeleteWorkflow})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("workflow %q", wf.Name))
-		}
+		wc.sort(wf.Name == r.spec.Workflow.Name, provOwned{PlanKindWorkflow, wf.Name, wf.SID, r.api.DeleteWorkflow})
 	}
-	specWorkers := map[string]bool{}
-	for _, w := range r.spec.Workers {
-		specWorkers[strings.ToLower(w.Name)] = true
-	}
+	// TaskRouter's worker names are case-insensitive.
+	specWorkers := provNames(r.spec.Workers, func(w SpecWorker) string { return strings.ToLower(w.Name) })
 	for _, w := range workers {
-		if specWorkers[strings.ToLower(w.Name)] {
-			mine = append(mine, owned{PlanKindWorker, w.Name, w.SID, r.api.DeleteWorker})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("worker %q", w.Name))
-		}
+		wc.sort(specWorkers[strings.ToLower(w.Name)], provOwned{PlanKindWorker, w.Name, w.SID, r.api.DeleteWorker})
 	}
-	specQueues := map[string]bool{}
-	for _, q := range r.spec.Queues {
-		specQueues[q.Name] = true
-	}
+	specQueues := provNames(r.spec.Queues, func(q SpecQueue) string { return q.Name })
 	for _, q := range queues {
-		if specQueues[q.Name] {
-			mine = append(mine, owned{PlanKindQueue, q.Name, q.SID, r.api.DeleteQueue})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("queue %q", q.Name))
-		}
+		wc.sort(specQueues[q.Name], provOwned{PlanKindQueue, q.Name, q.SID, r.api.DeleteQueue})
 	}
+	return &wc, nil
+}
 
-	if len(foreign) == 0 {
-		for _, o := range mine {
-			r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid, Note: "deleted with the workspace"})
-		}
-		specActivities := map[string]bool{}
-		for _, a := range r.spec.Activities {
-			specActivities[a.Name] = true
-		}
-		for _, a := range activities {
-			if specActivities[a.Name] {
-				r.record(PlanChange{Action: PlanDelete, Kind: PlanKindActivity, Name: a.Name, SID: a.SID, Note: "deleted with the workspace"})
-			}
-		}
-		r.record(PlanChange{Action: PlanDelete, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID})
-		if r.write {
-			if err := r.api.DeleteWorkspace(ctx, ws.SID); err != nil {
-				return &ProvisionError{Op: "delete", Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID, Err: err}
-			}
-		}
-		return nil
-	}
-
-	for _, o := range mine {
-		r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid})
-		if r.write {
-			if err := o.del(ctx, ws.SID, o.sid); err != nil {
-				return &ProvisionError{Op: "delete", Kind: o.kind, Name: o.name, SID: o.sid, Err: err}
-			}
+// deleteOwned deletes the spec's resources in a workspace that also holds foreign ones, and keeps
+// the workspace.
+func (r *provReconciler) deleteOwned(ctx context.Context, ws *ProvisionedWorkspace, contents *provWorkspaceContents) error {
+	for _, o := range contents.mine {
+		c := PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid}
+		if err := r.recordDelete(c, func() error { return o.del(ctx, ws.SID, o.sid) }); err != nil {
+			return err
 		}
 	}
 	r.record(PlanChange{Action: PlanUnchanged, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID,
-		Note: "kept with its activities: it also holds " + strings.Join(foreign, ", ") + ", which the spec does not own"})
+		Note: "kept with its activities: it also holds " + strings.Join(contents.foreign, ", ") + ", which the spec does not own"})
 	return nil
+}
+
+// provNames is the set of the names of the spec's entries, as key gives them.
+func provNames[T any](entries []T, key func(T) string) map[string]bool {
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[key(e)] = true
+	}
+	return names
 }
