@@ -85,15 +85,9 @@ func provJSONEqual(a, b string) bool {
 
 func (r *provReconciler) applyQueues(ctx context.Context) error {
 	r.queues = map[string]string{}
-	existing := map[string]ProvisionedQueue{}
-	if r.wsExisted {
-		list, err := r.api.ListQueues(ctx, r.wsSID)
-		if err != nil {
-			return provListErr(PlanKindQueue, err)
-		}
-		for _, q := range list {
-			existing[q.Name] = q
-		}
+	existing, err := provExisting(ctx, r, PlanKindQueue, r.api.ListQueues, func(q ProvisionedQueue) string { return q.Name })
+	if err != nil {
+		return err
 	}
 	for _, q := range r.spec.Queues {
 		have := existing[q.Name]
@@ -101,25 +95,58 @@ func (r *provReconciler) applyQueues(ctx context.Context) error {
 		fields = provDiff(fields, "target_workers", have.TargetWorkers, q.TargetWorkers)
 		fields = provDiff(fields, "max_reserved_workers", provIntString(have.MaxReservedWorkers), fmt.Sprint(q.MaxReservedWorkers))
 		c := provChange(PlanKindQueue, q.Name, have.SID, fields)
-		r.queues[q.Name] = have.SID
 		want := ProvisionedQueue{SID: have.SID, Name: q.Name, TargetWorkers: q.TargetWorkers, MaxReservedWorkers: q.MaxReservedWorkers}
-		switch {
-		case c.Action == PlanCreate && r.write:
-			created, err := r.api.CreateQueue(ctx, r.wsSID, want)
-			if err != nil {
-				return &ProvisionError{Op: "create", Kind: PlanKindQueue, Name: q.Name, Err: err}
-			}
-			c.SID, r.queues[q.Name] = created.SID, created.SID
-		case c.Action == PlanCreate:
+		if err := provWrite(ctx, r, &c, want, r.api.CreateQueue, r.api.UpdateQueue, func(q ProvisionedQueue) string { return q.SID }); err != nil {
+			return err
+		}
+		r.queues[q.Name] = c.SID
+		if c.Action == PlanCreate && !r.write {
+			// The workflow's plan still needs something to route to.
 			r.queues[q.Name] = provPending(PlanKindQueue, q.Name)
-		case c.Action == PlanUpdate && r.write:
-			if _, err := r.api.UpdateQueue(ctx, r.wsSID, want); err != nil {
-				return &ProvisionError{Op: "update", Kind: PlanKindQueue, Name: q.Name, SID: have.SID, Err: err}
-			}
 		}
 		r.record(c)
 		if !strings.HasPrefix(r.queues[q.Name], "(") {
 			r.plan.Outputs.Queues[q.Name] = r.queues[q.Name]
+		}
+	}
+	return nil
+}
+
+// provExisting lists the workspace's resources of one kind by key; a workspace still to be
+// created has none.
+func provExisting[T any](ctx context.Context, r *provReconciler, kind string,
+	list func(context.Context, string) ([]T, error), key func(T) string) (map[string]T, error) {
+	existing := map[string]T{}
+	if !r.wsExisted {
+		return existing, nil
+	}
+	all, err := list(ctx, r.wsSID)
+	if err != nil {
+		return nil, provListErr(kind, err)
+	}
+	for _, x := range all {
+		existing[key(x)] = x
+	}
+	return existing, nil
+}
+
+// provWrite carries out c, a change to a resource of the workspace, when the reconciler writes:
+// create or update send want, and a created resource's SID (read by sid) goes into c.
+func provWrite[T any](ctx context.Context, r *provReconciler, c *PlanChange, want T,
+	create, update func(context.Context, string, T) (T, error), sid func(T) string) error {
+	if !r.write {
+		return nil
+	}
+	switch c.Action {
+	case PlanCreate:
+		created, err := create(ctx, r.wsSID, want)
+		if err != nil {
+			return &ProvisionError{Op: "create", Kind: c.Kind, Name: c.Name, Err: err}
+		}
+		c.SID = sid(created)
+	case PlanUpdate:
+		if _, err := update(ctx, r.wsSID, want); err != nil {
+			return &ProvisionError{Op: "update", Kind: c.Kind, Name: c.Name, SID: c.SID, Err: err}
 		}
 	}
 	return nil
@@ -133,16 +160,10 @@ func provIntString(n int) string {
 }
 
 func (r *provReconciler) applyWorkers(ctx context.Context) error {
-	existing := map[string]ProvisionedWorker{}
-	if r.wsExisted {
-		list, err := r.api.ListWorkers(ctx, r.wsSID)
-		if err != nil {
-			return provListErr(PlanKindWorker, err)
-		}
-		for _, w := range list {
-			// TaskRouter's worker names are case-insensitive.
-			existing[strings.ToLower(w.Name)] = w
-		}
+	// TaskRouter's worker names are case-insensitive.
+	existing, err := provExisting(ctx, r, PlanKindWorker, r.api.ListWorkers, func(w ProvisionedWorker) string { return strings.ToLower(w.Name) })
+	if err != nil {
+		return err
 	}
 	for _, w := range r.spec.Workers {
 		attrs, err := w.workerAttributes()
@@ -159,18 +180,12 @@ func (r *provReconciler) applyWorkers(ctx context.Context) error {
 			c.Fields = append(c.Fields, PlanField{Name: "activity", New: w.Activity})
 		}
 		want := ProvisionedWorker{SID: have.SID, Name: w.Name, Attributes: attrs}
-		switch {
-		case c.Action == PlanCreate && r.write:
+		if c.Action == PlanCreate {
+			// Only on creation: afterwards the activity is the agent's live state.
 			want.ActivitySID = r.activitySID(w.Activity)
-			created, err := r.api.CreateWorker(ctx, r.wsSID, want)
-			if err != nil {
-				return &ProvisionError{Op: "create", Kind: PlanKindWorker, Name: w.Name, Err: err}
-			}
-			c.SID = created.SID
-		case c.Action == PlanUpdate && r.write:
-			if _, err := r.api.UpdateWorker(ctx, r.wsSID, want); err != nil {
-				return &ProvisionError{Op: "update", Kind: PlanKindWorker, Name: w.Name, SID: have.SID, Err: err}
-			}
+		}
+		if err := provWrite(ctx, r, &c, want, r.api.CreateWorker, r.api.UpdateWorker, func(w ProvisionedWorker) string { return w.SID }); err != nil {
+			return err
 		}
 		r.record(c)
 		if c.SID != "" {
@@ -209,17 +224,8 @@ func (r *provReconciler) applyWorkflow(ctx context.Context) error {
 	fields = provDiff(fields, "task_reservation_timeout", provIntString(have.TaskReservationTimeout), fmt.Sprint(timeout))
 	c := provChange(PlanKindWorkflow, spec.Name, have.SID, fields)
 	want := ProvisionedWorkflow{SID: have.SID, Name: spec.Name, Configuration: conf, TaskReservationTimeout: timeout}
-	switch {
-	case c.Action == PlanCreate && r.write:
-		created, err := r.api.CreateWorkflow(ctx, r.wsSID, want)
-		if err != nil {
-			return &ProvisionError{Op: "create", Kind: PlanKindWorkflow, Name: spec.Name, Err: err}
-		}
-		c.SID = created.SID
-	case c.Action == PlanUpdate && r.write:
-		if _, err := r.api.UpdateWorkflow(ctx, r.wsSID, want); err != nil {
-			return &ProvisionError{Op: "update", Kind: PlanKindWorkflow, Name: spec.Name, SID: have.SID, Err: err}
-		}
+	if err := provWrite(ctx, r, &c, want, r.api.CreateWorkflow, r.api.UpdateWorkflow, func(wf ProvisionedWorkflow) string { return wf.SID }); err != nil {
+		return err
 	}
 	r.record(c)
 	r.plan.Outputs.WorkflowSID = c.SID
