@@ -336,20 +336,8 @@ func (r *provReconciler) findWorkspace(ctx context.Context) (*ProvisionedWorkspa
 	if err != nil {
 		return nil, provListErr(PlanKindWorkspace, err)
 	}
-	var found []ProvisionedWorkspace
-	for _, ws := range all {
-		if ws.Name == name {
-			found = append(found, ws)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, nil
-	case 1:
-		return &found[0], nil
-	default:
-		return nil, fmt.Errorf("workspace %q: %d workspaces have this name (%s, %s…): which one the spec owns is ambiguous; delete or rename the extra ones", name, len(found), found[0].SID, found[1].SID)
-	}
+	return provFindOne(all, PlanKindWorkspace, name, func(ws ProvisionedWorkspace) (string, string) { return ws.Name, ws.SID },
+		"which one the spec owns is ambiguous; delete or rename the extra ones")
 }
 
 func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error) {
@@ -357,10 +345,19 @@ func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error)
 	if err != nil {
 		return nil, provListErr(PlanKindFlow, err)
 	}
-	var found []studio.FlowInfo
-	for _, f := range all {
-		if f.FriendlyName == r.spec.Flow.Name {
-			found = append(found, f)
+	return provFindOne(all, PlanKindFlow, r.spec.Flow.Name, func(f studio.FlowInfo) (string, string) { return f.FriendlyName, f.SID },
+		"delete the extra ones")
+}
+
+// provFindOne returns the resource called name, or nil. The spec owns what carries its names, so
+// two resources with the name are an error a person must resolve (fix says how), not a guess.
+func provFindOne[T any](all []T, kind, name string, nameSID func(T) (string, string), fix string) (*T, error) {
+	var found []T
+	var sids []string
+	for _, x := range all {
+		if n, sid := nameSID(x); n == name {
+			found = append(found, x)
+			sids = append(sids, sid)
 		}
 	}
 	switch len(found) {
@@ -369,7 +366,7 @@ func (r *provReconciler) findFlow(ctx context.Context) (*studio.FlowInfo, error)
 	case 1:
 		return &found[0], nil
 	default:
-		return nil, fmt.Errorf("flow %q: %d flows have this name (%s, %s…): delete the extra ones", r.spec.Flow.Name, len(found), found[0].SID, found[1].SID)
+		return nil, fmt.Errorf("%s %q: %d %ss have this name (%s, %s…): %s", kind, name, len(found), kind, sids[0], sids[1], fix)
 	}
 }
 
@@ -426,56 +423,72 @@ func (r *provReconciler) activitySID(name string) string {
 	return provPending(PlanKindActivity, name)
 }
 
+// apply walks the resource kinds in dependency order: each step needs the SIDs of the ones before.
 func (r *provReconciler) apply(ctx context.Context) error {
-	spec, set := r.spec, r.set
-	out := &r.plan.Outputs
+	for _, step := range []func(context.Context) error{
+		r.applyWorkspace, r.applyQueues, r.applyWorkers, r.applyWorkflow, r.applyFlow, r.applyNumbers,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	// Workspace: created first (children need its SID), its activity settings written once the
-	// activities exist.
+// applyWorkspace creates the workspace first (its children need its SID) and its activities,
+// then writes the workspace's activity settings once those activities exist.
+func (r *provReconciler) applyWorkspace(ctx context.Context) error {
 	ws, err := r.findWorkspace(ctx)
 	if err != nil {
 		return err
 	}
-	desiredWS := ProvisionedWorkspace{
-		Name:             spec.Workspace.Name,
-		EventCallbackURL: set.EventCallbackURL(),
-		EventsFilter:     strings.Join(spec.Workspace.Events, ","),
+	desired := ProvisionedWorkspace{
+		Name:             r.spec.Workspace.Name,
+		EventCallbackURL: r.set.EventCallbackURL(),
+		EventsFilter:     strings.Join(r.spec.Workspace.Events, ","),
 	}
 	r.activities = map[string]ProvisionedActivity{}
-	var existingActivities []ProvisionedActivity
-	if ws != nil {
+	r.wsExisted = ws != nil
+	if r.wsExisted {
 		r.wsSID = ws.SID
-		existingActivities, err = r.api.ListActivities(ctx, ws.SID)
-		if err != nil {
-			return provListErr(PlanKindActivity, err)
-		}
-		for _, a := range existingActivities {
-			r.activities[a.Name] = a
+		if err := r.loadActivities(ctx); err != nil {
+			return err
 		}
 	}
-	existed := ws != nil
-	r.wsExisted = existed
-	wsChangeIdx := len(r.plan.Changes)
+	changeIdx := len(r.plan.Changes)
 	r.record(PlanChange{}) // filled in once the activity SIDs are known
-	if !existed && r.write {
-		created, err := r.api.CreateWorkspace(ctx, desiredWS)
+	if !r.wsExisted && r.write {
+		created, err := r.api.CreateWorkspace(ctx, desired)
 		if err != nil {
-			return &ProvisionError{Op: "create", Kind: PlanKindWorkspace, Name: desiredWS.Name, Err: err}
+			return &ProvisionError{Op: "create", Kind: PlanKindWorkspace, Name: desired.Name, Err: err}
 		}
 		r.wsSID = created.SID
 		// A new workspace comes with default activities: adopt them rather than duplicate them.
-		existingActivities, err = r.api.ListActivities(ctx, r.wsSID)
-		if err != nil {
-			return provListErr(PlanKindActivity, err)
-		}
-		for _, a := range existingActivities {
-			r.activities[a.Name] = a
+		if err := r.loadActivities(ctx); err != nil {
+			return err
 		}
 	}
-	out.WorkspaceSID = r.wsSID
+	r.plan.Outputs.WorkspaceSID = r.wsSID
+	if err := r.applyActivities(ctx); err != nil {
+		return err
+	}
+	return r.applyWorkspaceSettings(ctx, ws, desired, changeIdx)
+}
 
-	// Activities.
-	for i, a := range spec.Activities {
+// loadActivities reads the workspace's activities into r.activities, by name.
+func (r *provReconciler) loadActivities(ctx context.Context) error {
+	list, err := r.api.ListActivities(ctx, r.wsSID)
+	if err != nil {
+		return provListErr(PlanKindActivity, err)
+	}
+	for _, a := range list {
+		r.activities[a.Name] = a
+	}
+	return nil
+}
+
+func (r *provReconciler) applyActivities(ctx context.Context) error {
+	for i, a := range r.spec.Activities {
 		have, ok := r.activities[a.Name]
 		if ok && have.Available != a.Available {
 			return fmt.Errorf("activities[%d] %q: exists (%s) with available=%t, the spec says %t, and TaskRouter cannot change an activity's availability: rename it in the spec or delete it in the console",
@@ -483,12 +496,12 @@ func (r *provReconciler) apply(ctx context.Context) error {
 		}
 		if ok {
 			r.record(PlanChange{Action: PlanUnchanged, Kind: PlanKindActivity, Name: a.Name, SID: have.SID})
-			out.Activities[a.Name] = have.SID
+			r.plan.Outputs.Activities[a.Name] = have.SID
 			continue
 		}
 		c := PlanChange{Action: PlanCreate, Kind: PlanKindActivity, Name: a.Name,
 			Fields: []PlanField{{Name: "available", New: fmt.Sprint(a.Available)}}}
-		if !existed && provIsDefaultActivity(a) {
+		if !r.wsExisted && provIsDefaultActivity(a) {
 			c.Note = "a new workspace comes with it: adopted, not created again"
 		}
 		if r.write {
@@ -497,55 +510,48 @@ func (r *provReconciler) apply(ctx context.Context) error {
 				return &ProvisionError{Op: "create", Kind: PlanKindActivity, Name: a.Name, Err: err}
 			}
 			r.activities[a.Name] = created
-			out.Activities[a.Name] = created.SID
+			r.plan.Outputs.Activities[a.Name] = created.SID
 			c.SID = created.SID
 		}
 		r.record(c)
 	}
+	return nil
+}
 
-	// The workspace's own fields, now that its activities have SIDs.
-	desiredWS.TimeoutActivitySID = r.activitySID(spec.Workspace.TimeoutActivity)
-	desiredWS.DefaultActivitySID = r.activitySID(spec.Workspace.DefaultActivity)
+// applyWorkspaceSettings fills in the workspace's change at changeIdx, now that its activities
+// have SIDs, and writes the workspace's own fields. ws is the workspace found before the apply
+// (nil when there was none).
+func (r *provReconciler) applyWorkspaceSettings(ctx context.Context, ws *ProvisionedWorkspace, desired ProvisionedWorkspace, changeIdx int) error {
+	spec := r.spec.Workspace
+	desired.TimeoutActivitySID = r.activitySID(spec.TimeoutActivity)
+	desired.DefaultActivitySID = r.activitySID(spec.DefaultActivity)
 	var have ProvisionedWorkspace
-	if existed {
+	if ws != nil {
 		have = *ws
 	}
 	var fields []PlanField
-	fields = provDiff(fields, "event_callback_url", have.EventCallbackURL, desiredWS.EventCallbackURL)
-	if provNormalizeEvents(have.EventsFilter) != provNormalizeEvents(desiredWS.EventsFilter) {
-		fields = append(fields, PlanField{Name: "events_filter", Old: have.EventsFilter, New: desiredWS.EventsFilter})
+	fields = provDiff(fields, "event_callback_url", have.EventCallbackURL, desired.EventCallbackURL)
+	if provNormalizeEvents(have.EventsFilter) != provNormalizeEvents(desired.EventsFilter) {
+		fields = append(fields, PlanField{Name: "events_filter", Old: have.EventsFilter, New: desired.EventsFilter})
 	}
-	fields = provDiff(fields, "timeout_activity", r.activityName(have.TimeoutActivitySID), spec.Workspace.TimeoutActivity)
-	if spec.Workspace.DefaultActivity != "" {
-		fields = provDiff(fields, "default_activity", r.activityName(have.DefaultActivitySID), spec.Workspace.DefaultActivity)
+	fields = provDiff(fields, "timeout_activity", r.activityName(have.TimeoutActivitySID), spec.TimeoutActivity)
+	if spec.DefaultActivity != "" {
+		fields = provDiff(fields, "default_activity", r.activityName(have.DefaultActivitySID), spec.DefaultActivity)
 	}
-	if existed {
-		r.plan.Changes[wsChangeIdx] = provChange(PlanKindWorkspace, spec.Workspace.Name, r.wsSID, fields)
+	if r.wsExisted {
+		r.plan.Changes[changeIdx] = provChange(PlanKindWorkspace, spec.Name, r.wsSID, fields)
 	} else {
-		r.plan.Changes[wsChangeIdx] = PlanChange{Action: PlanCreate, Kind: PlanKindWorkspace, Name: spec.Workspace.Name, SID: r.wsSID, Fields: fields}
+		r.plan.Changes[changeIdx] = PlanChange{Action: PlanCreate, Kind: PlanKindWorkspace, Name: spec.Name, SID: r.wsSID, Fields: fields}
 	}
 	// A created workspace still needs its timeout (and default) activity: Twilio's create
 	// does not take them, and they did not exist yet.
-	if r.write && len(fields) > 0 && (existed || desiredWS.TimeoutActivitySID != "" || desiredWS.DefaultActivitySID != "") {
-		desiredWS.SID = r.wsSID
-		if _, err := r.api.UpdateWorkspace(ctx, desiredWS); err != nil {
-			return &ProvisionError{Op: "update", Kind: PlanKindWorkspace, Name: desiredWS.Name, SID: r.wsSID, Err: err}
+	if r.write && len(fields) > 0 && (r.wsExisted || desired.TimeoutActivitySID != "" || desired.DefaultActivitySID != "") {
+		desired.SID = r.wsSID
+		if _, err := r.api.UpdateWorkspace(ctx, desired); err != nil {
+			return &ProvisionError{Op: "update", Kind: PlanKindWorkspace, Name: desired.Name, SID: r.wsSID, Err: err}
 		}
 	}
-
-	if err := r.applyQueues(ctx); err != nil {
-		return err
-	}
-	if err := r.applyWorkers(ctx); err != nil {
-		return err
-	}
-	if err := r.applyWorkflow(ctx); err != nil {
-		return err
-	}
-	if err := r.applyFlow(ctx); err != nil {
-		return err
-	}
-	return r.applyNumbers(ctx)
+	return nil
 }
 
 // provIsDefaultActivity tells the activities TaskRouter gives every new workspace.

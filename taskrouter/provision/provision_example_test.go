@@ -11,6 +11,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"queuebridge/taskrouter"
+	"queuebridge/taskrouter/provision"
 )
 
 // How the bridge's sandbox mode provisions the sandbox: the example spec, applied through a
@@ -24,11 +25,11 @@ func ExampleProvisioner_ApplySpec() {
 	c.SetAccountSid("AC0123456789abcdef0123456789abcdef")
 	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
 
-	spec, err := taskrouter.LoadSpec(taskrouter.ExampleSpec)
+	spec, err := provision.LoadSpec(provision.ExampleSpec)
 	if err != nil {
 		log.Fatal(err)
 	}
-	prov := taskrouter.NewProvisioner(taskrouter.NewTwilioProvisionAPI(rc), taskrouter.SpecSettings{
+	prov := provision.NewProvisioner(provision.NewTwilioProvisionAPI(rc), provision.SpecSettings{
 		PublicBaseURL: "http://127.0.0.1:8080", // the bridge, as the sandbox reaches it
 		RingTimeout:   taskrouter.DefaultRingTimeout,
 		AMDTimeout:    taskrouter.DefaultAMDTimeout,

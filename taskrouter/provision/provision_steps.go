@@ -85,15 +85,9 @@ func provJSONEqual(a, b string) bool {
 
 func (r *provReconciler) applyQueues(ctx context.Context) error {
 	r.queues = map[string]string{}
-	existing := map[string]ProvisionedQueue{}
-	if r.wsExisted {
-		list, err := r.api.ListQueues(ctx, r.wsSID)
-		if err != nil {
-			return provListErr(PlanKindQueue, err)
-		}
-		for _, q := range list {
-			existing[q.Name] = q
-		}
+	existing, err := provExisting(ctx, r, PlanKindQueue, r.api.ListQueues, func(q ProvisionedQueue) string { return q.Name })
+	if err != nil {
+		return err
 	}
 	for _, q := range r.spec.Queues {
 		have := existing[q.Name]
@@ -101,25 +95,58 @@ func (r *provReconciler) applyQueues(ctx context.Context) error {
 		fields = provDiff(fields, "target_workers", have.TargetWorkers, q.TargetWorkers)
 		fields = provDiff(fields, "max_reserved_workers", provIntString(have.MaxReservedWorkers), fmt.Sprint(q.MaxReservedWorkers))
 		c := provChange(PlanKindQueue, q.Name, have.SID, fields)
-		r.queues[q.Name] = have.SID
 		want := ProvisionedQueue{SID: have.SID, Name: q.Name, TargetWorkers: q.TargetWorkers, MaxReservedWorkers: q.MaxReservedWorkers}
-		switch {
-		case c.Action == PlanCreate && r.write:
-			created, err := r.api.CreateQueue(ctx, r.wsSID, want)
-			if err != nil {
-				return &ProvisionError{Op: "create", Kind: PlanKindQueue, Name: q.Name, Err: err}
-			}
-			c.SID, r.queues[q.Name] = created.SID, created.SID
-		case c.Action == PlanCreate:
+		if err := provWrite(ctx, r, &c, want, r.api.CreateQueue, r.api.UpdateQueue, func(q ProvisionedQueue) string { return q.SID }); err != nil {
+			return err
+		}
+		r.queues[q.Name] = c.SID
+		if c.Action == PlanCreate && !r.write {
+			// The workflow's plan still needs something to route to.
 			r.queues[q.Name] = provPending(PlanKindQueue, q.Name)
-		case c.Action == PlanUpdate && r.write:
-			if _, err := r.api.UpdateQueue(ctx, r.wsSID, want); err != nil {
-				return &ProvisionError{Op: "update", Kind: PlanKindQueue, Name: q.Name, SID: have.SID, Err: err}
-			}
 		}
 		r.record(c)
 		if !strings.HasPrefix(r.queues[q.Name], "(") {
 			r.plan.Outputs.Queues[q.Name] = r.queues[q.Name]
+		}
+	}
+	return nil
+}
+
+// provExisting lists the workspace's resources of one kind by key; a workspace still to be
+// created has none.
+func provExisting[T any](ctx context.Context, r *provReconciler, kind string,
+	list func(context.Context, string) ([]T, error), key func(T) string) (map[string]T, error) {
+	existing := map[string]T{}
+	if !r.wsExisted {
+		return existing, nil
+	}
+	all, err := list(ctx, r.wsSID)
+	if err != nil {
+		return nil, provListErr(kind, err)
+	}
+	for _, x := range all {
+		existing[key(x)] = x
+	}
+	return existing, nil
+}
+
+// provWrite carries out c, a change to a resource of the workspace, when the reconciler writes:
+// create or update send want, and a created resource's SID (read by sid) goes into c.
+func provWrite[T any](ctx context.Context, r *provReconciler, c *PlanChange, want T,
+	create, update func(context.Context, string, T) (T, error), sid func(T) string) error {
+	if !r.write {
+		return nil
+	}
+	switch c.Action {
+	case PlanCreate:
+		created, err := create(ctx, r.wsSID, want)
+		if err != nil {
+			return &ProvisionError{Op: "create", Kind: c.Kind, Name: c.Name, Err: err}
+		}
+		c.SID = sid(created)
+	case PlanUpdate:
+		if _, err := update(ctx, r.wsSID, want); err != nil {
+			return &ProvisionError{Op: "update", Kind: c.Kind, Name: c.Name, SID: c.SID, Err: err}
 		}
 	}
 	return nil
@@ -133,16 +160,10 @@ func provIntString(n int) string {
 }
 
 func (r *provReconciler) applyWorkers(ctx context.Context) error {
-	existing := map[string]ProvisionedWorker{}
-	if r.wsExisted {
-		list, err := r.api.ListWorkers(ctx, r.wsSID)
-		if err != nil {
-			return provListErr(PlanKindWorker, err)
-		}
-		for _, w := range list {
-			// TaskRouter's worker names are case-insensitive.
-			existing[strings.ToLower(w.Name)] = w
-		}
+	// TaskRouter's worker names are case-insensitive.
+	existing, err := provExisting(ctx, r, PlanKindWorker, r.api.ListWorkers, func(w ProvisionedWorker) string { return strings.ToLower(w.Name) })
+	if err != nil {
+		return err
 	}
 	for _, w := range r.spec.Workers {
 		attrs, err := w.workerAttributes()
@@ -159,18 +180,12 @@ func (r *provReconciler) applyWorkers(ctx context.Context) error {
 			c.Fields = append(c.Fields, PlanField{Name: "activity", New: w.Activity})
 		}
 		want := ProvisionedWorker{SID: have.SID, Name: w.Name, Attributes: attrs}
-		switch {
-		case c.Action == PlanCreate && r.write:
+		if c.Action == PlanCreate {
+			// Only on creation: afterwards the activity is the agent's live state.
 			want.ActivitySID = r.activitySID(w.Activity)
-			created, err := r.api.CreateWorker(ctx, r.wsSID, want)
-			if err != nil {
-				return &ProvisionError{Op: "create", Kind: PlanKindWorker, Name: w.Name, Err: err}
-			}
-			c.SID = created.SID
-		case c.Action == PlanUpdate && r.write:
-			if _, err := r.api.UpdateWorker(ctx, r.wsSID, want); err != nil {
-				return &ProvisionError{Op: "update", Kind: PlanKindWorker, Name: w.Name, SID: have.SID, Err: err}
-			}
+		}
+		if err := provWrite(ctx, r, &c, want, r.api.CreateWorker, r.api.UpdateWorker, func(w ProvisionedWorker) string { return w.SID }); err != nil {
+			return err
 		}
 		r.record(c)
 		if c.SID != "" {
@@ -188,17 +203,13 @@ func (r *provReconciler) applyWorkflow(ctx context.Context) error {
 		if err != nil {
 			return provListErr(PlanKindWorkflow, err)
 		}
-		var found []ProvisionedWorkflow
-		for _, wf := range list {
-			if wf.Name == spec.Name {
-				found = append(found, wf)
-			}
+		found, err := provFindOne(list, PlanKindWorkflow, spec.Name, func(wf ProvisionedWorkflow) (string, string) { return wf.Name, wf.SID },
+			"delete the extra ones")
+		if err != nil {
+			return err
 		}
-		if len(found) > 1 {
-			return fmt.Errorf("workflow %q: %d workflows have this name (%s, %s…): delete the extra ones", spec.Name, len(found), found[0].SID, found[1].SID)
-		}
-		if len(found) == 1 {
-			have = found[0]
+		if found != nil {
+			have = *found
 		}
 	}
 	conf, err := r.provWorkflowConfiguration()
@@ -213,17 +224,8 @@ func (r *provReconciler) applyWorkflow(ctx context.Context) error {
 	fields = provDiff(fields, "task_reservation_timeout", provIntString(have.TaskReservationTimeout), fmt.Sprint(timeout))
 	c := provChange(PlanKindWorkflow, spec.Name, have.SID, fields)
 	want := ProvisionedWorkflow{SID: have.SID, Name: spec.Name, Configuration: conf, TaskReservationTimeout: timeout}
-	switch {
-	case c.Action == PlanCreate && r.write:
-		created, err := r.api.CreateWorkflow(ctx, r.wsSID, want)
-		if err != nil {
-			return &ProvisionError{Op: "create", Kind: PlanKindWorkflow, Name: spec.Name, Err: err}
-		}
-		c.SID = created.SID
-	case c.Action == PlanUpdate && r.write:
-		if _, err := r.api.UpdateWorkflow(ctx, r.wsSID, want); err != nil {
-			return &ProvisionError{Op: "update", Kind: PlanKindWorkflow, Name: spec.Name, SID: have.SID, Err: err}
-		}
+	if err := provWrite(ctx, r, &c, want, r.api.CreateWorkflow, r.api.UpdateWorkflow, func(wf ProvisionedWorkflow) string { return wf.SID }); err != nil {
+		return err
 	}
 	r.record(c)
 	r.plan.Outputs.WorkflowSID = c.SID
@@ -347,6 +349,37 @@ func (r *provReconciler) teardown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.detachNumbers(ctx, flow); err != nil {
+		return err
+	}
+	if flow != nil {
+		c := PlanChange{Action: PlanDelete, Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID}
+		if err := r.recordDelete(c, func() error { return r.api.DeleteFlow(ctx, flow.SID) }); err != nil {
+			return err
+		}
+	}
+	ws, err := r.findWorkspace(ctx)
+	if err != nil || ws == nil {
+		return err
+	}
+	return r.teardownWorkspace(ctx, ws)
+}
+
+// recordDelete records c and, when writing, deletes its resource with del.
+func (r *provReconciler) recordDelete(c PlanChange, del func() error) error {
+	r.record(c)
+	if !r.write {
+		return nil
+	}
+	if err := del(); err != nil {
+		return &ProvisionError{Op: "delete", Kind: c.Kind, Name: c.Name, SID: c.SID, Err: err}
+	}
+	return nil
+}
+
+// detachNumbers clears the voice URL of the spec's numbers that point at the spec's flow (nil
+// when there is none); a number pointed elsewhere since is not the spec's to change.
+func (r *provReconciler) detachNumbers(ctx context.Context, flow *studio.FlowInfo) error {
 	for _, n := range r.spec.Numbers {
 		all, err := r.api.ListNumbers(ctx, n.PhoneNumber)
 		if err != nil {
@@ -370,103 +403,108 @@ func (r *provReconciler) teardown(ctx context.Context) error {
 			}
 		}
 	}
-	if flow != nil {
-		r.record(PlanChange{Action: PlanDelete, Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID})
-		if r.write {
-			if err := r.api.DeleteFlow(ctx, flow.SID); err != nil {
-				return &ProvisionError{Op: "delete", Kind: PlanKindFlow, Name: flow.FriendlyName, SID: flow.SID, Err: err}
-			}
-		}
-	}
+	return nil
+}
 
-	ws, err := r.findWorkspace(ctx)
-	if err != nil || ws == nil {
+// provOwned is a resource in the workspace that the spec owns, with how to delete it on its own.
+type provOwned struct {
+	kind, name, sid string
+	del             func(ctx context.Context, workspaceSID, sid string) error
+}
+
+// provWorkspaceContents is what a workspace holds, sorted into what the spec owns and what it
+// does not (described for the plan's note).
+type provWorkspaceContents struct {
+	mine    []provOwned
+	foreign []string
+}
+
+func (wc *provWorkspaceContents) sort(ours bool, o provOwned) {
+	if ours {
+		wc.mine = append(wc.mine, o)
+	} else {
+		wc.foreign = append(wc.foreign, fmt.Sprintf("%s %q", o.kind, o.name))
+	}
+}
+
+// teardownWorkspace deletes the spec's workspace when it holds only the spec's resources, and
+// only the spec's resources in it otherwise: deleting a workspace deletes everything in it.
+func (r *provReconciler) teardownWorkspace(ctx context.Context, ws *ProvisionedWorkspace) error {
+	contents, err := r.workspaceContents(ctx, ws.SID)
+	if err != nil {
 		return err
-	}
-	workflows, err := r.api.ListWorkflows(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindWorkflow, err)
-	}
-	workers, err := r.api.ListWorkers(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindWorker, err)
-	}
-	queues, err := r.api.ListQueues(ctx, ws.SID)
-	if err != nil {
-		return provListErr(PlanKindQueue, err)
 	}
 	activities, err := r.api.ListActivities(ctx, ws.SID)
 	if err != nil {
 		return provListErr(PlanKindActivity, err)
 	}
-
-	type owned struct {
-		kind, name, sid string
-		del             func(context.Context, string, string) error
+	if len(contents.foreign) > 0 {
+		return r.deleteOwned(ctx, ws, contents)
 	}
-	var mine []owned
-	var foreign []string
+	for _, o := range contents.mine {
+		r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid, Note: "deleted with the workspace"})
+	}
+	specActivities := provNames(r.spec.Activities, func(a SpecActivity) string { return a.Name })
+	for _, a := range activities {
+		if specActivities[a.Name] {
+			r.record(PlanChange{Action: PlanDelete, Kind: PlanKindActivity, Name: a.Name, SID: a.SID, Note: "deleted with the workspace"})
+		}
+	}
+	c := PlanChange{Action: PlanDelete, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID}
+	return r.recordDelete(c, func() error { return r.api.DeleteWorkspace(ctx, ws.SID) })
+}
+
+// workspaceContents lists the workspace's workflows, workers and queues. Every one the spec does
+// not own is foreign, and keeps the workspace: a workflow included, since deleting the workspace
+// would delete someone else's routing with it.
+func (r *provReconciler) workspaceContents(ctx context.Context, wsSID string) (*provWorkspaceContents, error) {
+	workflows, err := r.api.ListWorkflows(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindWorkflow, err)
+	}
+	workers, err := r.api.ListWorkers(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindWorker, err)
+	}
+	queues, err := r.api.ListQueues(ctx, wsSID)
+	if err != nil {
+		return nil, provListErr(PlanKindQueue, err)
+	}
+	var wc provWorkspaceContents
 	for _, wf := range workflows {
-		if wf.Name == r.spec.Workflow.Name {
-			mine = append(mine, owned{PlanKindWorkflow, wf.Name, wf.SID, r.api.DeleteWorkflow})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("workflow %q", wf.Name))
-		}
+		wc.sort(wf.Name == r.spec.Workflow.Name, provOwned{PlanKindWorkflow, wf.Name, wf.SID, r.api.DeleteWorkflow})
 	}
-	specWorkers := map[string]bool{}
-	for _, w := range r.spec.Workers {
-		specWorkers[strings.ToLower(w.Name)] = true
-	}
+	// TaskRouter's worker names are case-insensitive.
+	specWorkers := provNames(r.spec.Workers, func(w SpecWorker) string { return strings.ToLower(w.Name) })
 	for _, w := range workers {
-		if specWorkers[strings.ToLower(w.Name)] {
-			mine = append(mine, owned{PlanKindWorker, w.Name, w.SID, r.api.DeleteWorker})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("worker %q", w.Name))
-		}
+		wc.sort(specWorkers[strings.ToLower(w.Name)], provOwned{PlanKindWorker, w.Name, w.SID, r.api.DeleteWorker})
 	}
-	specQueues := map[string]bool{}
-	for _, q := range r.spec.Queues {
-		specQueues[q.Name] = true
-	}
+	specQueues := provNames(r.spec.Queues, func(q SpecQueue) string { return q.Name })
 	for _, q := range queues {
-		if specQueues[q.Name] {
-			mine = append(mine, owned{PlanKindQueue, q.Name, q.SID, r.api.DeleteQueue})
-		} else {
-			foreign = append(foreign, fmt.Sprintf("queue %q", q.Name))
-		}
+		wc.sort(specQueues[q.Name], provOwned{PlanKindQueue, q.Name, q.SID, r.api.DeleteQueue})
 	}
+	return &wc, nil
+}
 
-	if len(foreign) == 0 {
-		for _, o := range mine {
-			r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid, Note: "deleted with the workspace"})
-		}
-		specActivities := map[string]bool{}
-		for _, a := range r.spec.Activities {
-			specActivities[a.Name] = true
-		}
-		for _, a := range activities {
-			if specActivities[a.Name] {
-				r.record(PlanChange{Action: PlanDelete, Kind: PlanKindActivity, Name: a.Name, SID: a.SID, Note: "deleted with the workspace"})
-			}
-		}
-		r.record(PlanChange{Action: PlanDelete, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID})
-		if r.write {
-			if err := r.api.DeleteWorkspace(ctx, ws.SID); err != nil {
-				return &ProvisionError{Op: "delete", Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID, Err: err}
-			}
-		}
-		return nil
-	}
-
-	for _, o := range mine {
-		r.record(PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid})
-		if r.write {
-			if err := o.del(ctx, ws.SID, o.sid); err != nil {
-				return &ProvisionError{Op: "delete", Kind: o.kind, Name: o.name, SID: o.sid, Err: err}
-			}
+// deleteOwned deletes the spec's resources in a workspace that also holds foreign ones, and keeps
+// the workspace.
+func (r *provReconciler) deleteOwned(ctx context.Context, ws *ProvisionedWorkspace, contents *provWorkspaceContents) error {
+	for _, o := range contents.mine {
+		c := PlanChange{Action: PlanDelete, Kind: o.kind, Name: o.name, SID: o.sid}
+		if err := r.recordDelete(c, func() error { return o.del(ctx, ws.SID, o.sid) }); err != nil {
+			return err
 		}
 	}
 	r.record(PlanChange{Action: PlanUnchanged, Kind: PlanKindWorkspace, Name: ws.Name, SID: ws.SID,
-		Note: "kept with its activities: it also holds " + strings.Join(foreign, ", ") + ", which the spec does not own"})
+		Note: "kept with its activities: it also holds " + strings.Join(contents.foreign, ", ") + ", which the spec does not own"})
 	return nil
+}
+
+// provNames is the set of the names of the spec's entries, as key gives them.
+func provNames[T any](entries []T, key func(T) string) map[string]bool {
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[key(e)] = true
+	}
+	return names
 }

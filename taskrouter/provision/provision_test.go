@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,7 +80,7 @@ func TestApplyOnEmptyAccountCreatesEverythingInDependencyOrder(t *testing.T) {
 	require.Len(t, fake.workspaces, 1)
 	ws := fake.workspaces[0]
 	assert.Equal(t, "https://bridge.example.com/taskrouter/events", ws.EventCallbackURL)
-	assert.Equal(t, "reservation.created,reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,reservation.rescinded,reservation.wrapup,reservation.completed,task.canceled,task.completed", ws.EventsFilter)
+	assert.Equal(t, "reservation.created,reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,reservation.rescinded,reservation.completed,reservation.wrapup,task.canceled,task.completed", ws.EventsFilter)
 	activity := map[string]ProvisionedActivity{}
 	for _, a := range ws.activities {
 		activity[a.Name] = a
@@ -239,32 +240,52 @@ func TestTeardownRemovesExactlyWhatTheSpecOwns(t *testing.T) {
 	assert.False(t, again.HasChanges(), "%v", actions(again))
 }
 
+// The guard of teardown: a workspace that holds anything the spec does not own is never
+// deleted (that would delete the foreign resource with it); the spec's resources in it are
+// deleted one by one.
+// The guard of teardown: deleting a workspace deletes everything in it, so a workspace that also
+// holds something the spec does not own is kept, and the spec's resources in it are deleted one
+// by one.
 func TestTeardownKeepsAWorkspaceThatHoldsForeignResources(t *testing.T) {
-	fake := newFakeTwilio()
-	applySpec(t, fake, exampleSpec(t))
-	ctx := context.Background()
-	ws := fake.workspaces[0]
-	_, err := fake.CreateWorker(ctx, ws.SID, ProvisionedWorker{Name: "Dave", Attributes: `{}`})
-	require.NoError(t, err)
-	fake.resetCalls()
+	tests := []struct {
+		kind, name string
+		add        func(ws *fakeWorkspace) // puts the foreign resource in the workspace
+	}{
+		{"worker", "Dave", func(ws *fakeWorkspace) {
+			ws.workers = append(ws.workers, ProvisionedWorker{SID: "WKforeign", Name: "Dave", Attributes: `{}`})
+		}},
+		{"workflow", "Overflow", func(ws *fakeWorkspace) {
+			ws.workflows = append(ws.workflows, ProvisionedWorkflow{SID: "WWforeign", Name: "Overflow", Configuration: `{}`})
+		}},
+		{"queue", "Overflow", func(ws *fakeWorkspace) {
+			ws.queues = append(ws.queues, ProvisionedQueue{SID: "WQforeign", Name: "Overflow", TargetWorkers: "1==1"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			fake := newFakeTwilio()
+			applySpec(t, fake, exampleSpec(t))
+			tt.add(fake.workspaces[0])
+			fake.resetCalls()
 
-	p := NewProvisioner(fake, testSettings())
-	plan, err := p.PlanTeardown(ctx, exampleSpec(t))
-	require.NoError(t, err)
-	_, err = p.Apply(ctx, plan)
-	require.NoError(t, err)
+			ctx := context.Background()
+			p := NewProvisioner(fake, testSettings())
+			plan, err := p.PlanTeardown(ctx, exampleSpec(t))
+			require.NoError(t, err)
+			_, err = p.Apply(ctx, plan)
+			require.NoError(t, err)
 
-	assert.Equal(t, []string{
-		"update number +15005550006", "delete flow queuebridge IVR",
-		"delete workflow Inbound calls", "delete worker Alice", "delete worker Bob", "delete worker Carol",
-		"delete queue Sales", "delete queue Support", "delete queue Everyone",
-	}, fake.writes())
-	require.Len(t, fake.workspaces, 1)
-	require.Len(t, ws.workers, 1)
-	assert.Equal(t, "Dave", ws.workers[0].Name)
-	last := plan.Changes[len(plan.Changes)-1]
-	assert.Equal(t, PlanUnchanged, last.Action)
-	assert.Equal(t, `kept with its activities: it also holds worker "Dave", which the spec does not own`, last.Note)
+			assert.Equal(t, []string{
+				"update number +15005550006", "delete flow queuebridge IVR",
+				"delete workflow Inbound calls", "delete worker Alice", "delete worker Bob", "delete worker Carol",
+				"delete queue Sales", "delete queue Support", "delete queue Everyone",
+			}, fake.writes(), "the spec's resources one by one; neither the workspace nor the foreign %s", tt.kind)
+			require.Len(t, fake.workspaces, 1)
+			last := plan.Changes[len(plan.Changes)-1]
+			assert.Equal(t, PlanUnchanged, last.Action)
+			assert.Equal(t, fmt.Sprintf("kept with its activities: it also holds %s %q, which the spec does not own", tt.kind, tt.name), last.Note)
+		})
+	}
 }
 
 func TestApplyErrors(t *testing.T) {
@@ -293,6 +314,28 @@ func TestApplyErrors(t *testing.T) {
 				}
 			},
 			want: `workspace "queuebridge": 2 workspaces have this name (WS00000000000000000000000000000001, WS00000000000000000000000000000005…): which one the spec owns is ambiguous; delete or rename the extra ones`,
+		},
+		{
+			name: "two workflows with the spec's name",
+			prepare: func(t *testing.T, fake *fakeTwilio) {
+				ws, err := fake.CreateWorkspace(context.Background(), ProvisionedWorkspace{Name: "queuebridge"})
+				require.NoError(t, err)
+				for range 2 {
+					_, err := fake.CreateWorkflow(context.Background(), ws.SID, ProvisionedWorkflow{Name: "Inbound calls"})
+					require.NoError(t, err)
+				}
+			},
+			want: `workflow "Inbound calls": 2 workflows have this name (WW00000000000000000000000000000005, WW00000000000000000000000000000006…): delete the extra ones`,
+		},
+		{
+			name: "two flows with the spec's name",
+			prepare: func(t *testing.T, fake *fakeTwilio) {
+				for range 2 {
+					_, err := fake.CreateFlow(context.Background(), "queuebridge IVR", mustRender(t), "x")
+					require.NoError(t, err)
+				}
+			},
+			want: `flow "queuebridge IVR": 2 flows have this name (FW00000000000000000000000000000001, FW00000000000000000000000000000002…): delete the extra ones`,
 		},
 		{
 			name: "activity availability cannot change",

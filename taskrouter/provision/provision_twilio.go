@@ -32,6 +32,39 @@ func provStr(p *string) string {
 	return *p
 }
 
+// provCall makes one request unless ctx is done: twilio-go takes no context, so this is where a
+// cancelled apply stops. conv turns twilio-go's answer into the package's type.
+func provCall[R, T any](ctx context.Context, call func() (R, error), conv func(R) T) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	res, err := call()
+	if err != nil {
+		return zero, err
+	}
+	return conv(res), nil
+}
+
+// provList is provCall for a list: conv turns each item.
+func provList[R, T any](ctx context.Context, call func() ([]R, error), conv func(*R) T) ([]T, error) {
+	return provCall(ctx, call, func(list []R) []T {
+		out := make([]T, 0, len(list))
+		for i := range list {
+			out = append(out, conv(&list[i]))
+		}
+		return out
+	})
+}
+
+// provDelete is provCall for a request that returns nothing.
+func provDelete(ctx context.Context, call func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return call()
+}
+
 func provWorkspaceFrom(w *tr.TaskrouterV1Workspace) ProvisionedWorkspace {
 	return ProvisionedWorkspace{
 		SID: provStr(w.Sid), Name: provStr(w.FriendlyName), EventCallbackURL: provStr(w.EventCallbackUrl),
@@ -42,39 +75,20 @@ func provWorkspaceFrom(w *tr.TaskrouterV1Workspace) ProvisionedWorkspace {
 
 // ListWorkspaces lists the workspaces called name.
 func (t *TwilioProvisionAPI) ListWorkspaces(ctx context.Context, name string) ([]ProvisionedWorkspace, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	list, err := t.rc.TaskrouterV1.ListWorkspace((&tr.ListWorkspaceParams{}).SetFriendlyName(name))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ProvisionedWorkspace, 0, len(list))
-	for i := range list {
-		out = append(out, provWorkspaceFrom(&list[i]))
-	}
-	return out, nil
+	return provList(ctx, func() ([]tr.TaskrouterV1Workspace, error) {
+		return t.rc.TaskrouterV1.ListWorkspace((&tr.ListWorkspaceParams{}).SetFriendlyName(name))
+	}, provWorkspaceFrom)
 }
 
 // CreateWorkspace creates a workspace with its name, event callback URL and events filter.
 func (t *TwilioProvisionAPI) CreateWorkspace(ctx context.Context, ws ProvisionedWorkspace) (ProvisionedWorkspace, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorkspace{}, err
-	}
 	params := (&tr.CreateWorkspaceParams{}).SetFriendlyName(ws.Name).
 		SetEventCallbackUrl(ws.EventCallbackURL).SetEventsFilter(ws.EventsFilter)
-	w, err := t.rc.TaskrouterV1.CreateWorkspace(params)
-	if err != nil {
-		return ProvisionedWorkspace{}, err
-	}
-	return provWorkspaceFrom(w), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1Workspace, error) { return t.rc.TaskrouterV1.CreateWorkspace(params) }, provWorkspaceFrom)
 }
 
 // UpdateWorkspace sets the callback, events filter and (when given) the activities.
 func (t *TwilioProvisionAPI) UpdateWorkspace(ctx context.Context, ws ProvisionedWorkspace) (ProvisionedWorkspace, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorkspace{}, err
-	}
 	params := (&tr.UpdateWorkspaceParams{}).SetFriendlyName(ws.Name).
 		SetEventCallbackUrl(ws.EventCallbackURL).SetEventsFilter(ws.EventsFilter)
 	if ws.TimeoutActivitySID != "" {
@@ -83,47 +97,31 @@ func (t *TwilioProvisionAPI) UpdateWorkspace(ctx context.Context, ws Provisioned
 	if ws.DefaultActivitySID != "" {
 		params.SetDefaultActivitySid(ws.DefaultActivitySID)
 	}
-	w, err := t.rc.TaskrouterV1.UpdateWorkspace(ws.SID, params)
-	if err != nil {
-		return ProvisionedWorkspace{}, err
-	}
-	return provWorkspaceFrom(w), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1Workspace, error) { return t.rc.TaskrouterV1.UpdateWorkspace(ws.SID, params) }, provWorkspaceFrom)
 }
 
 // DeleteWorkspace deletes a workspace and everything in it.
 func (t *TwilioProvisionAPI) DeleteWorkspace(ctx context.Context, sid string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return t.rc.TaskrouterV1.DeleteWorkspace(sid)
+	return provDelete(ctx, func() error { return t.rc.TaskrouterV1.DeleteWorkspace(sid) })
+}
+
+func provActivityFrom(a *tr.TaskrouterV1Activity) ProvisionedActivity {
+	return ProvisionedActivity{SID: provStr(a.Sid), Name: provStr(a.FriendlyName), Available: a.Available != nil && *a.Available}
 }
 
 // ListActivities lists a workspace's activities.
 func (t *TwilioProvisionAPI) ListActivities(ctx context.Context, workspaceSID string) ([]ProvisionedActivity, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	list, err := t.rc.TaskrouterV1.ListActivity(workspaceSID, &tr.ListActivityParams{})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ProvisionedActivity, 0, len(list))
-	for _, a := range list {
-		out = append(out, ProvisionedActivity{SID: provStr(a.Sid), Name: provStr(a.FriendlyName), Available: a.Available != nil && *a.Available})
-	}
-	return out, nil
+	return provList(ctx, func() ([]tr.TaskrouterV1Activity, error) {
+		return t.rc.TaskrouterV1.ListActivity(workspaceSID, &tr.ListActivityParams{})
+	}, provActivityFrom)
 }
 
 // CreateActivity creates an activity.
 func (t *TwilioProvisionAPI) CreateActivity(ctx context.Context, workspaceSID string, a ProvisionedActivity) (ProvisionedActivity, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedActivity{}, err
-	}
-	created, err := t.rc.TaskrouterV1.CreateActivity(workspaceSID, (&tr.CreateActivityParams{}).SetFriendlyName(a.Name).SetAvailable(a.Available))
-	if err != nil {
-		return ProvisionedActivity{}, err
-	}
-	return ProvisionedActivity{SID: provStr(created.Sid), Name: provStr(created.FriendlyName), Available: created.Available != nil && *created.Available}, nil
+	params := (&tr.CreateActivityParams{}).SetFriendlyName(a.Name).SetAvailable(a.Available)
+	return provCall(ctx, func() (*tr.TaskrouterV1Activity, error) {
+		return t.rc.TaskrouterV1.CreateActivity(workspaceSID, params)
+	}, provActivityFrom)
 }
 
 func provQueueFrom(q *tr.TaskrouterV1TaskQueue) ProvisionedQueue {
@@ -132,52 +130,30 @@ func provQueueFrom(q *tr.TaskrouterV1TaskQueue) ProvisionedQueue {
 
 // ListQueues lists a workspace's task queues.
 func (t *TwilioProvisionAPI) ListQueues(ctx context.Context, workspaceSID string) ([]ProvisionedQueue, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	list, err := t.rc.TaskrouterV1.ListTaskQueue(workspaceSID, &tr.ListTaskQueueParams{})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ProvisionedQueue, 0, len(list))
-	for i := range list {
-		out = append(out, provQueueFrom(&list[i]))
-	}
-	return out, nil
+	return provList(ctx, func() ([]tr.TaskrouterV1TaskQueue, error) {
+		return t.rc.TaskrouterV1.ListTaskQueue(workspaceSID, &tr.ListTaskQueueParams{})
+	}, provQueueFrom)
 }
 
 // CreateQueue creates a task queue.
 func (t *TwilioProvisionAPI) CreateQueue(ctx context.Context, workspaceSID string, q ProvisionedQueue) (ProvisionedQueue, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedQueue{}, err
-	}
 	params := (&tr.CreateTaskQueueParams{}).SetFriendlyName(q.Name).SetTargetWorkers(q.TargetWorkers).SetMaxReservedWorkers(q.MaxReservedWorkers)
-	created, err := t.rc.TaskrouterV1.CreateTaskQueue(workspaceSID, params)
-	if err != nil {
-		return ProvisionedQueue{}, err
-	}
-	return provQueueFrom(created), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1TaskQueue, error) {
+		return t.rc.TaskrouterV1.CreateTaskQueue(workspaceSID, params)
+	}, provQueueFrom)
 }
 
 // UpdateQueue sets a task queue's target expression and reserved-worker limit.
 func (t *TwilioProvisionAPI) UpdateQueue(ctx context.Context, workspaceSID string, q ProvisionedQueue) (ProvisionedQueue, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedQueue{}, err
-	}
 	params := (&tr.UpdateTaskQueueParams{}).SetTargetWorkers(q.TargetWorkers).SetMaxReservedWorkers(q.MaxReservedWorkers)
-	updated, err := t.rc.TaskrouterV1.UpdateTaskQueue(workspaceSID, q.SID, params)
-	if err != nil {
-		return ProvisionedQueue{}, err
-	}
-	return provQueueFrom(updated), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1TaskQueue, error) {
+		return t.rc.TaskrouterV1.UpdateTaskQueue(workspaceSID, q.SID, params)
+	}, provQueueFrom)
 }
 
 // DeleteQueue deletes a task queue.
 func (t *TwilioProvisionAPI) DeleteQueue(ctx context.Context, workspaceSID, sid string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return t.rc.TaskrouterV1.DeleteTaskQueue(workspaceSID, sid)
+	return provDelete(ctx, func() error { return t.rc.TaskrouterV1.DeleteTaskQueue(workspaceSID, sid) })
 }
 
 func provWorkerFrom(w *tr.TaskrouterV1Worker) ProvisionedWorker {
@@ -198,14 +174,10 @@ func (t *TwilioProvisionAPI) ListWorkers(ctx context.Context, workspaceSID strin
 	for i := range list {
 		w := provWorkerFrom(&list[i])
 		if list[i].Attributes == nil {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			full, err := t.rc.TaskrouterV1.FetchWorker(workspaceSID, w.SID)
+			w, err = provCall(ctx, func() (*tr.TaskrouterV1Worker, error) { return t.rc.TaskrouterV1.FetchWorker(workspaceSID, w.SID) }, provWorkerFrom)
 			if err != nil {
 				return nil, err
 			}
-			w = provWorkerFrom(full)
 		}
 		out = append(out, w)
 	}
@@ -214,38 +186,24 @@ func (t *TwilioProvisionAPI) ListWorkers(ctx context.Context, workspaceSID strin
 
 // CreateWorker creates a worker with its attributes and, when given, its first activity.
 func (t *TwilioProvisionAPI) CreateWorker(ctx context.Context, workspaceSID string, w ProvisionedWorker) (ProvisionedWorker, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorker{}, err
-	}
 	params := (&tr.CreateWorkerParams{}).SetFriendlyName(w.Name).SetAttributes(w.Attributes)
 	if w.ActivitySID != "" {
 		params.SetActivitySid(w.ActivitySID)
 	}
-	created, err := t.rc.TaskrouterV1.CreateWorker(workspaceSID, params)
-	if err != nil {
-		return ProvisionedWorker{}, err
-	}
-	return provWorkerFrom(created), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1Worker, error) { return t.rc.TaskrouterV1.CreateWorker(workspaceSID, params) }, provWorkerFrom)
 }
 
 // UpdateWorker replaces a worker's attributes.
 func (t *TwilioProvisionAPI) UpdateWorker(ctx context.Context, workspaceSID string, w ProvisionedWorker) (ProvisionedWorker, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorker{}, err
-	}
-	updated, err := t.rc.TaskrouterV1.UpdateWorker(workspaceSID, w.SID, (&tr.UpdateWorkerParams{}).SetAttributes(w.Attributes))
-	if err != nil {
-		return ProvisionedWorker{}, err
-	}
-	return provWorkerFrom(updated), nil
+	params := (&tr.UpdateWorkerParams{}).SetAttributes(w.Attributes)
+	return provCall(ctx, func() (*tr.TaskrouterV1Worker, error) {
+		return t.rc.TaskrouterV1.UpdateWorker(workspaceSID, w.SID, params)
+	}, provWorkerFrom)
 }
 
 // DeleteWorker deletes a worker.
 func (t *TwilioProvisionAPI) DeleteWorker(ctx context.Context, workspaceSID, sid string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return t.rc.TaskrouterV1.DeleteWorker(workspaceSID, sid, &tr.DeleteWorkerParams{})
+	return provDelete(ctx, func() error { return t.rc.TaskrouterV1.DeleteWorker(workspaceSID, sid, &tr.DeleteWorkerParams{}) })
 }
 
 func provWorkflowFrom(w *tr.TaskrouterV1Workflow) ProvisionedWorkflow {
@@ -254,53 +212,31 @@ func provWorkflowFrom(w *tr.TaskrouterV1Workflow) ProvisionedWorkflow {
 
 // ListWorkflows lists a workspace's workflows.
 func (t *TwilioProvisionAPI) ListWorkflows(ctx context.Context, workspaceSID string) ([]ProvisionedWorkflow, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	list, err := t.rc.TaskrouterV1.ListWorkflow(workspaceSID, &tr.ListWorkflowParams{})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ProvisionedWorkflow, 0, len(list))
-	for i := range list {
-		out = append(out, provWorkflowFrom(&list[i]))
-	}
-	return out, nil
+	return provList(ctx, func() ([]tr.TaskrouterV1Workflow, error) {
+		return t.rc.TaskrouterV1.ListWorkflow(workspaceSID, &tr.ListWorkflowParams{})
+	}, provWorkflowFrom)
 }
 
 // CreateWorkflow creates a workflow; the reservation timeout is a parameter of its own, not
 // part of the configuration JSON.
 func (t *TwilioProvisionAPI) CreateWorkflow(ctx context.Context, workspaceSID string, wf ProvisionedWorkflow) (ProvisionedWorkflow, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorkflow{}, err
-	}
 	params := (&tr.CreateWorkflowParams{}).SetFriendlyName(wf.Name).SetConfiguration(wf.Configuration).SetTaskReservationTimeout(wf.TaskReservationTimeout)
-	created, err := t.rc.TaskrouterV1.CreateWorkflow(workspaceSID, params)
-	if err != nil {
-		return ProvisionedWorkflow{}, err
-	}
-	return provWorkflowFrom(created), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1Workflow, error) {
+		return t.rc.TaskrouterV1.CreateWorkflow(workspaceSID, params)
+	}, provWorkflowFrom)
 }
 
 // UpdateWorkflow sets a workflow's configuration and reservation timeout.
 func (t *TwilioProvisionAPI) UpdateWorkflow(ctx context.Context, workspaceSID string, wf ProvisionedWorkflow) (ProvisionedWorkflow, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedWorkflow{}, err
-	}
 	params := (&tr.UpdateWorkflowParams{}).SetConfiguration(wf.Configuration).SetTaskReservationTimeout(wf.TaskReservationTimeout)
-	updated, err := t.rc.TaskrouterV1.UpdateWorkflow(workspaceSID, wf.SID, params)
-	if err != nil {
-		return ProvisionedWorkflow{}, err
-	}
-	return provWorkflowFrom(updated), nil
+	return provCall(ctx, func() (*tr.TaskrouterV1Workflow, error) {
+		return t.rc.TaskrouterV1.UpdateWorkflow(workspaceSID, wf.SID, params)
+	}, provWorkflowFrom)
 }
 
 // DeleteWorkflow deletes a workflow.
 func (t *TwilioProvisionAPI) DeleteWorkflow(ctx context.Context, workspaceSID, sid string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return t.rc.TaskrouterV1.DeleteWorkflow(workspaceSID, sid)
+	return provDelete(ctx, func() error { return t.rc.TaskrouterV1.DeleteWorkflow(workspaceSID, sid) })
 }
 
 func provNumberFrom(n *api.ApiV2010IncomingPhoneNumber) ProvisionedNumber {
@@ -312,30 +248,16 @@ func provNumberFrom(n *api.ApiV2010IncomingPhoneNumber) ProvisionedNumber {
 
 // ListNumbers lists the account's incoming numbers equal to phoneNumber.
 func (t *TwilioProvisionAPI) ListNumbers(ctx context.Context, phoneNumber string) ([]ProvisionedNumber, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	list, err := t.rc.Api.ListIncomingPhoneNumber((&api.ListIncomingPhoneNumberParams{}).SetPhoneNumber(phoneNumber))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ProvisionedNumber, 0, len(list))
-	for i := range list {
-		out = append(out, provNumberFrom(&list[i]))
-	}
-	return out, nil
+	return provList(ctx, func() ([]api.ApiV2010IncomingPhoneNumber, error) {
+		return t.rc.Api.ListIncomingPhoneNumber((&api.ListIncomingPhoneNumberParams{}).SetPhoneNumber(phoneNumber))
+	}, provNumberFrom)
 }
 
 // UpdateNumber points a number's voice webhook; it clears any voice application, which would
 // otherwise win over the URL.
 func (t *TwilioProvisionAPI) UpdateNumber(ctx context.Context, n ProvisionedNumber) (ProvisionedNumber, error) {
-	if err := ctx.Err(); err != nil {
-		return ProvisionedNumber{}, err
-	}
 	params := (&api.UpdateIncomingPhoneNumberParams{}).SetVoiceUrl(n.VoiceURL).SetVoiceMethod(n.VoiceMethod).SetVoiceApplicationSid(n.VoiceApplicationSID)
-	updated, err := t.rc.Api.UpdateIncomingPhoneNumber(n.SID, params)
-	if err != nil {
-		return ProvisionedNumber{}, err
-	}
-	return provNumberFrom(updated), nil
+	return provCall(ctx, func() (*api.ApiV2010IncomingPhoneNumber, error) {
+		return t.rc.Api.UpdateIncomingPhoneNumber(n.SID, params)
+	}, provNumberFrom)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
+
+	"queuebridge/twiliogo"
 )
 
 const (
@@ -71,7 +73,7 @@ func newTwilioServer(t *testing.T, routes map[string]string) (*twilioServer, *tw
 		}
 	}))
 	t.Cleanup(srv.Close)
-	rc, err := NewRestClient(Credentials{AccountSID: twAccount, AuthToken: twToken}, srv.URL, 10*time.Second)
+	rc, err := twiliogo.New(twiliogo.Credentials{AccountSID: twAccount, AuthToken: twToken}, srv.URL, 10*time.Second)
 	require.NoError(t, err)
 	return s, rc
 }

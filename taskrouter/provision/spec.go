@@ -41,7 +41,7 @@ type Spec struct {
 // always the bridge's events URL under PUBLIC_BASE_URL, so the spec cannot disagree with the bridge's routes.
 type SpecWorkspace struct {
 	Name string `yaml:"name" json:"name"`
-	// Events is the workspace's EventsFilter; empty means SpecRequiredEvents.
+	// Events is the workspace's EventsFilter; empty means taskrouter.HandledEvents().
 	Events []string `yaml:"events" json:"events"`
 	// TimeoutActivity is where TaskRouter moves a worker whose reservation timed out.
 	TimeoutActivity string `yaml:"timeout_activity" json:"timeout_activity"`
@@ -155,7 +155,8 @@ type SpecNumber struct {
 	PhoneNumber string `yaml:"phone_number" json:"phone_number"`
 }
 
-// SpecSettings are the values the spec is resolved with; they come from the environment.
+// SpecSettings are the values the spec is resolved with that are not in the spec: the caller
+// supplies them (cmd/bootstrap reads them from its environment).
 type SpecSettings struct {
 	// PublicBaseURL is where Twilio reaches the bridge (PUBLIC_BASE_URL).
 	PublicBaseURL string
@@ -247,221 +248,264 @@ func specMinReservationTimeout(set SpecSettings) int {
 	return int((d + time.Second - 1) / time.Second)
 }
 
+// The fields of SpecErrors about the settings rather than the spec. The package does not know
+// where settings come from: a command that reads them from its environment maps these fields
+// to its variables (PUBLIC_BASE_URL, RING_TIMEOUT, AMD_TIMEOUT for cmd/bootstrap).
+const (
+	SpecFieldPublicBaseURL = "settings.PublicBaseURL"
+	SpecFieldRingTimeout   = "settings.RingTimeout"
+	SpecFieldAMDTimeout    = "settings.AMDTimeout"
+)
+
 // Validate checks the spec against itself and the settings. It returns SpecErrors holding every
 // problem, or nil.
 func (s *Spec) Validate(set SpecSettings) error {
-	var errs SpecErrors
-	add := func(field, value, problem string, args ...any) {
-		errs = append(errs, SpecError{Field: field, Value: value, Problem: fmt.Sprintf(problem, args...)})
+	v := &specValidator{activities: specNames{}, queues: specNames{}}
+	v.settings(set)
+	v.workspace(s.Workspace)
+	v.activityList(s.Activities)
+	// Checked after the list, which declares the names they refer to.
+	v.activityRef("workspace.timeout_activity", s.Workspace.TimeoutActivity, true)
+	v.activityRef("workspace.default_activity", s.Workspace.DefaultActivity, false)
+	v.queueList(s.Queues)
+	v.workerList(s.Workers)
+	v.workflow(s.Workflow, set)
+	v.flow(s.Flow)
+	v.numberList(s.Numbers)
+	if len(v.errs) > 0 {
+		return v.errs
 	}
+	return nil
+}
 
-	if u, err := url.Parse(set.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("PUBLIC_BASE_URL", set.PublicBaseURL, "must be an absolute http(s) URL (where Twilio reaches the bridge)")
+// specValidator collects the problems of one spec in spec order, with the activity and queue
+// names the spec declares, which later sections refer to.
+type specValidator struct {
+	errs       SpecErrors
+	activities specNames
+	queues     specNames
+}
+
+// specNames are the keys one list of the spec has declared so far.
+type specNames map[string]bool
+
+// seen records key and reports whether an earlier entry had it already.
+func (n specNames) seen(key string) bool {
+	had := n[key]
+	n[key] = true
+	return had
+}
+
+func (v *specValidator) add(field, value, problem string, args ...any) {
+	v.errs = append(v.errs, SpecError{Field: field, Value: value, Problem: fmt.Sprintf(problem, args...)})
+}
+
+func (v *specValidator) required(field, value string) {
+	if strings.TrimSpace(value) == "" {
+		v.add(field, value, "is required")
+	}
+}
+
+// name checks the required name of one entry of a list whose names must differ.
+func (v *specValidator) name(names specNames, field, name, key, duplicate string) {
+	v.distinct(names, field, name, key, strings.TrimSpace(name) != "", "is required", duplicate)
+}
+
+// distinct checks the value that identifies one entry of a list: invalid is reported when valid
+// is false, else duplicate when an earlier entry had the same key. Faulty keys are recorded too,
+// so that a reference to them is not reported a second time.
+func (v *specValidator) distinct(names specNames, field, value, key string, valid bool, invalid, duplicate string) {
+	repeated := names.seen(key)
+	switch {
+	case !valid:
+		v.add(field, value, "%s", invalid)
+	case repeated:
+		v.add(field, value, "%s", duplicate)
+	}
+}
+
+// between checks a count; unit ("" or " seconds") ends the message.
+func (v *specValidator) between(field string, n, lo, hi int, unit string) {
+	if n < lo || n > hi {
+		v.add(field, fmt.Sprint(n), "must be between %d and %d%s", lo, hi, unit)
+	}
+}
+
+func (v *specValidator) notNegative(field string, n int) {
+	if n < 0 {
+		v.add(field, fmt.Sprint(n), "must not be negative")
+	}
+}
+
+func (v *specValidator) settings(set SpecSettings) {
+	if !specIsAbsoluteHTTP(set.PublicBaseURL) {
+		v.add(SpecFieldPublicBaseURL, set.PublicBaseURL, "must be an absolute http(s) URL (where Twilio reaches the bridge)")
 	}
 	if set.RingTimeout <= 0 {
-		add("RING_TIMEOUT", set.RingTimeout.String(), "must be positive")
+		v.add(SpecFieldRingTimeout, set.RingTimeout.String(), "must be positive")
 	}
 	if set.AMDTimeout <= 0 {
-		add("AMD_TIMEOUT", set.AMDTimeout.String(), "must be positive")
+		v.add(SpecFieldAMDTimeout, set.AMDTimeout.String(), "must be positive")
 	}
+}
 
-	ws := s.Workspace
-	if strings.TrimSpace(ws.Name) == "" {
-		add("workspace.name", ws.Name, "is required")
-	}
+func (v *specValidator) workspace(ws SpecWorkspace) {
+	v.required("workspace.name", ws.Name)
 	for _, ev := range taskrouter.HandledEvents() {
 		if !slices.Contains(ws.Events, ev) {
-			add("workspace.events", strings.Join(ws.Events, ","), "misses %q, which the bridge needs", ev)
+			v.add("workspace.events", strings.Join(ws.Events, ","), "misses %q, which the bridge needs", ev)
 		}
 	}
+}
 
-	activities := map[string]bool{}
-	for i, a := range s.Activities {
-		field := fmt.Sprintf("activities[%d].name", i)
-		switch {
-		case strings.TrimSpace(a.Name) == "":
-			add(field, a.Name, "is required")
-		case activities[a.Name]:
-			add(field, a.Name, "duplicate activity name")
-		}
-		activities[a.Name] = true
+func (v *specValidator) activityList(activities []SpecActivity) {
+	for i, a := range activities {
+		v.name(v.activities, fmt.Sprintf("activities[%d].name", i), a.Name, a.Name, "duplicate activity name")
 	}
-	checkActivity := func(field, name string, required bool) {
-		if name == "" {
-			if required {
-				add(field, name, "is required")
-			}
-			return
-		}
-		if !activities[name] {
-			add(field, name, "no such activity in activities")
-		}
-	}
-	checkActivity("workspace.timeout_activity", ws.TimeoutActivity, true)
-	checkActivity("workspace.default_activity", ws.DefaultActivity, false)
+}
 
-	queues := map[string]bool{}
-	for i, q := range s.Queues {
+// activityRef checks a reference to an activity of the spec.
+func (v *specValidator) activityRef(field, name string, required bool) {
+	switch {
+	case name == "" && required:
+		v.add(field, name, "is required")
+	case name != "" && !v.activities[name]:
+		v.add(field, name, "no such activity in activities")
+	}
+}
+
+func (v *specValidator) queueList(queues []SpecQueue) {
+	for i, q := range queues {
 		field := fmt.Sprintf("queues[%d]", i)
-		switch {
-		case strings.TrimSpace(q.Name) == "":
-			add(field+".name", q.Name, "is required")
-		case queues[q.Name]:
-			add(field+".name", q.Name, "duplicate queue name")
-		}
-		queues[q.Name] = true
-		if q.MaxReservedWorkers < 1 || q.MaxReservedWorkers > 50 {
-			add(field+".max_reserved_workers", fmt.Sprint(q.MaxReservedWorkers), "must be between 1 and 50")
-		}
+		v.name(v.queues, field+".name", q.Name, q.Name, "duplicate queue name")
+		v.between(field+".max_reserved_workers", q.MaxReservedWorkers, 1, 50, "")
 	}
+}
 
-	workers := map[string]bool{}
-	for i, w := range s.Workers {
+func (v *specValidator) workerList(workers []SpecWorker) {
+	names := specNames{}
+	for i, w := range workers {
 		field := fmt.Sprintf("workers[%d]", i)
 		// TaskRouter's worker names are case-insensitive.
-		key := strings.ToLower(w.Name)
-		switch {
-		case strings.TrimSpace(w.Name) == "":
-			add(field+".name", w.Name, "is required")
-		case workers[key]:
-			add(field+".name", w.Name, "duplicate worker name (names are case-insensitive)")
-		}
-		workers[key] = true
+		v.name(names, field+".name", w.Name, strings.ToLower(w.Name), "duplicate worker name (names are case-insensitive)")
 		switch {
 		case w.ContactURI == "":
-			add(field+".contact_uri", w.ContactURI, "is required: the number or SIP URI the bridge rings for worker %q", w.Name)
+			v.add(field+".contact_uri", w.ContactURI, "is required: the number or SIP URI the bridge rings for worker %q", w.Name)
 		case strings.HasPrefix(w.ContactURI, "sip:") || strings.HasPrefix(w.ContactURI, "client:"):
 		case !specE164Pattern.MatchString(w.ContactURI):
-			add(field+".contact_uri", w.ContactURI, "is not an E.164 number (+ and up to 15 digits) nor a sip: or client: URI")
+			v.add(field+".contact_uri", w.ContactURI, "is not an E.164 number (+ and up to 15 digits) nor a sip: or client: URI")
 		}
 		if _, ok := w.Attributes["contact_uri"]; ok {
-			add(field+".attributes.contact_uri", fmt.Sprint(w.Attributes["contact_uri"]), "set contact_uri on the worker, not in attributes")
+			v.add(field+".attributes.contact_uri", fmt.Sprint(w.Attributes["contact_uri"]), "set contact_uri on the worker, not in attributes")
 		}
 		if _, ok := w.Attributes["skills"]; ok && len(w.Skills) > 0 {
-			add(field+".attributes.skills", fmt.Sprint(w.Attributes["skills"]), "skills are set twice: keep the worker's skills list")
+			v.add(field+".attributes.skills", fmt.Sprint(w.Attributes["skills"]), "skills are set twice: keep the worker's skills list")
 		}
-		checkActivity(field+".activity", w.Activity, false)
+		v.activityRef(field+".activity", w.Activity, false)
 	}
+}
 
-	wf := s.Workflow
-	if strings.TrimSpace(wf.Name) == "" {
-		add("workflow.name", wf.Name, "is required")
-	}
-	filters := map[string]bool{}
+func (v *specValidator) workflow(wf SpecWorkflow, set SpecSettings) {
+	v.required("workflow.name", wf.Name)
+	filters := specNames{}
 	for i, f := range wf.Filters {
 		field := fmt.Sprintf("workflow.filters[%d]", i)
-		switch {
-		case strings.TrimSpace(f.Name) == "":
-			add(field+".name", f.Name, "is required")
-		case filters[f.Name]:
-			add(field+".name", f.Name, "duplicate filter name")
-		}
-		filters[f.Name] = true
-		if strings.TrimSpace(f.Expression) == "" {
-			add(field+".expression", f.Expression, "is required")
-		}
+		v.name(filters, field+".name", f.Name, f.Name, "duplicate filter name")
+		v.required(field+".expression", f.Expression)
 		if len(f.Targets) == 0 {
-			add(field+".targets", "", "at least one target is required")
+			v.add(field+".targets", "", "at least one target is required")
 		}
 		for j, t := range f.Targets {
 			tfield := fmt.Sprintf("%s.targets[%d]", field, j)
-			if !queues[t.Queue] {
-				add(tfield+".queue", t.Queue, "no such queue in queues")
-			}
-			if t.Timeout < 0 {
-				add(tfield+".timeout", fmt.Sprint(t.Timeout), "must not be negative")
-			}
+			v.queueRef(tfield+".queue", t.Queue)
+			v.notNegative(tfield+".timeout", t.Timeout)
 		}
 	}
 	if wf.DefaultQueue == "" {
-		add("workflow.default_queue", wf.DefaultQueue, "is required: tasks no filter matches go there")
-	} else if !queues[wf.DefaultQueue] {
-		add("workflow.default_queue", wf.DefaultQueue, "no such queue in queues")
+		v.add("workflow.default_queue", wf.DefaultQueue, "is required: tasks no filter matches go there")
+	} else {
+		v.queueRef("workflow.default_queue", wf.DefaultQueue)
 	}
-	if rt := wf.ReservationTimeout; rt != 0 {
-		minimum := specMinReservationTimeout(set)
-		switch {
-		case rt < 0 || rt > 86400:
-			add("workflow.reservation_timeout", fmt.Sprint(rt), "must be between 1 and 86400 seconds")
-		case rt < minimum:
-			add("workflow.reservation_timeout", fmt.Sprint(rt),
-				"is shorter than ring timeout %s + AMD timeout %s + margin %s = %ds: the reservation would expire while the agent's phone rings",
-				set.RingTimeout, set.AMDTimeout, SpecReservationMargin, minimum)
-		}
-	}
+	v.reservationTimeout(wf.ReservationTimeout, set)
+}
 
-	fl := s.Flow
-	if strings.TrimSpace(fl.Name) == "" {
-		add("flow.name", fl.Name, "is required")
+// queueRef checks a reference to a queue of the spec.
+func (v *specValidator) queueRef(field, name string) {
+	if !v.queues[name] {
+		v.add(field, name, "no such queue in queues")
 	}
-	if strings.TrimSpace(fl.Greeting) == "" {
-		add("flow.greeting", fl.Greeting, "is required")
+}
+
+// reservationTimeout checks an explicit timeout (0 derives it) against the settings' ring and
+// AMD timeouts.
+func (v *specValidator) reservationTimeout(rt int, set SpecSettings) {
+	if rt == 0 {
+		return
 	}
-	if m := fl.Menu; m != nil {
-		if strings.TrimSpace(m.Prompt) == "" {
-			add("flow.menu.prompt", m.Prompt, "is required when there is a menu")
-		}
-		if len(m.Options) == 0 {
-			add("flow.menu.options", "", "at least one option is required when there is a menu")
-		}
-		if m.DefaultDepartment == "" {
-			add("flow.menu.default_department", m.DefaultDepartment, "is required: the department of callers who press nothing")
-		}
-		if m.Timeout < 1 || m.Timeout > 30 {
-			add("flow.menu.timeout", fmt.Sprint(m.Timeout), "must be between 1 and 30 seconds")
-		}
-		digits := map[string]bool{}
-		for i, o := range m.Options {
-			field := fmt.Sprintf("flow.menu.options[%d]", i)
-			switch {
-			case !specDigitPattern.MatchString(o.Digit):
-				add(field+".digit", o.Digit, "must be one key: 0-9 or * (# submits the menu, so it never picks an option)")
-			case digits[o.Digit]:
-				add(field+".digit", o.Digit, "duplicate menu digit")
-			}
-			digits[o.Digit] = true
-			if !specSafeLiquidValue(o.Department) {
-				add(field+".department", o.Department, "must be non-empty, without quotes, braces, %% or backslashes")
-			}
-		}
-		if m.DefaultDepartment != "" && !specSafeLiquidValue(m.DefaultDepartment) {
-			add("flow.menu.default_department", m.DefaultDepartment, "must be without quotes, braces, %% or backslashes")
-		}
+	const field = "workflow.reservation_timeout"
+	switch minimum := specMinReservationTimeout(set); {
+	case rt < 0 || rt > 86400:
+		v.add(field, fmt.Sprint(rt), "must be between 1 and 86400 seconds")
+	case rt < minimum:
+		v.add(field, fmt.Sprint(rt),
+			"is shorter than ring timeout %s + AMD timeout %s + margin %s = %ds: the reservation would expire while the agent's phone rings",
+			set.RingTimeout, set.AMDTimeout, SpecReservationMargin, minimum)
 	}
-	if fl.Enqueue.Timeout < 0 {
-		add("flow.enqueue.timeout", fmt.Sprint(fl.Enqueue.Timeout), "must not be negative")
+}
+
+func (v *specValidator) flow(fl SpecFlow) {
+	v.required("flow.name", fl.Name)
+	v.required("flow.greeting", fl.Greeting)
+	if fl.Menu != nil {
+		v.menu(fl.Menu)
 	}
+	v.notNegative("flow.enqueue.timeout", fl.Enqueue.Timeout)
 	if strings.TrimSpace(fl.Voicemail.Prompt) == "" {
-		add("flow.voicemail.prompt", fl.Voicemail.Prompt, "is required: callers hear it when nobody answers")
+		v.add("flow.voicemail.prompt", fl.Voicemail.Prompt, "is required: callers hear it when nobody answers")
 	}
-	if ml := fl.Voicemail.MaxLength; ml < 1 || ml > 14400 {
-		add("flow.voicemail.max_length", fmt.Sprint(ml), "must be between 1 and 14400 seconds")
+	v.between("flow.voicemail.max_length", fl.Voicemail.MaxLength, 1, 14400, " seconds")
+	v.urlOrPath("flow.enqueue.wait_url", fl.Enqueue.WaitURL)
+	v.urlOrPath("flow.voicemail.recording_status_callback", fl.Voicemail.RecordingStatusCallback)
+}
+
+// urlOrPath checks an optional URL that may be a path on the bridge (see specResolveURL).
+func (v *specValidator) urlOrPath(field, value string) {
+	if value != "" && !strings.HasPrefix(value, "/") && !specIsAbsoluteHTTP(value) {
+		v.add(field, value, "must be an absolute http(s) URL or a path on %s", SpecFieldPublicBaseURL)
 	}
-	for _, f := range []struct{ field, value string }{
-		{"flow.enqueue.wait_url", fl.Enqueue.WaitURL},
-		{"flow.voicemail.recording_status_callback", fl.Voicemail.RecordingStatusCallback},
-	} {
-		if f.value != "" && !strings.HasPrefix(f.value, "/") && !specIsAbsoluteHTTP(f.value) {
-			add(f.field, f.value, "must be an absolute http(s) URL or a path on PUBLIC_BASE_URL")
+}
+
+func (v *specValidator) menu(m *SpecMenu) {
+	if strings.TrimSpace(m.Prompt) == "" {
+		v.add("flow.menu.prompt", m.Prompt, "is required when there is a menu")
+	}
+	if len(m.Options) == 0 {
+		v.add("flow.menu.options", "", "at least one option is required when there is a menu")
+	}
+	if m.DefaultDepartment == "" {
+		v.add("flow.menu.default_department", m.DefaultDepartment, "is required: the department of callers who press nothing")
+	}
+	v.between("flow.menu.timeout", m.Timeout, 1, 30, " seconds")
+	digits := specNames{}
+	for i, o := range m.Options {
+		field := fmt.Sprintf("flow.menu.options[%d]", i)
+		v.distinct(digits, field+".digit", o.Digit, o.Digit, specDigitPattern.MatchString(o.Digit),
+			"must be one key: 0-9 or * (# submits the menu, so it never picks an option)", "duplicate menu digit")
+		if !specSafeLiquidValue(o.Department) {
+			v.add(field+".department", o.Department, "must be non-empty, without quotes, braces, %% or backslashes")
 		}
 	}
-
-	numbers := map[string]bool{}
-	for i, n := range s.Numbers {
-		field := fmt.Sprintf("numbers[%d].phone_number", i)
-		switch {
-		case !specE164Pattern.MatchString(n.PhoneNumber):
-			add(field, n.PhoneNumber, "is not an E.164 number (+ and up to 15 digits)")
-		case numbers[n.PhoneNumber]:
-			add(field, n.PhoneNumber, "duplicate phone number")
-		}
-		numbers[n.PhoneNumber] = true
+	if m.DefaultDepartment != "" && !specSafeLiquidValue(m.DefaultDepartment) {
+		v.add("flow.menu.default_department", m.DefaultDepartment, "must be without quotes, braces, %% or backslashes")
 	}
+}
 
-	if len(errs) > 0 {
-		return errs
+func (v *specValidator) numberList(numbers []SpecNumber) {
+	seen := specNames{}
+	for i, n := range numbers {
+		v.distinct(seen, fmt.Sprintf("numbers[%d].phone_number", i), n.PhoneNumber, n.PhoneNumber,
+			specE164Pattern.MatchString(n.PhoneNumber), "is not an E.164 number (+ and up to 15 digits)", "duplicate phone number")
 	}
-	return nil
 }
 
 // specSafeLiquidValue keeps department names usable inside the Liquid case tag and the JSON string

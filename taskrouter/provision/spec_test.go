@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"queuebridge/taskrouter"
 )
 
 func testSettings() SpecSettings {
@@ -104,7 +106,9 @@ func TestSpecValidationErrors(t *testing.T) {
 		{"contact_uri inside attributes", func(s *Spec, _ *SpecSettings) { s.Workers[0].Attributes["contact_uri"] = "+15005550199" },
 			[]string{`workers[0].attributes.contact_uri "+15005550199": set contact_uri on the worker, not in attributes`}},
 		{"public base URL not absolute", func(_ *Spec, set *SpecSettings) { set.PublicBaseURL = "bridge.example.com" },
-			[]string{`PUBLIC_BASE_URL "bridge.example.com": must be an absolute http(s) URL (where Twilio reaches the bridge)`}},
+			[]string{`settings.PublicBaseURL "bridge.example.com": must be an absolute http(s) URL (where Twilio reaches the bridge)`}},
+		{"ring and AMD timeouts not positive", func(_ *Spec, set *SpecSettings) { set.RingTimeout, set.AMDTimeout = 0, -time.Second },
+			[]string{`settings.RingTimeout "0s": must be positive`, `settings.AMDTimeout "-1s": must be positive`}},
 		{"workspace name missing", func(s *Spec, _ *SpecSettings) { s.Workspace.Name = " " },
 			[]string{`workspace.name " ": is required`}},
 		{"filter without targets", func(s *Spec, _ *SpecSettings) { s.Workflow.Filters[0].Targets = nil },
@@ -120,7 +124,7 @@ func TestSpecValidationErrors(t *testing.T) {
 		{"voicemail prompt missing", func(s *Spec, _ *SpecSettings) { s.Flow.Voicemail.Prompt = "" },
 			[]string{`flow.voicemail.prompt "": is required: callers hear it when nobody answers`}},
 		{"wait URL neither absolute nor a path", func(s *Spec, _ *SpecSettings) { s.Flow.Enqueue.WaitURL = "hold.xml" },
-			[]string{`flow.enqueue.wait_url "hold.xml": must be an absolute http(s) URL or a path on PUBLIC_BASE_URL`}},
+			[]string{`flow.enqueue.wait_url "hold.xml": must be an absolute http(s) URL or a path on settings.PublicBaseURL`}},
 		{"every error is reported, not just the first", func(s *Spec, _ *SpecSettings) {
 			s.Workers[0].ContactURI = ""
 			s.Workflow.DefaultQueue = "Nobody"
@@ -155,4 +159,17 @@ func TestSpecValidationErrors(t *testing.T) {
 func TestSpecErrorsMessageListsEveryProblem(t *testing.T) {
 	errs := SpecErrors{{Field: "a", Value: "1", Problem: "bad"}, {Field: "b", Value: "", Problem: "is required"}}
 	assert.Equal(t, "invalid spec:\n  a \"1\": bad\n  b \"\": is required", errs.Error())
+}
+
+// The package does not know where settings come from: a command maps these fields to its own
+// names (cmd/bootstrap to its environment variables).
+func TestSettingsProblemsNameTheSettingsField(t *testing.T) {
+	err := exampleSpec(t).Validate(SpecSettings{})
+	var errs SpecErrors
+	require.ErrorAs(t, err, &errs)
+	var fields []string
+	for _, e := range errs {
+		fields = append(fields, e.Field)
+	}
+	assert.Equal(t, []string{SpecFieldPublicBaseURL, SpecFieldRingTimeout, SpecFieldAMDTimeout}, fields)
 }
