@@ -155,9 +155,30 @@ func load(opts options, getenv func(string) string) (*provision.Spec, config, er
 		return nil, cfg, err
 	}
 	if err := spec.Validate(cfg.settings); err != nil {
-		return nil, cfg, fmt.Errorf("%s: %w", opts.spec, err)
+		return nil, cfg, fmt.Errorf("%s: %w", opts.spec, withVariables(err))
 	}
 	return spec, cfg, nil
+}
+
+// settingVars names the variable behind each spec setting.
+var settingVars = strings.NewReplacer(
+	provision.SpecFieldPublicBaseURL, "PUBLIC_BASE_URL",
+	provision.SpecFieldRingTimeout, "RING_TIMEOUT",
+	provision.SpecFieldAMDTimeout, "AMD_TIMEOUT",
+)
+
+// withVariables rewrites the spec's problems with settings to name the variables a user sets.
+func withVariables(err error) error {
+	var es provision.SpecErrors
+	if !errors.As(err, &es) {
+		return err
+	}
+	out := make(provision.SpecErrors, len(es))
+	for i, e := range es {
+		e.Field, e.Problem = settingVars.Replace(e.Field), settingVars.Replace(e.Problem)
+		out[i] = e
+	}
+	return out
 }
 
 // showPlan prints the plan; with --detailed-exitcode a plan with changes exits 2.
