@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,7 +48,8 @@ type Config struct {
 
 type server struct {
 	Config
-	signer *signer
+	signer  *signer
+	sigWarn warnLimiter
 }
 
 // New returns the HTTP server with every route (see routes.go).
@@ -204,6 +206,37 @@ func (s *server) readyz(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
+// warnSignature logs a refused signature at WARN, at most once a minute with the count of those
+// not logged: a wrong PUBLIC_BASE_URL refuses every webhook, and one line says why.
+func (s *server) warnSignature(c echo.Context, why string) {
+	if suppressed, ok := s.sigWarn.allow(time.Now(), time.Minute); ok {
+		s.Logger.Warn("webhook signature refused: Twilio signs the URL it was given, so check that PUBLIC_BASE_URL is "+
+			"exactly the URL Twilio calls (scheme, host, port), that no proxy rewrites the path or query, and that "+
+			"TWILIO_AUTH_TOKEN is this account's", "path", c.Request().URL.RequestURI(), "why", why,
+			"public_base_url", s.PublicBaseURL, "refused_since_last_warning", suppressed)
+	}
+}
+
+// warnLimiter lets one event through per interval and counts the others.
+type warnLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many were held back since the last time.
+func (l *warnLimiter) allow(now time.Time, every time.Duration) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < every {
+		l.suppressed++
+		return 0, false
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return n, true
+}
+
 // handleError maps errors to statuses in one place. Unknown errors are logged and answered with
 // a generic 500: internals never reach the response.
 func (s *server) handleError(err error, c echo.Context) {
@@ -229,6 +262,8 @@ func (s *server) handleError(err error, c echo.Context) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 		s.Logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+	} else if code == taskrouter.EUnauthorized {
+		s.warnSignature(c, taskrouter.ErrorMessage(err))
 	} else {
 		s.Logger.Info("request refused", "path", c.Path(), "status", status, "why", taskrouter.ErrorMessage(err))
 	}

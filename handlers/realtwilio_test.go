@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"queuebridge/internal/testkit"
+	"queuebridge/sandbox/twiliosig"
 	"queuebridge/taskrouter"
 )
 
@@ -85,4 +88,47 @@ func TestAnAgentWhoAnsweredDuringTheCancelIsHungUp(t *testing.T) {
 	require.Len(t, updates, 2, "cancel, then hang up: %v", testkit.Lines(updates))
 	assert.Equal(t, "canceled", updates[0].Form.Get("Status"))
 	assert.Equal(t, "completed", updates[1].Form.Get("Status"))
+}
+
+// TestEverySignedRouteRefusesABadSignature holds the signature check per route: a missing
+// signature, another token's, or one that matches only in its first characters is refused with
+// 403 on each route Twilio calls, and changes nothing; the correct one is accepted.
+func TestEverySignedRouteRefusesABadSignature(t *testing.T) {
+	var log testkit.SyncBuffer
+	h := newHarness(t, withoutDispatcher(), withLog(&log))
+	r := newRes()
+	h.sendEvent("reservation.created", r)
+	call := testkit.SID("CA")
+	routes := []struct {
+		target string
+		form   url.Values
+		ok     int
+	}{
+		{"/taskrouter/events", event("reservation.accepted", r), http.StatusOK},
+		{dialQueuePath(r), url.Values{"CallSid": {call}, "AnsweredBy": {"human"}, "CallStatus": {"in-progress"}}, http.StatusOK},
+		{"/status-callback?reservation=" + r.SID, url.Values{"CallSid": {call}, "CallStatus": {"ringing"}}, http.StatusNoContent},
+	}
+	for _, rt := range routes {
+		good := twiliosig.Sign(authToken, publicBase+rt.target, rt.form)
+		// Same first 16 characters, different after: a check of a prefix would take it.
+		prefix := good[:16] + strings.Repeat("A", len(good)-16)
+		if prefix == good {
+			prefix = good[:16] + strings.Repeat("B", len(good)-16)
+		}
+		for name, sig := range map[string]string{
+			"missing": "", "another token": twiliosig.Sign("another-token", publicBase+rt.target, rt.form), "prefix only": prefix,
+		} {
+			status, body := h.hooks.PostSigned(t, rt.target, rt.form, sig)
+			assert.Equal(t, http.StatusForbidden, status, "%s, signature %s: %s", rt.target, name, body)
+		}
+		assert.Equal(t, taskrouter.StatePending, h.reservation(r).State, "%s: a refused request changes nothing", rt.target)
+		assert.Empty(t, h.reservation(r).CallSID, "%s: a refused request changes nothing", rt.target)
+	}
+	for _, rt := range routes {
+		status, body := h.hooks.PostSigned(t, rt.target, rt.form, twiliosig.Sign(authToken, publicBase+rt.target, rt.form))
+		assert.Equal(t, rt.ok, status, "%s, the right signature: %s", rt.target, body)
+	}
+	warnings := strings.Count(log.String(), "level=WARN msg=\"webhook signature refused")
+	assert.Equal(t, 1, warnings, "nine refusals, one warning a minute naming PUBLIC_BASE_URL:\n%s", log.String())
+	assert.Contains(t, log.String(), "PUBLIC_BASE_URL is exactly the URL Twilio calls")
 }

@@ -139,6 +139,8 @@ func classify(op string, err error) error {
 	switch {
 	case errors.As(err, &te):
 		re.Status, re.Code = te.Status, te.Code
+		// twilio-go's own text reads "(null)" for absent details: say it plainly.
+		re.Err = fmt.Errorf("%s: Twilio answered %d, error %d: %s (%s)", op, te.Status, te.Code, te.Message, te.MoreInfo)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		re.Kind = taskrouter.NotSent // never reached Twilio
 		return re
@@ -245,6 +247,46 @@ func (t *API) CompleteTask(_ context.Context, workspaceSID, taskSID, reason stri
 	p := (&trapi.UpdateTaskParams{}).SetAssignmentStatus("completed").SetReason(reason)
 	_, err := t.Client.TaskrouterV1.UpdateTask(workspaceSID, taskSID, p)
 	return classify("complete task "+taskSID, err)
+}
+
+// Workspace is what the start-up check reads of the workspace.
+type Workspace struct {
+	Name             string
+	EventCallbackURL string
+}
+
+// FetchWorkspace reads the workspace.
+func (t *API) FetchWorkspace(_ context.Context, workspaceSID string) (Workspace, error) {
+	ws, err := t.Client.TaskrouterV1.FetchWorkspace(workspaceSID)
+	if err != nil {
+		return Workspace{}, classify("fetch workspace "+workspaceSID, err)
+	}
+	return Workspace{Name: deref(ws.FriendlyName), EventCallbackURL: deref(ws.EventCallbackUrl)}, nil
+}
+
+// OwnsNumber reports whether the account may use number as a From: one of its phone numbers
+// (IncomingPhoneNumbers) or a verified caller ID (OutgoingCallerIds). Twilio refuses any other
+// From with 21210.
+func (t *API) OwnsNumber(_ context.Context, number string) (bool, error) {
+	owned, err := t.Client.Api.ListIncomingPhoneNumber((&api.ListIncomingPhoneNumberParams{}).SetPhoneNumber(number).SetLimit(20))
+	if err != nil {
+		return false, classify("list incoming phone numbers", err)
+	}
+	for _, n := range owned {
+		if deref(n.PhoneNumber) == number {
+			return true, nil
+		}
+	}
+	verified, err := t.Client.Api.ListOutgoingCallerId((&api.ListOutgoingCallerIdParams{}).SetPhoneNumber(number).SetLimit(20))
+	if err != nil {
+		return false, classify("list outgoing caller IDs", err)
+	}
+	for _, n := range verified {
+		if deref(n.PhoneNumber) == number {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ReservationTimeouts returns each workflow's reservation timeout in the workspace, and its name.

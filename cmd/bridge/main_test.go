@@ -20,12 +20,15 @@ import (
 const (
 	testAccount   = testkit.Account
 	testWorkspace = "WS00000000000000000000000000000001"
+	testPublicURL = "https://bridge.example.com"
 )
 
 // twilioWithWorkflow is the kit's fake Twilio holding what the bridge reads at start-up: the
-// workspace's workflow and its Missed Call activity.
+// workspace (its events sent to the bridge), its workflow and its Missed Call activity.
 func twilioWithWorkflow(t *testing.T, reservationTimeout int) *testkit.Twilio {
 	tw := testkit.NewTwilio(t)
+	tw.Add("/v1/Workspaces", map[string]any{"sid": testWorkspace, "friendly_name": "queuebridge",
+		"event_callback_url": testPublicURL + "/taskrouter/events#ct=2000&rc=3"})
 	ws := "/v1/Workspaces/" + testWorkspace
 	tw.Add(ws+"/Workflows", map[string]any{"sid": "WW00000000000000000000000000000001", "friendly_name": "Support", "task_reservation_timeout": reservationTimeout})
 	tw.Add(ws+"/Activities", map[string]any{"sid": "WA00000000000000000000000000000007", "friendly_name": "Missed Call"})
@@ -38,7 +41,7 @@ func baseEnv(t *testing.T, apiURL string) map[string]string {
 	return map[string]string{
 		"TWILIO_ACCOUNT_SID": testAccount, "TWILIO_AUTH_TOKEN": testkit.Token,
 		"TWILIO_WORKSPACE_SID": testWorkspace, "TWILIO_API_URL": apiURL, "PORT": "0",
-		"DATABASE_URL": filepath.Join(t.TempDir(), "q.db"), "PUBLIC_BASE_URL": "https://bridge.example.com",
+		"DATABASE_URL": filepath.Join(t.TempDir(), "q.db"), "PUBLIC_BASE_URL": testPublicURL,
 	}
 }
 
@@ -57,6 +60,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"amd mode":      {map[string]string{"AMD_MODE": "sometimes"}, "AMD_MODE"},
 		"unknown":       {map[string]string{"UNKNOWN_ANSWER": "maybe"}, "UNKNOWN_ANSWER"},
 		"public url":    {map[string]string{"PUBLIC_BASE_URL": "bridge"}, "PUBLIC_BASE_URL"},
+		"no public url": {map[string]string{"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is not set: with an account it is required"},
+		"token, no account": {map[string]string{"TWILIO_ACCOUNT_SID": ""},
+			"TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -84,6 +90,69 @@ func TestDotEnvIsReadAndEnvironmentWins(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 25*time.Second, cfg.Options.RingTimeout)
 	assert.Equal(t, 10*time.Second, cfg.Options.AMDTimeout)
+}
+
+func TestAnEnvFileThatDoesNotExistIsAnError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "prod.env")
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"-env-file", missing}, env(nil), &out, &errOut)
+	require.EqualError(t, err, "env file "+missing+" does not exist", "no silent sandbox")
+	assert.Empty(t, out.String())
+}
+
+// TestStartUpChecksAgainstTheAccount: each refusal says what to fix, and where it asked.
+func TestStartUpChecksAgainstTheAccount(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(tw *testkit.Twilio, e map[string]string)
+		want  []string
+	}{
+		{"credentials refused", func(tw *testkit.Twilio, _ map[string]string) {
+			tw.Fail("fetch_workspace", testkit.Code(401, 20003).WithMessage("Authenticate"), -1)
+		}, []string{"refused the credentials (401)", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "(TWILIO_API_URL)"}},
+		{"no such workspace", func(_ *testkit.Twilio, e map[string]string) {
+			e["TWILIO_WORKSPACE_SID"] = "WS0000000000000000000000000000dead"
+		}, []string{"has no workspace WS0000000000000000000000000000dead (404)", "check TWILIO_WORKSPACE_SID"}},
+		{"events sent elsewhere", func(_ *testkit.Twilio, e map[string]string) {
+			e["PUBLIC_BASE_URL"] = "https://other.example.com"
+		}, []string{`sends its events to "https://bridge.example.com/taskrouter/events#ct=2000&rc=3"`,
+			`not to this bridge's "https://other.example.com/taskrouter/events"`, "cmd/bootstrap apply"}},
+		{"caller ID not owned", func(_ *testkit.Twilio, e map[string]string) {
+			e["CALLER_ID"] = "+15005550123"
+		}, []string{"CALLER_ID +15005550123 is neither a phone number of account", "21210"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tw := twilioWithWorkflow(t, 120)
+			e := baseEnv(t, tw.URL)
+			tc.setup(tw, e)
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{"-env-file", ""}, env(e), &out, &errOut)
+			require.Error(t, err)
+			for _, want := range tc.want {
+				assert.Contains(t, err.Error(), want)
+			}
+			assert.NotContains(t, err.Error(), "(null)")
+			assert.NotContains(t, err.Error(), testkit.Token, "no secret in an error")
+			assert.NotContains(t, out.String(), "listening on")
+		})
+	}
+	t.Run("a caller ID the account owns or verified", func(t *testing.T) {
+		for _, coll := range []string{"IncomingPhoneNumbers", "OutgoingCallerIds"} {
+			tw := twilioWithWorkflow(t, 120)
+			tw.Add("/2010-04-01/Accounts/"+testAccount+"/"+coll, map[string]any{"phone_number": "+15005550123"})
+			e := baseEnv(t, tw.URL)
+			e["CALLER_ID"] = "+15005550123"
+			ctx, cancel := context.WithCancel(context.Background())
+			var out, errOut testkit.SyncBuffer
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, []string{"-env-file", ""}, env(e), &out, &errOut) }()
+			require.Eventually(t, func() bool { return strings.Contains(out.String(), "listening on") }, 5*time.Second, 5*time.Millisecond,
+				"%s: stderr %s", coll, errOut.String())
+			cancel()
+			assert.NoError(t, testkit.Receive(t, done, 10*time.Second, "run to return"))
+		}
+	})
 }
 
 func TestRefusesToStartWhenTheLegDoesNotFitTheReservation(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,13 +115,21 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: h, log: b.logger}, nil
 }
 
-// checkWorkspace reads what the bridge needs of the workspace: every workflow's reservation
-// timeout (the agent leg must fit in it, or the bridge refuses to start) and the activities
-// named by NOANSWER_ACTIVITY and POSTWORK_ACTIVITY.
+// checkWorkspace reads what the bridge needs of the account before it serves: the workspace
+// (reachable with these credentials, its event callback pointing here), every workflow's
+// reservation timeout (the agent leg must fit in it), the activities named by NOANSWER_ACTIVITY
+// and POSTWORK_ACTIVITY, and a fixed CALLER_ID (the account must own or have verified it).
 func checkWorkspace(ctx context.Context, tw *twiliogo.API, cfg Config, o taskrouter.Options) (taskrouter.Options, error) {
+	ws, err := tw.FetchWorkspace(ctx, cfg.WorkspaceSID)
+	if err != nil {
+		return o, startupError(cfg, err)
+	}
+	if err := checkEventCallback(ws, cfg); err != nil {
+		return o, err
+	}
 	timeouts, names, err := tw.ReservationTimeouts(ctx, cfg.WorkspaceSID)
 	if err != nil {
-		return o, fmt.Errorf("start-up check: %w", err)
+		return o, startupError(cfg, err)
 	}
 	for sid, timeout := range timeouts {
 		if err := o.CheckTiming(fmt.Sprintf("%s (%s)", names[sid], sid), timeout); err != nil {
@@ -134,7 +143,63 @@ func checkWorkspace(ctx context.Context, tw *twiliogo.API, cfg Config, o taskrou
 	if o.PostWorkActivitySID, err = resolveActivity(ctx, tw, cfg.WorkspaceSID, "POSTWORK_ACTIVITY", cfg.PostWorkActivity); err != nil {
 		return o, err
 	}
-	return o, nil
+	return o, checkCallerID(ctx, tw, cfg, o.CallerID)
+}
+
+// checkEventCallback refuses a workspace whose events go elsewhere: the bridge would never hear
+// of a reservation. Connection-override fragments (#rc=…) are not part of the comparison.
+func checkEventCallback(ws twiliogo.Workspace, cfg Config) error {
+	want := handlers.NewURLs(cfg.PublicBaseURL).Events()
+	got := ws.EventCallbackURL
+	if withoutFragment(got) == withoutFragment(want) {
+		return nil
+	}
+	return fmt.Errorf("refusing to start: workspace %s (%s) sends its events to %q, not to this bridge's %q: "+
+		"set PUBLIC_BASE_URL to the URL Twilio reaches this server at, then run `go run ./cmd/bootstrap apply` to point the workspace here",
+		ws.Name, cfg.WorkspaceSID, got, withoutFragment(want))
+}
+
+func withoutFragment(u string) string {
+	base, _, _ := strings.Cut(u, "#")
+	return base
+}
+
+// checkCallerID refuses a fixed CALLER_ID the account neither owns nor has verified: Twilio would
+// refuse every agent leg with 21210.
+func checkCallerID(ctx context.Context, tw *twiliogo.API, cfg Config, callerID string) error {
+	if callerID == "" || callerID == taskrouter.CallerIDCaller {
+		return nil
+	}
+	owned, err := tw.OwnsNumber(ctx, callerID)
+	if err != nil {
+		return startupError(cfg, err)
+	}
+	if !owned {
+		return fmt.Errorf("refusing to start: CALLER_ID %s is neither a phone number of account %s nor a verified caller ID: "+
+			"Twilio would refuse every agent leg (error 21210); unset CALLER_ID to use the number each caller dialed", callerID, cfg.Twilio.AccountSID)
+	}
+	return nil
+}
+
+// startupError explains a failed start-up request: which variable to look at, and which Twilio
+// was asked (TWILIO_API_URL, when set).
+func startupError(cfg Config, err error) error {
+	where := "Twilio"
+	if cfg.Twilio.APIURL != "" {
+		where = "Twilio at " + cfg.Twilio.APIURL + " (TWILIO_API_URL)"
+	}
+	var re *taskrouter.RemoteError
+	if errors.As(err, &re) {
+		switch re.Status {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("start-up check: %s refused the credentials (401): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "+
+				"or TWILIO_API_KEY and TWILIO_API_SECRET: %w", where, err)
+		case http.StatusNotFound:
+			return fmt.Errorf("start-up check: %s has no workspace %s (404) for account %s: check TWILIO_WORKSPACE_SID "+
+				"(`go run ./cmd/bootstrap apply --env-out .env` writes it): %w", where, cfg.WorkspaceSID, cfg.Twilio.AccountSID, err)
+		}
+	}
+	return fmt.Errorf("start-up check: asking %s: %w", where, err)
 }
 
 func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable, name string) (string, error) {

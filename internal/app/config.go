@@ -48,13 +48,20 @@ func LoadConfig(env config.Env) (Config, error) {
 		}
 		c.Port = port
 	}
-	if c.PublicBaseURL == "" {
+	switch {
+	case c.PublicBaseURL == "" && c.Sandbox():
 		c.PublicBaseURL = fmt.Sprintf("http://127.0.0.1:%d", c.Port)
+	case c.PublicBaseURL == "":
+		p.Add("PUBLIC_BASE_URL is not set: with an account it is required, the https URL Twilio reaches this server at " +
+			"(a tunnel's URL in development); loopback is never reachable from Twilio")
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL"))); err != nil && env("LOG_LEVEL") != "" {
 		p.Add("LOG_LEVEL %q: want debug, info, warn or error", env("LOG_LEVEL"))
 	}
 	c.Options = loadOptions(env, &p)
+	if c.Sandbox() {
+		noSilentSandbox(env, &p)
+	}
 	if !c.Sandbox() && !taskrouter.ValidSID(c.WorkspaceSID, taskrouter.PrefixWorkspace) {
 		p.Add("TWILIO_WORKSPACE_SID %q: want WS followed by 32 hex digits (go run ./cmd/bootstrap apply --env-out .env writes it)", c.WorkspaceSID)
 	}
@@ -67,6 +74,18 @@ func LoadConfig(env config.Env) (Config, error) {
 		return c, fmt.Errorf("configuration: %w", config.OptionError(err))
 	}
 	return c, nil
+}
+
+// accountVars only make sense with an account: set without TWILIO_ACCOUNT_SID, the bridge would
+// fall back to its sandbox while the user believes they configured Twilio.
+var accountVars = []string{"TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_WORKSPACE_SID", "TWILIO_API_URL"}
+
+func noSilentSandbox(env config.Env, p *config.Problems) {
+	for _, name := range accountVars {
+		if env(name) != "" {
+			p.Add("%s is set but TWILIO_ACCOUNT_SID is not: set TWILIO_ACCOUNT_SID to use your account, or unset %s to run against the built-in sandbox", name, name)
+		}
+	}
 }
 
 // loadOptions reads the agent leg's settings.

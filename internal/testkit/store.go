@@ -16,6 +16,7 @@ var kinds = map[string]kind{
 	"TaskQueues": {"task_queues", "task_queue", "WQ"}, "Workers": {"workers", "worker", "WK"},
 	"Workflows": {"workflows", "workflow", "WW"}, "Tasks": {"tasks", "task", "WT"},
 	"Reservations": {"reservations", "reservation", "WR"}, "Flows": {"flows", "flow", "FW"},
+	"OutgoingCallerIds": {"outgoing_caller_ids", "outgoing_caller_id", "PN"},
 }
 
 // implicit are the kinds whose items exist without the fake having created them: the calls,
