@@ -1,10 +1,12 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,4 +133,81 @@ func TestEverySignedRouteRefusesABadSignature(t *testing.T) {
 	warnings := strings.Count(log.String(), "level=WARN msg=\"webhook signature refused")
 	assert.Equal(t, 1, warnings, "nine refusals, one warning a minute naming PUBLIC_BASE_URL:\n%s", log.String())
 	assert.Contains(t, log.String(), "PUBLIC_BASE_URL is exactly the URL Twilio calls")
+}
+
+// TestReconcilerAppliesWhatTheWebhooksLost: Twilio retries a webhook once, and only when the
+// connection fails, so a lost event must not leave a reservation open.
+func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
+	later := time.Now().Add(time.Hour) // every open reservation is overdue by then
+	ringing := func(t *testing.T, h *harness) (res, string) {
+		r := newRes()
+		h.sendEvent("reservation.created", r)
+		call := h.waitCall(r)
+		h.callStatus(r, call, "ringing")
+		h.waitIdle()
+		return r, call
+	}
+	reservations := func(r res) string {
+		return "/v1/Workspaces/" + workspaceSID + "/Tasks/" + r.Task + "/Reservations"
+	}
+	calls := "/2010-04-01/Accounts/" + accountSID + "/Calls"
+
+	t.Run("reservation canceled at TaskRouter, event lost: the leg is ended", func(t *testing.T) {
+		h := newHarness(t)
+		r, call := ringing(t, h)
+		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "canceled"})
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		h.waitIdle()
+		assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
+		updates := h.tw.Requests("update_call")
+		require.Len(t, updates, 1)
+		assert.Contains(t, updates[0].Path, call)
+		assert.Contains(t, h.metrics(), `queuebridge_reconciler_repairs_total{repair="taskrouter_canceled"} 1`)
+	})
+	t.Run("task deleted at TaskRouter (404): the leg is ended", func(t *testing.T) {
+		h := newHarness(t)
+		r, _ := ringing(t, h)
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		h.waitIdle()
+		assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
+		assert.Len(t, h.tw.Requests("update_call"), 1)
+	})
+	t.Run("leg ended unanswered, status callback lost: the reservation is rejected", func(t *testing.T) {
+		h := newHarness(t)
+		r, call := ringing(t, h)
+		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "pending"})
+		h.tw.Add(calls, map[string]any{"sid": call, "status": "no-answer"})
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		h.waitIdle()
+		got := h.reservation(r)
+		assert.Equal(t, taskrouter.StateRejected, got.State)
+		assert.Equal(t, taskrouter.Outcome{Kind: taskrouter.OutcomeLegEnded, Detail: "no-answer"}, got.Outcome)
+		assert.Len(t, h.tw.Requests("update_reservation"), 1, "rejected at TaskRouter so the next agent is tried")
+	})
+	t.Run("nothing was lost: nothing changes", func(t *testing.T) {
+		h := newHarness(t)
+		r, call := ringing(t, h)
+		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "pending"})
+		h.tw.Add(calls, map[string]any{"sid": call, "status": "ringing"})
+		writes := len(h.tw.Writes())
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		assert.Equal(t, taskrouter.StateRinging, h.reservation(r).State)
+		assert.Len(t, h.tw.Writes(), writes)
+	})
+	t.Run("not overdue yet: Twilio is not asked", func(t *testing.T) {
+		h := newHarness(t)
+		ringing(t, h)
+		n, err := h.bridge.Reconcile(context.Background(), time.Now(), time.Millisecond)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		assert.Empty(t, h.tw.Requests("fetch_reservation", "fetch_call"))
+	})
 }

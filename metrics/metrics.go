@@ -26,6 +26,7 @@ type Metrics struct {
 	twilioErrors  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	callerID      prometheus.Counter
+	repairs       *prometheus.CounterVec
 }
 
 // New registers the metrics; outboxDepth, when set, is read at every scrape.
@@ -60,12 +61,16 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 			Name: "queuebridge_caller_id_refused_total",
 			Help: "Agent legs Twilio refused because the account neither owns nor verified their From (21210): fix CALLER_ID.",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "queuebridge_reconciler_repairs_total",
+			Help: "Updates the reconciler applied because a webhook never arrived, by what it learnt.",
+		}, []string{"repair"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "queuebridge_job_retries_total",
 			Help: "Jobs scheduled again after a failure, by kind.",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries, m.callerID,
+	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries, m.callerID, m.repairs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if outboxDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -112,5 +117,6 @@ func (m *Metrics) Hooks() taskrouter.Hooks {
 		},
 		JobRetried:      func(kind taskrouter.JobKind) { m.retries.WithLabelValues(string(kind)).Inc() },
 		CallerIDRefused: m.callerID.Inc,
+		Repaired:        func(what string) { m.repairs.WithLabelValues(what).Inc() },
 	}
 }

@@ -193,6 +193,18 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 	return out, nil
 }
 
+// OpenReservations returns up to limit reservations still open (pending, dialing, ringing,
+// bridging) that were created before before, oldest first: the reconciler's work list.
+func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int) ([]taskrouter.Reservation, error) {
+	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations
+		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging') AND created_at < ? ORDER BY created_at, sid LIMIT ?`,
+		millis(before), limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading open reservations: %w", err)
+	}
+	return out, nil
+}
+
 // scanReservations reads every row a reservation query returned, closing the rows.
 func scanReservations(rows *sql.Rows, err error) ([]taskrouter.Reservation, error) {
 	if err != nil {

@@ -36,6 +36,9 @@ type Hooks struct {
 	// CallerIDRefused is called when Twilio refuses the agent leg's From (21210): a
 	// configuration error, not the agent's.
 	CallerIDRefused func()
+	// Repaired is called when the reconciler applies an update the webhooks failed to deliver;
+	// what is bounded ("taskrouter_canceled", "leg_no-answer", …).
+	Repaired func(what string)
 }
 
 // NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.

@@ -72,6 +72,14 @@ func (f *fakeTwilio) RejectReservation(_ context.Context, _, _, sid, _ string) e
 
 func (f *fakeTwilio) CompleteTask(context.Context, string, string, string) error { return nil }
 
+func (f *fakeTwilio) FetchCall(_ context.Context, sid string) (taskrouter.CallInfo, error) {
+	return taskrouter.CallInfo{SID: sid, Status: taskrouter.CallRinging}, nil
+}
+
+func (f *fakeTwilio) ReservationStatus(context.Context, string, string, string) (string, error) {
+	return "pending", nil
+}
+
 func (f *fakeTwilio) counts() (placed int, ended, rejected []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -131,6 +131,9 @@ type Store interface {
 	CallOwner(ctx context.Context, callSID string) (string, error)
 	// TaskReservations returns the task's reservations, oldest first.
 	TaskReservations(ctx context.Context, taskSID string) ([]Reservation, error)
+	// OpenReservations returns up to limit open reservations (pending, dialing, ringing,
+	// bridging) created before before, oldest first.
+	OpenReservations(ctx context.Context, before time.Time, limit int) ([]Reservation, error)
 	// PruneEvents forgets processed event SIDs recorded before before; it returns how many.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 
@@ -185,6 +188,8 @@ type Voice interface {
 	EndCall(ctx context.Context, callSID string, status CallStatus) (CallStatus, error)
 	// FindCalls lists calls to → from created at or after since (to find an orphan leg).
 	FindCalls(ctx context.Context, to, from string, since time.Time) ([]CallInfo, error)
+	// FetchCall reads one call's status (the reconciler's view of a leg).
+	FetchCall(ctx context.Context, callSID string) (CallInfo, error)
 }
 
 // Router is what the bridge needs of TaskRouter.
@@ -193,4 +198,7 @@ type Router interface {
 	RejectReservation(ctx context.Context, workspaceSID, taskSID, reservationSID, activitySID string) error
 	// CompleteTask completes an assigned or wrapping task.
 	CompleteTask(ctx context.Context, workspaceSID, taskSID, reason string) error
+	// ReservationStatus reads a reservation's status at TaskRouter (pending, accepted, rejected,
+	// timeout, canceled, rescinded, wrapping, completed).
+	ReservationStatus(ctx context.Context, workspaceSID, taskSID, reservationSID string) (string, error)
 }

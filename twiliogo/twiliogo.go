@@ -232,6 +232,24 @@ func (t *API) FindCalls(_ context.Context, to, from string, since time.Time) ([]
 	return out, nil
 }
 
+// FetchCall reads one call.
+func (t *API) FetchCall(_ context.Context, callSID string) (taskrouter.CallInfo, error) {
+	c, err := t.Client.Api.FetchCall(callSID, &api.FetchCallParams{})
+	if err != nil {
+		return taskrouter.CallInfo{}, classify("fetch call "+callSID, err)
+	}
+	return taskrouter.CallInfo{SID: deref(c.Sid), To: deref(c.To), From: deref(c.From), Status: taskrouter.CallStatus(deref(c.Status))}, nil
+}
+
+// ReservationStatus reads a reservation's status at TaskRouter.
+func (t *API) ReservationStatus(_ context.Context, workspaceSID, taskSID, reservationSID string) (string, error) {
+	r, err := t.Client.TaskrouterV1.FetchTaskReservation(workspaceSID, taskSID, reservationSID)
+	if err != nil {
+		return "", classify("fetch reservation "+reservationSID, err)
+	}
+	return deref(r.ReservationStatus), nil
+}
+
 // RejectReservation rejects a pending reservation, moving the worker to activitySID if set.
 func (t *API) RejectReservation(_ context.Context, workspaceSID, taskSID, reservationSID, activitySID string) error {
 	p := (&trapi.UpdateTaskReservationParams{}).SetReservationStatus("rejected")

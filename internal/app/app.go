@@ -221,7 +221,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopJobs()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := a.Bridge.Run(runCtx); err != nil {
@@ -231,6 +231,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer wg.Done()
 		a.janitor(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.Bridge.RunReconciler(runCtx, taskrouter.DefaultReconcileEvery, taskrouter.DefaultReconcilePace)
 	}()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

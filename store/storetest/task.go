@@ -23,6 +23,7 @@ var readTests = []test{
 	{"CallOwner finds the reservation of a call", callOwner},
 	{"TaskReservations lists the task's reservations oldest first", taskReservationsOldestFirst},
 	{"PruneEvents forgets old event SIDs only", pruneEvents},
+	{"OpenReservations lists the open ones created before a time, oldest first", openReservations},
 	{"Ping", func(t *testing.T, s taskrouter.Store) { assert.NoError(t, s.Ping(t.Context())) }},
 }
 
@@ -187,6 +188,36 @@ func taskReservationsOldestFirst(t *testing.T, s taskrouter.Store) {
 	list, err = s.TaskReservations(t.Context(), sid("WT", 9))
 	require.NoError(t, err)
 	assert.Empty(t, list)
+}
+
+func openReservations(t *testing.T, s taskrouter.Store) {
+	states := []taskrouter.State{
+		taskrouter.StateBridging, taskrouter.StateRejected, taskrouter.StatePending, taskrouter.StateRinging,
+		taskrouter.StateCanceled, taskrouter.StateDialing, taskrouter.StateAccepted, taskrouter.StateCompleted,
+		taskrouter.StateWrapping, taskrouter.StateRinging,
+	}
+	var open []taskrouter.Reservation
+	for i, st := range states {
+		r := reservation(sid("WR", 100+i), wt1, st)
+		r.CreatedAt = at(time.Duration(len(states)-i) * time.Second) // stored newest first
+		put(t, s, r)
+		if st.Open() {
+			open = append([]taskrouter.Reservation{r}, open...)
+		}
+	}
+	list, err := s.OpenReservations(t.Context(), at(time.Hour), 100)
+	require.NoError(t, err)
+	require.Len(t, list, len(open), "only pending, dialing, ringing and bridging are open")
+	for i := range open {
+		assertSame(t, open[i], list[i], "open reservation %d, oldest first", i)
+	}
+	list, err = s.OpenReservations(t.Context(), at(time.Hour), 2)
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "at most limit")
+	list, err = s.OpenReservations(t.Context(), open[1].CreatedAt, 100)
+	require.NoError(t, err)
+	require.Len(t, list, 1, "only those created before the time")
+	assert.Equal(t, open[0].SID, list[0].SID)
 }
 
 func pruneEvents(t *testing.T, s taskrouter.Store) {

@@ -1,0 +1,146 @@
+package taskrouter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Twilio retries a webhook once, and only when the connection fails: an event or a status
+// callback can be lost, and a reservation would then wait for TaskRouter's own time-out (the
+// caller waiting for nothing) or keep an agent's phone ringing for a reservation that is over.
+// The reconciler compares the reservations that stayed open longer than their timing allows
+// with TaskRouter (the reservation's status) and Voice (the leg's status), and applies what was
+// missed through the same state machine the webhooks drive.
+
+// Reconciler tuning.
+const (
+	// reconcileSlack is added to ring + AMD time before an open reservation counts as overdue:
+	// creating the call, the webhooks, the dequeue.
+	reconcileSlack = 15 * time.Second
+	// reconcileBatch bounds the reservations looked at in one pass.
+	reconcileBatch = 200
+	// DefaultReconcileEvery is how often the reconciler runs.
+	DefaultReconcileEvery = 30 * time.Second
+	// DefaultReconcilePace spaces the reconciler's Twilio requests: 5 a second at most.
+	DefaultReconcilePace = 200 * time.Millisecond
+)
+
+// reservationEvents maps a reservation status TaskRouter reports to the event that says it.
+var reservationEvents = map[string]string{
+	"accepted": EventReservationAccepted, "wrapping": EventReservationWrapup, "completed": EventReservationCompleted,
+	"rejected": EventReservationRejected, "timeout": EventReservationTimeout, "canceled": EventReservationCanceled,
+	"rescinded": EventReservationRescinded,
+}
+
+// overdue is how long after reservation.created an open reservation has outlived its timing.
+func (b *Bridge) overdue() time.Duration {
+	d := b.opts.RingTimeout + reconcileSlack
+	if b.opts.MachineDetection != AMDOff {
+		d += b.opts.AMDTimeout
+	}
+	return d
+}
+
+// RunReconciler reconciles at once and then every interval until ctx ends.
+func (b *Bridge) RunReconciler(ctx context.Context, every, pace time.Duration) {
+	for {
+		if n, err := b.Reconcile(ctx, b.opts.Now(), pace); err != nil && ctx.Err() == nil {
+			b.log.Warn("reconciling", "err", err, "repaired", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// Reconcile checks the reservations open and overdue at now against Twilio, one request per
+// pace at most, and applies what the webhooks failed to tell. It returns how many it repaired.
+func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duration) (int, error) {
+	list, err := b.store.OpenReservations(ctx, now.Add(-b.overdue()), reconcileBatch)
+	if err != nil {
+		return 0, err
+	}
+	tick := time.NewTicker(max(pace, time.Millisecond))
+	defer tick.Stop()
+	repaired := 0
+	var errs []error
+	for _, r := range list {
+		if r.CallSID == "" && (r.State == StatePending || r.State == StateDialing) {
+			continue // its dial job is in the outbox: the dispatcher resolves it
+		}
+		what, err := b.reconcileOne(ctx, r, tick.C)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if what != "" {
+			repaired++
+			b.logger(r).Warn("reconciler applied a missed update", "repair", what)
+			if b.hooks.Repaired != nil {
+				b.hooks.Repaired(what)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return repaired, errors.Join(errs...)
+}
+
+// reconcileOne asks TaskRouter, then Voice, about one reservation and applies what it learns. It
+// returns what it repaired ("" when the reservation was as stored), as a bounded label.
+func (b *Bridge) reconcileOne(ctx context.Context, r Reservation, tick <-chan time.Time) (string, error) {
+	<-tick
+	var status string
+	err := b.twilio("fetch_reservation", func() (err error) {
+		status, err = b.router.ReservationStatus(ctx, r.WorkspaceSID, r.TaskSID, r.SID)
+		return err
+	})
+	var re *RemoteError
+	if errors.As(err, &re) && re.Status == http.StatusNotFound {
+		status, err = "canceled", nil // TaskRouter deletes a task minutes after it ended
+	}
+	if err != nil {
+		return "", err
+	}
+	if typ, ok := reservationEvents[status]; ok {
+		return b.applyIfChanged(ctx, r, "taskrouter_"+status, func() error {
+			return b.HandleEvent(ctx, Event{Type: typ, WorkspaceSID: r.WorkspaceSID, WorkflowSID: r.WorkflowSID,
+				TaskSID: r.TaskSID, ReservationSID: r.SID, WorkerSID: r.WorkerSID, WorkerName: r.WorkerName})
+		})
+	}
+	if status != "pending" || r.CallSID == "" || r.CallStatus.Final() {
+		return "", nil
+	}
+	<-tick
+	var call CallInfo
+	if err := b.twilio("fetch_call", func() (err error) { call, err = b.voice.FetchCall(ctx, r.CallSID); return err }); err != nil {
+		return "", err
+	}
+	if !call.Status.Final() {
+		return "", nil
+	}
+	return b.applyIfChanged(ctx, r, "leg_"+string(call.Status), func() error {
+		return b.AgentCallStatus(ctx, CallUpdate{ReservationSID: r.SID, CallSID: r.CallSID, Status: call.Status})
+	})
+}
+
+// applyIfChanged applies an update and reports what if the stored reservation changed.
+func (b *Bridge) applyIfChanged(ctx context.Context, before Reservation, what string, apply func() error) (string, error) {
+	if err := apply(); err != nil {
+		return "", fmt.Errorf("reconciling reservation %s: %w", before.SID, err)
+	}
+	after, err := b.store.Reservation(ctx, before.SID)
+	if err != nil {
+		return "", err
+	}
+	if after.State == before.State && after.CallStatus == before.CallStatus {
+		return "", nil
+	}
+	return what, nil
+}
