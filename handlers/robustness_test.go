@@ -101,6 +101,22 @@ func TestInterruptedDialIsNeverRedialedBlindly(t *testing.T) {
 		assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
 		assert.Equal(t, taskrouter.StateRejected, second.reservation(r).State)
 	})
+	t.Run("the look-up is refused: rejected, not left dialing", func(t *testing.T) {
+		h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.RetryBase = time.Millisecond }))
+		h.tw.Fail("create_call", testkit.Timeout(), 1)
+		// A restricted API key may not list calls: 403, for good.
+		h.tw.Fail("list_calls", testkit.Code(403, 20003), -1)
+		r := newRes()
+		h.sendEvent("reservation.created", r)
+		require.Eventually(t, func() bool { return h.reservation(r).State == taskrouter.StateRejected }, 5*time.Second, 2*time.Millisecond,
+			"a reservation whose dial cannot be resolved is rejected")
+		h.waitIdle()
+		assert.Len(t, h.tw.Requests("create_call"), 1, "never re-dialed blindly")
+		rejects := h.tw.Requests("update_reservation")
+		require.Len(t, rejects, 1, "TaskRouter routes the task again")
+		assert.Equal(t, "rejected", rejects[0].Form.Get("ReservationStatus"))
+		assert.Equal(t, taskrouter.OutcomeDialNotFound, h.reservation(r).Outcome.Kind)
+	})
 }
 
 func TestTwilioFailuresAreRetriedOrFinal(t *testing.T) {
@@ -262,10 +278,11 @@ func TestMetricsCountOutcomesWithBoundedLabels(t *testing.T) {
 	h.sendEvent("reservation.created", r)
 	call := h.waitCall(r)
 	h.answer(r, call, "machine_start")
+	h.callStatus(r, call, "completed") // the machine's leg ends: the same reservation, counted once
 	h.waitIdle()
 
 	text := h.metrics()
-	assert.Contains(t, text, `queuebridge_reservations_total{outcome="answered_by_machine_start",state="rejected"} 1`)
+	assert.Contains(t, text, `queuebridge_reservations_total{outcome="answered_by_machine_start",state="rejected"} 1`+"\n")
 	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/dial-queue",status="200"} 1`)
 	assert.Contains(t, text, `queuebridge_http_request_duration_seconds_count{route="/taskrouter/events",status="200"} 1`)
 	assert.Contains(t, text, `queuebridge_twilio_request_duration_seconds_count{operation="create_call"} 1`)

@@ -347,7 +347,10 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	if err != nil {
 		return Instruction{}, fmt.Errorf("answer for reservation %s (call %s): %w", a.ReservationSID, a.CallSID, err)
 	}
-	log := b.logger(res).With("call", a.CallSID, "answered_by", string(a.AnsweredBy))
+	log := b.logger(res).With("answered_by", string(a.AnsweredBy))
+	if res.CallSID != a.CallSID {
+		log = log.With("leg", a.CallSID) // not the reservation's own leg
+	}
 	switch ins.Kind {
 	case Connect:
 		log.Info("agent answered: connecting caller")
@@ -409,7 +412,9 @@ type CallUpdate struct {
 // the reservation while it is still open, so TaskRouter tries the next agent.
 func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 	now := b.opts.Now()
+	rejected := false // this update, not an earlier one, ended the reservation
 	res, _, err := b.store.UpdateReservation(ctx, u.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+		rejected = false
 		r := s.Reservation
 		if !s.Found || (r.CallSID != "" && r.CallSID != u.CallSID) {
 			return Change{}, nil
@@ -436,7 +441,7 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 				reject.NotBefore = now.Add(5 * time.Second)
 				reject.Deadline = later(r.Deadline, reject.NotBefore.Add(time.Minute))
 			}
-			r.State = StateRejected
+			r.State, rejected = StateRejected, true
 			if u.Status == CallCompleted {
 				r.Outcome = Outcome{Kind: OutcomeHungUpBeforeBridge}
 			} else {
@@ -449,7 +454,7 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 	if err != nil {
 		return fmt.Errorf("status %s for reservation %s (call %s): %w", u.Status, u.ReservationSID, u.CallSID, err)
 	}
-	if res.State == StateRejected && res.UpdatedAt.Equal(now) && res.CallStatus == u.Status {
+	if rejected {
 		b.logger(res).Info("agent leg ended without a bridge: reservation rejected", "status", string(u.Status))
 		b.final(res)
 	}

@@ -344,10 +344,16 @@ func (b *Bridge) adoptCall(ctx context.Context, sid, callSID string, status Call
 // risking a second call to the same agent.
 func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
 	call, found, err := b.findOwnCall(ctx, r)
-	if err != nil {
+	var fe *finalError
+	switch {
+	case errors.As(err, &fe):
+		// Twilio refuses the look-up (a restricted API key may not list calls): the call can
+		// never be found, so the reservation must not wait in dialing for it.
+		b.giveUpDial(ctx, r.SID, Outcome{OutcomeDialNotFound, "calls could not be listed (" + err.Error() + "): rejected so TaskRouter routes again"})
+		return nil
+	case err != nil:
 		return err
-	}
-	if !found {
+	case !found:
 		b.giveUpDial(ctx, r.SID, Outcome{OutcomeDialNotFound, "no call found: rejected so TaskRouter routes again"})
 		return nil
 	}

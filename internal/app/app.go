@@ -216,7 +216,10 @@ func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable,
 // Serve runs the HTTP server on ln, the dispatcher and the janitor until ctx ends, then shuts
 // down gracefully: it stops accepting, finishes the requests in flight, then the jobs in flight.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
+	// Twilio's webhooks are small and answered in milliseconds: a connection that trickles its
+	// body, or idles, is closed instead of holding a descriptor for good.
+	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var wg sync.WaitGroup
