@@ -235,21 +235,22 @@ func (e *Engine) setWorkerActivity(w *worker, activitySid string) {
 		})
 }
 
-// createTask is the one way tasks are born: REST and <Enqueue> both come here.
-func (e *Engine) createTask(ws *workspace, wf *workflow, attributes string, attrs map[string]any, priority, timeout int, channel string) *task {
-	t := &task{
-		record: e.newRecord("WT", ws.sid), workflowSid: wf.sid,
-		attributes: attributes, attrs: attrs, status: taskPending, priority: priority, basePriority: priority,
-		timeout: timeout, channel: channel, filter: -1, excluded: map[string]bool{},
-	}
+// newTask is a task of the workspace with Twilio's defaults, to be filled in and started.
+func (e *Engine) newTask(wsSid string) *task {
+	return &task{record: e.newRecord("WT", wsSid), attributes: "{}", attrs: map[string]any{}, status: taskPending,
+		timeout: defaultTaskTimeout, channel: "default", filter: -1, excluded: map[string]bool{}}
+}
+
+// startTask is the one way tasks are born: REST and <Enqueue> both come here.
+func (e *Engine) startTask(t *task) {
+	ws := e.workspaces[t.wsSid]
 	e.tasks[t.sid] = t
-	e.record("task", t.sid, taskPending, map[string]string{"task": t.sid, "workspace": ws.sid, "workflow": wf.sid})
+	e.record("task", t.sid, taskPending, map[string]string{"task": t.sid, "workspace": ws.sid, "workflow": t.workflowSid})
 	sid := t.sid
-	t.ttlTimer = e.cfg.Clock.AfterFunc(time.Duration(timeout)*time.Second, func() { e.onTaskTTL(sid) })
+	t.ttlTimer = e.cfg.Clock.AfterFunc(time.Duration(t.timeout)*time.Second, func() { e.onTaskTTL(sid) })
 	e.emit(ws, "task.created", "Task "+t.sid+" created", "task", t.sid, t, nil, nil, nil)
 	e.route(t)
 	e.dispatch(ws)
-	return t
 }
 
 // route evaluates the workflow's filters for t (first match wins, else the default filter)
@@ -696,16 +697,18 @@ func (e *Engine) EnqueueCall(_ context.Context, req twilioapi.EnqueueRequest) (s
 	if err != nil {
 		return "", twilioapi.InvalidParam("Attributes", err.Error())
 	}
+	t := e.newTask(wf.wsSid)
+	t.workflowSid, t.channel = wf.sid, "voice"
 	// Round-trip so the engine sees what a REST client would (numbers as float64).
-	parsed, _ := parseAttributes(raw)
-	priority, timeout := 0, defaultTaskTimeout
+	t.attributes = raw
+	t.attrs, _ = parseAttributes(raw)
 	if req.Priority != nil {
-		priority = *req.Priority
+		t.priority, t.basePriority = *req.Priority, *req.Priority
 	}
 	if req.Timeout != nil && *req.Timeout > 0 {
-		timeout = *req.Timeout
+		t.timeout = *req.Timeout
 	}
-	t := e.createTask(e.workspaces[wf.wsSid], wf, raw, parsed, priority, timeout, "voice")
+	e.startTask(t)
 	return t.sid, nil
 }
 
