@@ -357,40 +357,34 @@ func (k *kind[P]) list(c *call) *reply {
 	return rp
 }
 
-// add stores the new resource once the create table's parameters are applied to it.
-func (k *kind[P]) add(c *call) *reply {
-	x := k.create(c)
-	if check(c, x, k.createParams)(); c.err != nil {
-		return nil
-	}
-	k.all(c.e)[x.rec().sid] = x
-	if k.created != nil {
-		k.created(c, x)
-	}
-	return k.answer(c, http.StatusCreated, x)
-}
+// add and update apply the table's parameters to a new resource or to the one the path
+// names, once they and the kind's check have passed, then let the engine act on the change.
+func (k *kind[P]) add(c *call) *reply    { return k.write(c, k.create(c), true) }
+func (k *kind[P]) update(c *call) *reply { return k.write(c, k.one(c), false) }
 
-// update applies the table's parameters to the resource the path names once they and the
-// kind's check have passed, then lets the engine act on the change.
-func (k *kind[P]) update(c *call) *reply {
-	x := k.one(c)
-	if k.etag {
+func (k *kind[P]) write(c *call, x P, isNew bool) *reply {
+	params, status, after := k.params, http.StatusOK, k.updated
+	if isNew {
+		params, status, after = k.createParams, http.StatusCreated, k.created
+	} else if k.etag {
 		c.ifMatch(x)
 	}
-	apply := check(c, x, k.params)
-	if c.err == nil && k.check != nil {
+	apply := check(c, x, params)
+	if c.err == nil && k.check != nil && !isNew {
 		c.fail(k.check(c, x))
 	}
 	if c.err != nil {
 		return nil
 	}
-	if apply(); k.touch {
+	if apply(); isNew {
+		k.all(c.e)[x.rec().sid] = x
+	} else if k.touch {
 		x.rec().updated = c.e.now()
 	}
-	if k.updated != nil {
-		k.updated(c, x)
+	if after != nil {
+		after(c, x)
 	}
-	return k.answer(c, http.StatusOK, x)
+	return k.answer(c, status, x)
 }
 
 // remove deletes the resource the path names unless refuse objects.
