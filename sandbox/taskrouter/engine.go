@@ -63,6 +63,7 @@ type Engine struct {
 	reservations map[string]*reservation
 	listener     twilioapi.QueueListener
 	faults       DeliveryFaults
+	options      Options
 	senders      map[string]*sender
 	closed       bool
 
@@ -72,6 +73,35 @@ type Engine struct {
 }
 
 var _ twilioapi.TaskRouter = (*Engine)(nil)
+
+// Options choose where Twilio's documentation leaves the behaviour open (see the package
+// comment); tests run the application under both choices.
+type Options struct {
+	// NoReoffer: a worker who rejected a task is never offered that task again. Off by default:
+	// Twilio puts a rejected task back in the queue and routes it again, and says to move the
+	// worker to an unavailable activity "to avoid having the Task immediately reassigned to the
+	// worker".
+	NoReoffer bool
+	// TimeoutsCountAsRejections: reservation time-outs count toward the 1,000 rejections that
+	// cancel a task. Off by default: the documentation speaks of rejections only.
+	TimeoutsCountAsRejections bool
+}
+
+// SetReofferRejected chooses whether a worker who rejected a task may be offered it again
+// (true, the default, as documented; false, the sandbox's former behaviour).
+func (e *Engine) SetReofferRejected(reoffer bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.NoReoffer = !reoffer
+}
+
+// SetTimeoutsCountAsRejections chooses whether reservation time-outs count toward the
+// rejections that cancel a task (false by default).
+func (e *Engine) SetTimeoutsCountAsRejections(count bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.TimeoutsCountAsRejections = count
+}
 
 // New returns an engine with no workspaces.
 func New(cfg Config) *Engine {
@@ -93,6 +123,7 @@ func New(cfg Config) *Engine {
 		workspaces: map[string]*workspace{}, activities: map[string]*activity{},
 		queues: map[string]*taskQueue{}, workers: map[string]*worker{}, workflows: map[string]*workflow{},
 		tasks: map[string]*task{}, reservations: map[string]*reservation{}, senders: map[string]*sender{},
+		options: Options{NoReoffer: true},
 	}
 }
 
@@ -342,8 +373,11 @@ func (e *Engine) enterTarget(t *task, idx int) {
 		})
 	e.emit(ws, "task-queue.entered", "Task "+t.sid+" entered TaskQueue "+e.queueName(tg.queue), "taskqueue", tg.queue, t, nil, nil, nil)
 	if tg.timeout != nil {
+		// Twilio: "the queue timeout is based on the current age of the Task", not on its entry
+		// into the target. A task already older than the timeout leaves the target at once.
 		sid, target := t.sid, idx
-		t.targetTimer = e.cfg.Clock.AfterFunc(time.Duration(*tg.timeout)*time.Second, func() { e.onTargetTimeout(sid, target) })
+		left := max(time.Duration(*tg.timeout)*time.Second-e.now().Sub(t.created), 0)
+		t.targetTimer = e.cfg.Clock.AfterFunc(left, func() { e.onTargetTimeout(sid, target) })
 	}
 }
 
@@ -488,6 +522,9 @@ func (e *Engine) onReservationTimeout(resSid string) {
 	if t != nil {
 		// The worker is not excluded: the timeout activity keeps her away, and once she is
 		// available again she may be offered the task again.
+		if e.options.TimeoutsCountAsRejections && e.tooManyRejections(t) {
+			return
+		}
 		e.reservationEnded(t)
 	}
 }
@@ -521,13 +558,22 @@ func (e *Engine) reject(r *reservation, activitySid string) {
 	if t == nil {
 		return
 	}
-	t.excluded[r.workerSid] = true
+	if e.options.NoReoffer {
+		t.excluded[r.workerSid] = true
+	}
+	if !e.tooManyRejections(t) {
+		e.reservationEnded(t)
+	}
+}
+
+// tooManyRejections counts one more rejection of t and cancels it at Twilio's limit.
+func (e *Engine) tooManyRejections(t *task) bool {
 	t.rejections++
 	if t.rejections >= maxRejections && t.open() {
 		e.cancelTask(t, reasonTooManyRejects, true)
-		return
+		return true
 	}
-	e.reservationEnded(t)
+	return false
 }
 
 // accept resolves a pending reservation as accepted: the task is assigned and its other
@@ -736,8 +782,10 @@ func (e *Engine) DequeueReservation(_ context.Context, reservationSid, postWorkA
 	defer e.unlock()
 	r := e.reservations[reservationSid]
 	if r == nil || r.status != resPending {
-		return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14217,
-			"Dial->Queue: Could not find or accept provided reservationSid %s", reservationSid)
+		// Twilio's error 14215 "Dial->Queue: Invalid ReservationSid. Unable to dequeue": the
+		// reservation is unknown, already accepted, or no longer pending.
+		return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14215,
+			"Dial->Queue: Invalid ReservationSid %s. Unable to dequeue", reservationSid)
 	}
 	if postWorkActivitySid != "" && e.activities[postWorkActivitySid] != nil {
 		r.postWorkActivitySid = postWorkActivitySid
