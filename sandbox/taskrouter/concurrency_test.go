@@ -78,7 +78,7 @@ func TestConcurrentCallsKeepInvariants(t *testing.T) {
 				}
 				for _, r := range rs {
 					if _, err := h.engine.DequeueReservation(ctx, *r.Sid, ""); err != nil {
-						continue // timed out or canceled meanwhile: 14217, as Twilio would say
+						continue // timed out or canceled meanwhile: 14215, as Twilio would say
 					}
 					_ = h.engine.BridgeEnded(ctx, *r.TaskSid)
 					_, _ = h.tr.UpdateTask(h.ws, *r.TaskSid, (&trapi.UpdateTaskParams{}).SetAssignmentStatus("completed").SetReason("done"))

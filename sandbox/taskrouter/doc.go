@@ -10,19 +10,23 @@
 //   - Capacity: a worker holds at most one pending, accepted or wrapping reservation at a time,
 //     whatever MultiTaskEnabled says (one voice task per worker). Available workers are offered
 //     tasks longest-idle first; tasks are served by priority, then FIFO (LIFO for LIFO queues).
-//   - A worker that rejected a task is never offered that task again. A worker whose
-//     reservation timed out is not excluded: the TimeoutActivity keeps her away until she is
-//     made available again.
+//   - A worker that rejected a task is never offered that task again (SetReofferRejected(false)).
+//     A worker whose reservation timed out is not excluded: the TimeoutActivity keeps her away
+//     until she is made available again.
 //   - Reject without WorkerActivitySid leaves the worker in the activity she had before the
 //     reservation (the queue's ReservationActivitySid is undone). Completion puts her in the
 //     <Dial><Queue postWorkActivitySid> activity when one was given, else undoes the queue's
 //     Reservation/AssignmentActivitySid, else leaves her activity alone.
-//   - A target's timeout counts from the task's entry into that target. A task with a pending
+//   - A target's timeout counts from the task's creation, as Twilio documents ("the queue
+//     timeout is based on the current age of the Task"): a task already older than a target's
+//     timeout leaves that target at once. A task with a pending
 //     reservation does not leave its target when the timeout passes; it moves on once the
 //     reservation is resolved without being accepted.
 //   - Past the last target: workflow.timeout, then the task is canceled with reason
 //     "Workflow Timeout". The TTL cancels only pending or reserved tasks, with reason
-//     "Task TTL Exceeded". 1,000 rejections cancel with "Task rejected too many times".
+//     "Task TTL Exceeded". 1,000 rejections cancel with "Task rejected too many times";
+//     reservation time-outs count toward them only under SetTimeoutsCountAsRejections(true)
+//     (the documentation speaks of rejections only).
 //     Completed and canceled tasks are deleted 5 minutes later (task.system-deleted).
 //   - A task that matches no filter, with no default_filter, stays pending in no queue until
 //     its TTL or an attribute update that makes a filter match. Updating a pending task's
@@ -36,7 +40,8 @@
 //     Instruction on a non-pending reservation is 400 with the instruction's code (40135
 //     dequeue, 40114 call, 40123 redirect, 40136 conference); If-Match mismatch is 412 with
 //     20412 (Twilio's generic codes mirror the HTTP status). DequeueReservation on a reservation
-//     that is not pending is 400 with 14217.
+//     that is unknown or not pending is 400 with 14215 (Twilio's "Dial->Queue: Invalid
+//     ReservationSid. Unable to dequeue", whose causes include "no longer pending").
 //   - Instructions: dequeue and conference accept the reservation (no call is placed by this
 //     engine); call and redirect are refused as not supported.
 //   - Events go out in the order they are produced, per workspace, from one goroutine per

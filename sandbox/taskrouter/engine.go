@@ -63,6 +63,7 @@ type Engine struct {
 	reservations map[string]*reservation
 	listener     twilioapi.QueueListener
 	faults       DeliveryFaults
+	options      Options
 	senders      map[string]*sender
 	closed       bool
 
@@ -72,6 +73,35 @@ type Engine struct {
 }
 
 var _ twilioapi.TaskRouter = (*Engine)(nil)
+
+// Options choose where Twilio's documentation leaves the behaviour open (see the package
+// comment); tests run the application under both choices.
+type Options struct {
+	// NoReoffer: a worker who rejected a task is never offered that task again. Off by default:
+	// Twilio puts a rejected task back in the queue and routes it again, and says to move the
+	// worker to an unavailable activity "to avoid having the Task immediately reassigned to the
+	// worker".
+	NoReoffer bool
+	// TimeoutsCountAsRejections: reservation time-outs count toward the 1,000 rejections that
+	// cancel a task. Off by default: the documentation speaks of rejections only.
+	TimeoutsCountAsRejections bool
+}
+
+// SetReofferRejected chooses whether a worker who rejected a task may be offered it again
+// (true, the default, as documented; false, the sandbox's former behaviour).
+func (e *Engine) SetReofferRejected(reoffer bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.NoReoffer = !reoffer
+}
+
+// SetTimeoutsCountAsRejections chooses whether reservation time-outs count toward the
+// rejections that cancel a task (false by default).
+func (e *Engine) SetTimeoutsCountAsRejections(count bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.TimeoutsCountAsRejections = count
+}
 
 // New returns an engine with no workspaces.
 func New(cfg Config) *Engine {
@@ -93,6 +123,7 @@ func New(cfg Config) *Engine {
 		workspaces: map[string]*workspace{}, activities: map[string]*activity{},
 		queues: map[string]*taskQueue{}, workers: map[string]*worker{}, workflows: map[string]*workflow{},
 		tasks: map[string]*task{}, reservations: map[string]*reservation{}, senders: map[string]*sender{},
+		options: Options{NoReoffer: true},
 	}
 }
 
@@ -235,21 +266,22 @@ func (e *Engine) setWorkerActivity(w *worker, activitySid string) {
 		})
 }
 
-// createTask is the one way tasks are born: REST and <Enqueue> both come here.
-func (e *Engine) createTask(ws *workspace, wf *workflow, attributes string, attrs map[string]any, priority, timeout int, channel string) *task {
-	t := &task{
-		record: e.newRecord("WT", ws.sid), workflowSid: wf.sid,
-		attributes: attributes, attrs: attrs, status: taskPending, priority: priority, basePriority: priority,
-		timeout: timeout, channel: channel, filter: -1, excluded: map[string]bool{},
-	}
+// newTask is a task of the workspace with Twilio's defaults, to be filled in and started.
+func (e *Engine) newTask(wsSid string) *task {
+	return &task{record: e.newRecord("WT", wsSid), attributes: "{}", attrs: map[string]any{}, status: taskPending,
+		timeout: defaultTaskTimeout, channel: "default", filter: -1, excluded: map[string]bool{}}
+}
+
+// startTask is the one way tasks are born: REST and <Enqueue> both come here.
+func (e *Engine) startTask(t *task) {
+	ws := e.workspaces[t.wsSid]
 	e.tasks[t.sid] = t
-	e.record("task", t.sid, taskPending, map[string]string{"task": t.sid, "workspace": ws.sid, "workflow": wf.sid})
+	e.record("task", t.sid, taskPending, map[string]string{"task": t.sid, "workspace": ws.sid, "workflow": t.workflowSid})
 	sid := t.sid
-	t.ttlTimer = e.cfg.Clock.AfterFunc(time.Duration(timeout)*time.Second, func() { e.onTaskTTL(sid) })
+	t.ttlTimer = e.cfg.Clock.AfterFunc(time.Duration(t.timeout)*time.Second, func() { e.onTaskTTL(sid) })
 	e.emit(ws, "task.created", "Task "+t.sid+" created", "task", t.sid, t, nil, nil, nil)
 	e.route(t)
 	e.dispatch(ws)
-	return t
 }
 
 // route evaluates the workflow's filters for t (first match wins, else the default filter)
@@ -341,8 +373,11 @@ func (e *Engine) enterTarget(t *task, idx int) {
 		})
 	e.emit(ws, "task-queue.entered", "Task "+t.sid+" entered TaskQueue "+e.queueName(tg.queue), "taskqueue", tg.queue, t, nil, nil, nil)
 	if tg.timeout != nil {
+		// Twilio: "the queue timeout is based on the current age of the Task", not on its entry
+		// into the target. A task already older than the timeout leaves the target at once.
 		sid, target := t.sid, idx
-		t.targetTimer = e.cfg.Clock.AfterFunc(time.Duration(*tg.timeout)*time.Second, func() { e.onTargetTimeout(sid, target) })
+		left := max(time.Duration(*tg.timeout)*time.Second-e.now().Sub(t.created), 0)
+		t.targetTimer = e.cfg.Clock.AfterFunc(left, func() { e.onTargetTimeout(sid, target) })
 	}
 }
 
@@ -487,6 +522,9 @@ func (e *Engine) onReservationTimeout(resSid string) {
 	if t != nil {
 		// The worker is not excluded: the timeout activity keeps her away, and once she is
 		// available again she may be offered the task again.
+		if e.options.TimeoutsCountAsRejections && e.tooManyRejections(t) {
+			return
+		}
 		e.reservationEnded(t)
 	}
 }
@@ -520,13 +558,22 @@ func (e *Engine) reject(r *reservation, activitySid string) {
 	if t == nil {
 		return
 	}
-	t.excluded[r.workerSid] = true
+	if e.options.NoReoffer {
+		t.excluded[r.workerSid] = true
+	}
+	if !e.tooManyRejections(t) {
+		e.reservationEnded(t)
+	}
+}
+
+// tooManyRejections counts one more rejection of t and cancels it at Twilio's limit.
+func (e *Engine) tooManyRejections(t *task) bool {
 	t.rejections++
 	if t.rejections >= maxRejections && t.open() {
 		e.cancelTask(t, reasonTooManyRejects, true)
-		return
+		return true
 	}
-	e.reservationEnded(t)
+	return false
 }
 
 // accept resolves a pending reservation as accepted: the task is assigned and its other
@@ -696,16 +743,18 @@ func (e *Engine) EnqueueCall(_ context.Context, req twilioapi.EnqueueRequest) (s
 	if err != nil {
 		return "", twilioapi.InvalidParam("Attributes", err.Error())
 	}
+	t := e.newTask(wf.wsSid)
+	t.workflowSid, t.channel = wf.sid, "voice"
 	// Round-trip so the engine sees what a REST client would (numbers as float64).
-	parsed, _ := parseAttributes(raw)
-	priority, timeout := 0, defaultTaskTimeout
+	t.attributes = raw
+	t.attrs, _ = parseAttributes(raw)
 	if req.Priority != nil {
-		priority = *req.Priority
+		t.priority, t.basePriority = *req.Priority, *req.Priority
 	}
 	if req.Timeout != nil && *req.Timeout > 0 {
-		timeout = *req.Timeout
+		t.timeout = *req.Timeout
 	}
-	t := e.createTask(e.workspaces[wf.wsSid], wf, raw, parsed, priority, timeout, "voice")
+	e.startTask(t)
 	return t.sid, nil
 }
 
@@ -733,8 +782,10 @@ func (e *Engine) DequeueReservation(_ context.Context, reservationSid, postWorkA
 	defer e.unlock()
 	r := e.reservations[reservationSid]
 	if r == nil || r.status != resPending {
-		return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14217,
-			"Dial->Queue: Could not find or accept provided reservationSid %s", reservationSid)
+		// Twilio's error 14215 "Dial->Queue: Invalid ReservationSid. Unable to dequeue": the
+		// reservation is unknown, already accepted, or no longer pending.
+		return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14215,
+			"Dial->Queue: Invalid ReservationSid %s. Unable to dequeue", reservationSid)
 	}
 	if postWorkActivitySid != "" && e.activities[postWorkActivitySid] != nil {
 		r.postWorkActivitySid = postWorkActivitySid

@@ -100,7 +100,7 @@ type task struct {
 	targetExpired  bool
 	targetTimer    clock.Timer
 	ttlTimer       clock.Timer
-	excluded       map[string]bool // workers that rejected the task: never offered it again
+	excluded       map[string]bool // workers that rejected the task, under Options.NoReoffer
 	rejections     int
 }
 

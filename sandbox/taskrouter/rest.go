@@ -11,10 +11,9 @@ import (
 	"queuebridge/sandbox/internal/twilioapi"
 )
 
-// The machinery under the resources' handlers (handlers.go). A handler runs under the engine
+// The machinery under the resources' tables (handlers.go). A handler runs under the engine
 // lock as steps on a call: the first step that fails keeps Twilio's error and every later step
-// does nothing, so a handler reads as what Twilio checks, in Twilio's order, and the request is
-// answered that first error.
+// does nothing, so the request is answered the first error in Twilio's order of checks.
 
 // call is one REST request being served.
 type call struct {
@@ -35,18 +34,10 @@ func (c *call) fail(err error) {
 type handlerFunc func(c *call) *reply
 
 type reply struct {
-	status  int
-	body    map[string]any
-	etag    string
-	listKey string
-	items   []map[string]any
-}
-
-func ok(body map[string]any) *reply      { return &reply{status: http.StatusOK, body: body} }
-func created(body map[string]any) *reply { return &reply{status: http.StatusCreated, body: body} }
-func noContent() *reply                  { return &reply{status: http.StatusNoContent} }
-func list(key string, items []map[string]any) *reply {
-	return &reply{status: http.StatusOK, listKey: key, items: items}
+	status        int
+	body          map[string]any
+	etag, listKey string
+	items         []map[string]any
 }
 
 // serve decodes the form, finds the path's workspace, runs fn under the lock, and writes the
@@ -57,11 +48,10 @@ func (e *Engine) serve(fn handlerFunc) http.Handler {
 			twilioapi.WriteError(w, twilioapi.Errorf(http.StatusBadRequest, 20001, "Malformed request body: %v", err))
 			return
 		}
-		scheme := "http"
+		c := &call{e: e, r: r, base: "http://" + r.Host}
 		if r.TLS != nil {
-			scheme = "https"
+			c.base = "https://" + r.Host
 		}
-		c := &call{e: e, r: r, base: scheme + "://" + r.Host}
 		e.mu.Lock()
 		if sid := r.PathValue("ws"); sid != "" {
 			if c.ws = e.workspaces[sid]; c.ws == nil {
@@ -89,26 +79,27 @@ func (e *Engine) serve(fn handlerFunc) http.Handler {
 	})
 }
 
-// Form parameters. Twilio's parameters are case-sensitive form fields.
+// Form parameters, case-sensitive form fields as in Twilio.
 
-// value is a form parameter as its parseFunc understood it.
+// value is a form parameter as its parseFunc understood it: s as given (or the default put in
+// its place), n and b for integers and booleans, x what parsing built.
 type value struct {
-	s     string // as given, or the default put in its place
-	n     int    // integer parameters
-	b     bool   // boolean parameters
-	x     any    // what parsing built: attributes, an expression, a routing configuration
+	s     string
+	n     int
+	b     bool
+	x     any
 	given bool
 }
 
 // parseFunc checks one parameter and answers Twilio's error, which names it, when it is bad.
 type parseFunc func(c *call, name, s string) (value, error)
 
-// param is one row of a resource's parameter table: apply stores what parse (nil: any string)
-// accepted.
+// param is one row of a parameter table: apply (nil: only checked) stores what parse (nil: any
+// string) accepted.
 type param[P any] struct {
 	name  string
 	parse parseFunc
-	apply func(x P, v value)
+	apply func(c *call, x P, v value)
 }
 
 func (c *call) param(name string, parse parseFunc) value {
@@ -116,29 +107,28 @@ func (c *call) param(name string, parse parseFunc) value {
 	if c.err != nil || len(vs) == 0 {
 		return value{}
 	}
-	v := value{s: vs[0]}
+	v, err := value{s: vs[0]}, error(nil)
 	if parse != nil {
-		var err error
-		if v, err = parse(c, name, vs[0]); err != nil {
-			c.fail(err)
-			return value{}
-		}
+		v, err = parse(c, name, vs[0])
+		c.fail(err)
 	}
-	v.given = true
+	v.given = err == nil
 	return v
 }
 
-// apply checks every given parameter of the table, in its order, before it applies any: a
-// request with a bad one changes nothing and is answered the first.
-func apply[P any](c *call, x P, params []param[P]) {
+func (c *call) has(name string) bool { return len(c.r.PostForm[name]) > 0 }
+
+// check checks every given parameter of the table, in its order, and returns what applies
+// them: a request with a bad one changes nothing and is answered the first.
+func check[P any](c *call, x P, params []param[P]) (apply func()) {
 	var given []func()
 	for _, p := range params {
-		if v := c.param(p.name, p.parse); v.given {
-			given = append(given, func() { p.apply(x, v) })
+		if v := c.param(p.name, p.parse); v.given && p.apply != nil {
+			given = append(given, func() { p.apply(c, x, v) })
 		}
 	}
-	for _, f := range given {
-		if c.err == nil { // a later parameter may have failed
+	return func() {
+		for _, f := range given {
 			f()
 		}
 	}
@@ -182,9 +172,7 @@ func oneOf(allowed ...string) parseFunc {
 
 // emptyAs reads an empty value as def.
 func emptyAs(def string, parse parseFunc) parseFunc {
-	return func(c *call, name, s string) (value, error) {
-		return parse(c, name, cmp.Or(s, def))
-	}
+	return func(c *call, name, s string) (value, error) { return parse(c, name, cmp.Or(s, def)) }
 }
 
 // optional lets an empty value through unchecked: it clears the field.
@@ -215,11 +203,6 @@ func attributes(_ *call, name, s string) (value, error) {
 	return valid(ok, name, s, value{s: s, x: attrs})
 }
 
-func queryBool(q url.Values, name string) (value, given bool) {
-	s := q.Get(name)
-	return s != "" && (strings.EqualFold(s, "true") || s == "1"), s != ""
-}
-
 // ifMatch compares If-Match with the resource's ETag: 412 on mismatch.
 func (c *call) ifMatch(x recorded) {
 	if c.err != nil {
@@ -232,16 +215,83 @@ func (c *call) ifMatch(x recorded) {
 	}
 }
 
+// List filters. A listFilter reads its query parameters and answers what an item must satisfy
+// to be listed: nil when the query does not ask, never when nothing can.
+type listFilter[P any] func(c *call) func(P) bool
+
+func never[P any](P) bool { return false }
+
+// eq lists the items whose get equals the parameter; is, those whose get is the parameter
+// ("true" or "1" is true); matching, those for which the parameter's expression holds.
+func eq[P any](name string, get func(e *Engine, x P) string) listFilter[P] {
+	return func(c *call) func(P) bool {
+		if want := c.r.URL.Query().Get(name); want != "" {
+			return func(x P) bool { return get(c.e, x) == want }
+		}
+		return nil
+	}
+}
+
+func is[P any](name string, get func(e *Engine, x P) bool) listFilter[P] {
+	return func(c *call) func(P) bool {
+		if s := c.r.URL.Query().Get(name); s != "" {
+			return func(x P) bool { return get(c.e, x) == (strings.EqualFold(s, "true") || s == "1") }
+		}
+		return nil
+	}
+}
+
+func matching[P any](name string, env func(x P) *exprEnv) listFilter[P] {
+	return func(c *call) func(P) bool {
+		s := c.r.URL.Query().Get(name)
+		if s == "" {
+			return nil
+		}
+		x, err := parseExpr(s)
+		if err != nil {
+			c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid %s: %v", name, err))
+		}
+		return func(it P) bool { return x.eval(env(it)) }
+	}
+}
+
 // Resources.
 
-// kind describes a resource that lives in a workspace, for the handlers every one of them has.
+// kind is a resource that lives in a workspace: its tables, and hooks where Twilio does more
+// than store parameters. Its routes are the generic handlers below.
 type kind[P recorded] struct {
-	name   string // the collection in Twilio's paths, as its 404s name it: "TaskQueues"
-	key    string // the collection's key in a list answer: "task_queues"
-	param  string // the path parameter that names one: "sid", "ws" for workspaces
-	all    func(e *Engine) map[string]P
-	render func(e *Engine, base string, x P) map[string]any
-	etag   bool // versioned: answers carry an ETag and writes honour If-Match
+	name, key string // the collection in Twilio's paths ("TaskQueues") and in a list ("task_queues")
+	param     string // the path parameter that names one: "sid", "ws" for workspaces
+	all       func(e *Engine) map[string]P
+	render    func(e *Engine, base string, x P) map[string]any
+	etag      bool                       // versioned: answers carry an ETag and writes honour If-Match
+	touch     bool                       // an update moves date_updated (else rows that change something do)
+	scope     func(c *call) func(P) bool // a subresource's: the items of the parent the path names
+	filters   []listFilter[P]            // the list's query parameters
+	desc      bool                       // the list honours Ordering=DateCreated:desc
+
+	create       func(c *call) P // checks and makes a new one with Twilio's defaults (nil: no create)
+	createParams []param[P]
+	created      func(c *call, x P)
+	params       []param[P] // an update's, in Twilio's order of checks
+	check        func(c *call, x P) error
+	updated      func(c *call, x P)
+	refuse       func(c *call, x P) error // Twilio's rule against a delete (with deleted nil too: no delete)
+	deleted      func(c *call, x P)
+}
+
+// routes registers the collection at path and its members at path/{param}.
+func (k *kind[P]) routes(route func(string, handlerFunc), path string) {
+	one := path + "/{" + k.param + "}"
+	route("GET "+path, k.list)
+	route("GET "+one, func(c *call) *reply { return k.answer(c, http.StatusOK, k.one(c)) })
+	route("POST "+one, k.update)
+	if k.create != nil {
+		route("POST "+path, k.add)
+	}
+	if k.refuse != nil || k.deleted != nil {
+		route("DELETE "+one, k.remove)
+	}
 }
 
 // inOrder returns the items of m that belong to ws (all of them when ws is ""), oldest first.
@@ -256,95 +306,102 @@ func inOrder[P recorded](m map[string]P, ws string) []P {
 	return out
 }
 
-// one finds the resource the path names in {param}, within the path's workspace.
-func one[P recorded](c *call, k *kind[P], param string) P {
-	var x P
-	if c.err != nil {
-		return x
-	}
-	sid := c.r.PathValue(param)
+// one finds the resource the path names, within the path's workspace (and parent).
+func (k *kind[P]) one(c *call) P {
+	in := k.in(c)
+	sid := c.r.PathValue(k.param)
 	x, found := k.all(c.e)[sid]
-	if !found || x.rec().wsSid != c.ws.sid {
+	if c.err == nil && (!found || x.rec().wsSid != c.ws.sid || !in(x)) {
 		c.fail(twilioapi.NotFound(k.name, sid))
 	}
 	return x
 }
 
-func (k *kind[P]) answer(c *call, status func(map[string]any) *reply, x P) *reply {
+// in tells the items of the parent the path names (all, for a kind without a parent).
+func (k *kind[P]) in(c *call) func(P) bool {
+	if k.scope == nil {
+		return func(P) bool { return true }
+	}
+	return k.scope(c)
+}
+
+func (k *kind[P]) answer(c *call, status int, x P) *reply {
 	if c.err != nil {
 		return nil
 	}
-	rp := status(k.render(c.e, c.base, x))
+	rp := &reply{status: status, body: k.render(c.e, c.base, x)}
 	if k.etag {
 		rp.etag = strconv.Itoa(x.rec().version)
 	}
 	return rp
 }
 
-func fetch[P recorded](k *kind[P]) handlerFunc {
-	return func(c *call) *reply { return k.answer(c, ok, one(c, k, k.param)) }
-}
-
-// listed answers the items of kind k in the path's workspace (every one when the path names
-// none) that keep accepts, oldest first.
-func listed[P recorded](c *call, k *kind[P], keep func(P) bool) *reply {
-	ws := ""
-	if c.ws != nil {
-		ws = c.ws.sid
-	}
-	return listOf(c, k.key, inOrder(k.all(c.e), ws), keep, func(x P) map[string]any { return k.render(c.e, c.base, x) })
-}
-
-func listOf[T any](c *call, key string, all []T, keep func(T) bool, render func(T) map[string]any) *reply {
-	rp := list(key, nil)
-	for _, x := range all {
-		if c.err == nil && keep(x) {
-			rp.items = append(rp.items, render(x))
+// list answers the items in the path's workspace (every one when the path names none) that
+// pass every filter, oldest first.
+func (k *kind[P]) list(c *call) *reply {
+	keep := []func(P) bool{k.in(c)}
+	for _, f := range k.filters {
+		if f := f(c); f != nil {
+			keep = append(keep, f)
 		}
+	}
+	rp := &reply{status: http.StatusOK, listKey: k.key}
+	for _, x := range inOrder(k.all(c.e), cmp.Or(c.ws, &workspace{}).sid) {
+		if c.err == nil && !slices.ContainsFunc(keep, func(f func(P) bool) bool { return !f(x) }) {
+			rp.items = append(rp.items, k.render(c.e, c.base, x))
+		}
+	}
+	if k.desc && strings.HasPrefix(c.r.URL.Query().Get("Ordering"), "DateCreated:desc") {
+		slices.Reverse(rp.items)
 	}
 	return rp
 }
 
-// create stores x, a new resource of kind k, once the table's parameters are applied to it.
-func create[P recorded](c *call, k *kind[P], x P, params []param[P]) *reply {
-	if apply(c, x, params); c.err != nil {
+// add and update apply the table's parameters to a new resource or to the one the path
+// names, once they and the kind's check have passed, then let the engine act on the change.
+func (k *kind[P]) add(c *call) *reply    { return k.write(c, k.create(c), true) }
+func (k *kind[P]) update(c *call) *reply { return k.write(c, k.one(c), false) }
+
+func (k *kind[P]) write(c *call, x P, isNew bool) *reply {
+	params, status, after := k.params, http.StatusOK, k.updated
+	if isNew {
+		params, status, after = k.createParams, http.StatusCreated, k.created
+	} else if k.etag {
+		c.ifMatch(x)
+	}
+	apply := check(c, x, params)
+	if c.err == nil && k.check != nil && !isNew {
+		c.fail(k.check(c, x))
+	}
+	if c.err != nil {
 		return nil
 	}
-	k.all(c.e)[x.rec().sid] = x
-	return k.answer(c, created, x)
-}
-
-// update applies the table's parameters to the resource the path names; after, if any, lets
-// the engine act on the change.
-func update[P recorded](k *kind[P], params []param[P], after func(c *call, x P)) handlerFunc {
-	return func(c *call) *reply {
-		x := one(c, k, k.param)
-		apply(c, x, params)
-		if c.err != nil {
-			return nil
-		}
+	if apply(); isNew {
+		k.all(c.e)[x.rec().sid] = x
+	} else if k.touch {
 		x.rec().updated = c.e.now()
-		if after != nil {
-			after(c, x)
-		}
-		return k.answer(c, ok, x)
 	}
+	if after != nil {
+		after(c, x)
+	}
+	return k.answer(c, status, x)
 }
 
-// remove deletes the resource the path names unless refuse, Twilio's rule for the kind, objects.
-func remove[P recorded](k *kind[P], refuse func(c *call, x P) error) handlerFunc {
-	return func(c *call) *reply {
-		x := one(c, k, k.param)
-		if k.etag {
-			c.ifMatch(x)
-		}
-		if c.err == nil {
-			c.fail(refuse(c, x))
-		}
-		if c.err != nil {
-			return nil
-		}
-		delete(k.all(c.e), x.rec().sid)
-		return noContent()
+// remove deletes the resource the path names unless refuse objects.
+func (k *kind[P]) remove(c *call) *reply {
+	x := k.one(c)
+	if k.etag {
+		c.ifMatch(x)
 	}
+	if c.err == nil && k.refuse != nil {
+		c.fail(k.refuse(c, x))
+	}
+	if c.err != nil {
+		return nil
+	}
+	delete(k.all(c.e), x.rec().sid)
+	if k.deleted != nil {
+		k.deleted(c, x)
+	}
+	return &reply{status: http.StatusNoContent}
 }

@@ -70,8 +70,11 @@ func TestTaskRoutedToOnlyAvailableWorkerAndCompleted(t *testing.T) {
 	assert.Contains(t, err.Error(), "20404")
 }
 
+// Under SetReofferRejected(false), the sandbox's option; TestRejectedTaskIsOfferedAgain has
+// Twilio's documented default.
 func TestRejectRoutesToNextWorkerNotTheSameOneAgain(t *testing.T) {
 	h := newHarness(t)
+	h.engine.SetReofferRejected(false)
 	h.workspace("")
 	q := h.queue("support", "")
 	alice := h.worker("alice", nil, h.available)
@@ -345,12 +348,12 @@ func TestDequeueReservation(t *testing.T) {
 	assert.Equal(t, "accepted", h.reservationStatus(task, *rs[1].Sid))
 	assert.Equal(t, "assigned", *h.fetchTask(task).AssignmentStatus)
 
-	// Dequeuing a reservation that is not pending fails with 14217 and changes nothing.
+	// Dequeuing a reservation that is not pending fails with 14215 and changes nothing.
 	for _, sid := range []string{*rs[0].Sid, *rs[1].Sid, "WR00000000000000000000000000000000"} {
 		_, err = h.engine.DequeueReservation(context.Background(), sid, "")
 		var te *twilioapi.Error
 		require.ErrorAs(t, err, &te)
-		assert.Equal(t, 14217, te.Code)
+		assert.Equal(t, 14215, te.Code)
 	}
 	assert.Equal(t, "rescinded", h.reservationStatus(task, *rs[0].Sid))
 	assert.Equal(t, "accepted", h.reservationStatus(task, *rs[1].Sid))
