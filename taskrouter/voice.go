@@ -1,5 +1,7 @@
 package taskrouter
 
+import "slices"
+
 // AnsweredBy is the AMD verdict Twilio reports on the agent leg's TwiML request.
 type AnsweredBy string
 
@@ -17,13 +19,15 @@ const (
 
 // ParseAnsweredBy parses Twilio's AnsweredBy. An empty value (AMD not run) is returned as is.
 func ParseAnsweredBy(s string) (AnsweredBy, error) {
-	switch a := AnsweredBy(s); a {
-	case "", AnsweredHuman, AnsweredMachineStart, AnsweredMachineEndBeep, AnsweredMachineEndSilence,
-		AnsweredMachineEndOther, AnsweredFax, AnsweredUnknown:
+	a := AnsweredBy(s)
+	if a == "" || slices.Contains(answeredByValues, a) {
 		return a, nil
 	}
 	return "", Errorf(EInvalid, "AnsweredBy %q is not a Twilio AMD verdict", s)
 }
+
+var answeredByValues = []AnsweredBy{AnsweredHuman, AnsweredMachineStart, AnsweredMachineEndBeep,
+	AnsweredMachineEndSilence, AnsweredMachineEndOther, AnsweredFax, AnsweredUnknown}
 
 // IsMachine reports whether AMD recognised an answering machine or a fax: never bridge a caller to it.
 func (a AnsweredBy) IsMachine() bool {
@@ -52,9 +56,7 @@ const (
 
 // ParseCallStatus parses Twilio's CallStatus.
 func ParseCallStatus(s string) (CallStatus, error) {
-	switch c := CallStatus(s); c {
-	case CallQueued, CallInitiated, CallRinging, CallInProgress, CallCompleted, CallBusy, CallFailed,
-		CallNoAnswer, CallCanceled:
+	if c := CallStatus(s); slices.Contains(callStatusValues, c) {
 		return c, nil
 	}
 	if s == "" {
@@ -62,6 +64,9 @@ func ParseCallStatus(s string) (CallStatus, error) {
 	}
 	return "", Errorf(EInvalid, "CallStatus %q is not a Twilio call status", s)
 }
+
+var callStatusValues = []CallStatus{CallQueued, CallInitiated, CallRinging, CallInProgress, CallCompleted,
+	CallBusy, CallFailed, CallNoAnswer, CallCanceled}
 
 // Final reports whether the call is over.
 func (c CallStatus) Final() bool {

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"queuebridge/taskrouter/provision"
@@ -102,12 +103,7 @@ func printOutputs(w io.Writer, opts options, out provision.ProvisionOutputs) {
 	if out.FlowWebhookURL != "" {
 		fmt.Fprintf(w, "  flow webhook_url: %s\n", out.FlowWebhookURL)
 	}
-	names := make([]string, 0, len(out.Activities))
-	for name := range out.Activities {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(out.Activities)) {
 		fmt.Fprintf(w, "  activity %q: %s\n", name, out.Activities[name])
 	}
 	if opts.envOut != "" {

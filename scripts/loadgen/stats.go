@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -186,12 +187,7 @@ func (r Report) writeTable(w io.Writer) error {
 	}
 	if len(r.ErrorSamples) > 0 {
 		fmt.Fprintf(w, "\n%d errors; samples:\n", r.Errors)
-		keys := make([]string, 0, len(r.ErrorSamples))
-		for k := range r.ErrorSamples {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
 			fmt.Fprintf(w, "  %dx %s\n", r.ErrorSamples[k], strings.TrimSpace(k))
 		}
 	}
