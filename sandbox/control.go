@@ -70,6 +70,7 @@ func routeList() []string {
 		"GET /sandbox/calls/{sid}: one call with its timeline",
 		"PUT /sandbox/personas/{number} {\"kind\",...}: script who answers or calls from number",
 		"POST /sandbox/numbers {\"phone_number\",\"friendly_name\"}: add a sandbox phone number",
+		"POST /sandbox/caller-ids {\"phone_number\"}: verify an outgoing caller ID (a From Calls.create accepts)",
 		"GET /sandbox/tasks, /sandbox/tasks/{sid}: TaskRouter tasks with their reservations",
 		"GET /sandbox/workers: workers with their activities",
 		"GET /sandbox/timeline/{sid}?after=N: a call's, task's or reservation's story",
@@ -198,6 +199,22 @@ func (s *Sandbox) handleSeedNumber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := s.SeedNumber(req.PhoneNumber, req.FriendlyName)
+	twilioapi.WriteJSON(w, http.StatusCreated, map[string]string{"sid": sid, "phone_number": req.PhoneNumber})
+}
+
+func (s *Sandbox) handleVerifyCallerID(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PhoneNumber string `json:"phone_number"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "verify caller ID: %v", err)
+		return
+	}
+	if !e164(req.PhoneNumber) {
+		writeControlError(w, http.StatusBadRequest, "verify caller ID: phone_number %q is not an E.164 number", req.PhoneNumber)
+		return
+	}
+	sid := s.voice.VerifyCallerID(req.PhoneNumber)
 	twilioapi.WriteJSON(w, http.StatusCreated, map[string]string{"sid": sid, "phone_number": req.PhoneNumber})
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twilio/twilio-go/client"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/internal/sandboxtest"
@@ -80,6 +82,8 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		{"call to a number the sandbox does not have", "POST", "/sandbox/calls", `{"from":"+15551230001","to":"+15005559999"}`, http.StatusNotFound, "not one of the sandbox's numbers"},
 		{"call with malformed JSON", "POST", "/sandbox/calls", `{"from":`, http.StatusBadRequest, "invalid JSON"},
 		{"seed a number", "POST", "/sandbox/numbers", `{"phone_number":"+15005550008","friendly_name":"third"}`, http.StatusCreated, ""},
+		{"verify a caller ID", "POST", "/sandbox/caller-ids", `{"phone_number":"+15551230009"}`, http.StatusCreated, ""},
+		{"verify a non-number", "POST", "/sandbox/caller-ids", `{"phone_number":"9"}`, http.StatusBadRequest, "not an E.164 number"},
 		{"seed a non-number", "POST", "/sandbox/numbers", `{"phone_number":"8"}`, http.StatusBadRequest, "not an E.164 number"},
 		{"unknown call", "GET", "/sandbox/calls/CA00000000000000000000000000000000", "", http.StatusNotFound, "no call"},
 		{"unknown task", "GET", "/sandbox/tasks/WT00000000000000000000000000000000", "", http.StatusNotFound, "no task"},
@@ -212,6 +216,23 @@ func TestTwilioPathsReachTheirEngines(t *testing.T) {
 	require.Len(t, numbers, 1)
 	assert.Equal(t, sandbox.DefaultNumber, *numbers[0].PhoneNumber)
 	assert.Equal(t, sandbox.DefaultNumberFriendlyName, *numbers[0].FriendlyName)
+
+	// Calls.create accepts a From the account owns or has verified, and no other (21210).
+	create := func(from string) error {
+		p := (&openapi.CreateCallParams{}).SetTo("+15550001111").SetFrom(from).SetTwiml("<Response><Hangup/></Response>")
+		_, err := rc.Api.CreateCall(p)
+		return err
+	}
+	require.NoError(t, create(sandbox.DefaultNumber))
+	var te *client.TwilioRestError
+	require.ErrorAs(t, create("+15551230007"), &te)
+	assert.Equal(t, 21210, te.Code)
+	status, body := control(t, sb, "POST", "/sandbox/caller-ids", `{"phone_number":"+15551230007"}`, true)
+	require.Equal(t, http.StatusCreated, status, "%v", body)
+	require.NoError(t, create("+15551230007"))
+	ids, err := rc.Api.ListOutgoingCallerId((&openapi.ListOutgoingCallerIdParams{}).SetPhoneNumber("+15551230007"))
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
 }
 
 func itoa(n int) string {

@@ -1,5 +1,5 @@
 // Package voice is the sandbox's stand-in for Twilio Programmable Voice (API 2010-04-01): the
-// Calls, IncomingPhoneNumbers and Queues resources, a call engine that moves calls through
+// Calls, IncomingPhoneNumbers, OutgoingCallerIds and Queues resources, a call engine that moves calls through
 // Twilio's statuses with signed status callbacks, answering machine detection driven by scripted
 // personas, and a TwiML executor (Say, Play, Pause, Gather, Record, Redirect, Hangup, Reject,
 // Leave, Enqueue with TaskRouter or a named queue, Dial with Queue or Number). It plays only
@@ -23,8 +23,14 @@
 //     the persona: in-progress after AnswerAfter, busy (SIP 486) or failed (SIP 500) at once,
 //     no-answer (SIP 487) when Timeout (default 60 s) passes first. The Url is fetched only for
 //     answered calls. Status=canceled (and Status=completed) on a queued or ringing call gives
-//     canceled; Status=completed on a live call gives completed; anything on an ended call, or
-//     canceled on a live one, is error 21220.
+//     canceled; Status=completed on a live call gives completed; anything on an ended call is
+//     error 21220. Status=canceled on an in-progress call "will not affect" it (Twilio's API
+//     spec); the HTTP answer is undocumented: 200 with the call unchanged by default, 400 /
+//     21220 with SetCancelInProgress(true).
+//   - Caller ID: the From of Calls.create must be one of the account's IncomingPhoneNumbers or
+//     a verified outgoing caller ID (VerifyCallerID; listed under OutgoingCallerIds), else 400
+//     / 21210. client: identities are not checked. Inbound calls (PlaceInboundCall) and
+//     <Dial callerId> child legs are not REST-created and are not checked.
 //   - Inbound (PlaceInboundCall): ringing while the VoiceUrl is fetched (CallStatus=ringing),
 //     answered by the first verb that is not <Reject>; <Reject> leaves it busy.
 //   - AMD: see verdict. Synchronous AMD fetches the Url once detection ends, with AnsweredBy and

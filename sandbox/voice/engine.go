@@ -37,9 +37,15 @@ type Engine struct {
 	tr       twilioapi.TaskRouter
 	personas map[string]Persona
 	numbers  []*number
-	calls    map[string]*call
-	order    []*call // creation order
-	queues   []*queue
+	// callerIDs are the verified outgoing caller IDs: with numbers, the only allowed From of
+	// API-created calls.
+	callerIDs []*callerID
+	// cancelInProgress refuses Status=canceled on an in-progress call with 21220 instead of
+	// Twilio's documented no-op (SetCancelInProgress).
+	cancelInProgress bool
+	calls            map[string]*call
+	order            []*call // creation order
+	queues           []*queue
 	// Outbound pacing: Twilio dials an account's API calls at 1 per second by default and
 	// queues the rest; nextDial is when the next one may start.
 	cpsInterval time.Duration
@@ -93,6 +99,16 @@ func (e *Engine) SetCallsPerSecond(cps float64) {
 	if cps > 0 {
 		e.cpsInterval = time.Duration(float64(time.Second) / cps)
 	}
+}
+
+// SetCancelInProgress chooses what Status=canceled does to an in-progress call. Twilio
+// documents that it "will not affect calls already in progress" but not the HTTP answer; the
+// default (false) answers 200 with the call unchanged. refuse=true answers 400 / 21220
+// instead, so an application can be tested against both.
+func (e *Engine) SetCancelInProgress(refuse bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cancelInProgress = refuse
 }
 
 // dialSlotLocked reserves the next outbound dialing slot and returns how long to wait for it.

@@ -36,6 +36,7 @@ func TestScaledClockRunsCallsWithoutManualStepping(t *testing.T) {
 	}))
 	defer app.Close()
 	e := New(Config{Clock: clock.NewScaled(1000), Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token, APIKey: "SK0123456789abcdef0123456789abcdef", APISecret: "secret0123456789"}})
+	e.VerifyCallerID(ourNumber)
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	api := sandboxtest.ClientVia(sandboxtest.Rewrite(t, srv.URL), "SK0123456789abcdef0123456789abcdef", "secret0123456789", sandboxtest.Account).Api
