@@ -111,9 +111,10 @@ func New(cfg Config) (*Sandbox, error) {
 		creds: twilioapi.Credentials{AccountSid: cfg.AccountSID, AuthToken: cfg.AuthToken},
 		rec:   &twilioapi.Recorder{},
 	}
-	// Webhooks go to applications on loopback or wherever their URLs say; Twilio gives an
-	// application 15 s to answer.
-	hooks := &twilioapi.Webhooks{AuthToken: cfg.AuthToken, Client: &http.Client{Timeout: 15 * time.Second}}
+	// Webhooks go to applications on loopback or wherever their URLs say, with Twilio's
+	// connection defaults (connect 5 s, read 15 s, 15 s in all, one retry on a connection
+	// failure) and each URL's #ct=…&rc=…&rp=… overrides, in real time whatever the clock.
+	hooks := &twilioapi.Webhooks{AuthToken: cfg.AuthToken, Recorder: s.rec, Now: s.clock.Now}
 
 	s.tr = taskrouter.New(taskrouter.Config{
 		Clock: s.clock, Credentials: s.creds, Webhooks: hooks, Recorder: s.rec,

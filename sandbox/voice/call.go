@@ -214,12 +214,11 @@ func (c *call) params() url.Values {
 // sendWebhook delivers a signed webhook and records it with its answer. It must not be called
 // with the engine lock held.
 func (c *call) sendWebhook(kind, method, target string, params url.Values) (*twilioapi.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	if method == "" {
 		method = "POST"
 	}
-	resp, err := c.e.hooks.Send(ctx, method, target, params)
+	// The URL's connection settings (Twilio's defaults: 15 s in all) bound the delivery.
+	resp, err := c.e.hooks.Send(twilioapi.WithSid(context.Background(), c.sid), method, target, params)
 	detail := map[string]string{"kind": kind, "url": target, "method": method}
 	if err != nil {
 		detail["error"] = err.Error()

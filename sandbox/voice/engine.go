@@ -65,11 +65,11 @@ func New(cfg Config) *Engine {
 		e.clock = clock.Real{}
 	}
 	_, e.manual = e.clock.(*clock.Manual)
-	if e.hooks == nil {
-		e.hooks = &twilioapi.Webhooks{AuthToken: cfg.Credentials.AuthToken}
-	}
 	if e.rec == nil {
 		e.rec = &twilioapi.Recorder{}
+	}
+	if e.hooks == nil {
+		e.hooks = &twilioapi.Webhooks{AuthToken: cfg.Credentials.AuthToken, Recorder: e.rec, Now: e.clock.Now}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
