@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,6 +15,7 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/internal/sandboxtest"
+	"queuebridge/sandbox/voice"
 )
 
 // control sends a request to the control surface with the sandbox's credentials (unless auth
@@ -84,6 +86,13 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		{"seed a number", "POST", "/sandbox/numbers", `{"phone_number":"+15005550008","friendly_name":"third"}`, http.StatusCreated, ""},
 		{"verify a caller ID", "POST", "/sandbox/caller-ids", `{"phone_number":"+15551230009"}`, http.StatusCreated, ""},
 		{"verify a non-number", "POST", "/sandbox/caller-ids", `{"phone_number":"9"}`, http.StatusBadRequest, "not an E.164 number"},
+		{"voice webhook faults", "PUT", "/sandbox/voice/webhook-faults", `{"seed":7,"drop":0.25,"duplicate":true,"delay":"10ms","reorder":true,"kinds":["status-callback","twiml"]}`, http.StatusOK, ""},
+		{"voice webhook faults off", "PUT", "/sandbox/voice/webhook-faults", `{}`, http.StatusOK, ""},
+		{"voice webhook faults: bad drop", "PUT", "/sandbox/voice/webhook-faults", `{"drop":2}`, http.StatusBadRequest, "fraction"},
+		{"voice webhook faults: bad delay", "PUT", "/sandbox/voice/webhook-faults", `{"delay":"soon"}`, http.StatusBadRequest, "Go duration"},
+		{"voice webhook faults: unknown kind", "PUT", "/sandbox/voice/webhook-faults", `{"kinds":["sms"]}`, http.StatusBadRequest, "unknown kind"},
+		{"voice options", "PUT", "/sandbox/voice/options", `{"refuse_cancel_in_progress":false}`, http.StatusOK, ""},
+		{"voice options: unknown field", "PUT", "/sandbox/voice/options", `{"cancel":true}`, http.StatusBadRequest, "unknown field"},
 		{"seed a non-number", "POST", "/sandbox/numbers", `{"phone_number":"8"}`, http.StatusBadRequest, "not an E.164 number"},
 		{"unknown call", "GET", "/sandbox/calls/CA00000000000000000000000000000000", "", http.StatusNotFound, "no call"},
 		{"unknown task", "GET", "/sandbox/tasks/WT00000000000000000000000000000000", "", http.StatusNotFound, "no task"},
@@ -104,6 +113,15 @@ func TestControlSurfaceRoutes(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("webhook faults reach the Voice engine", func(t *testing.T) {
+		status, body := control(t, sb, "PUT", "/sandbox/voice/webhook-faults", `{"seed":7,"drop":0.25,"delay":"10ms","kinds":["dial-action"]}`, true)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+		assert.Equal(t, voice.WebhookFaults{Seed: 7, Drop: 0.25, Delay: 10 * time.Millisecond, Kinds: []string{"dial-action"}}, sb.Voice().WebhookFaults())
+		status, _ = control(t, sb, "PUT", "/sandbox/voice/webhook-faults", `{}`, true)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, voice.WebhookFaults{}, sb.Voice().WebhookFaults())
+	})
 
 	t.Run("a placed call shows in the list, on its own and in the event log", func(t *testing.T) {
 		status, body := control(t, sb, "POST", "/sandbox/calls", `{"from":"+15551230001"}`, true)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"net/http"
 	"sync"
 	"time"
@@ -43,6 +44,8 @@ type Engine struct {
 	// cancelInProgress refuses Status=canceled on an in-progress call with 21220 instead of
 	// Twilio's documented no-op (SetCancelInProgress).
 	cancelInProgress bool
+	faults           WebhookFaults
+	faultRand        *rand.Rand
 	calls            map[string]*call
 	order            []*call // creation order
 	queues           []*queue

@@ -16,6 +16,7 @@ import (
 
 // request is a TwiML document to fetch (or, for Twiml=…, to run as given).
 type request struct {
+	kind                        string // the webhook kind (Hook…); "" is HookTwiML
 	url, method                 string
 	params                      url.Values
 	twiml                       string
@@ -34,15 +35,23 @@ const (
 func (c *call) runApp(req request) {
 	for {
 		verbs, base, err := c.fetchDoc(req)
-		if err != nil && req.fallbackURL != "" {
+		var te *twimlError
+		if errors.As(err, &te) && req.fallbackURL != "" {
 			verbs, base, err = c.fetchDoc(request{url: req.fallbackURL, method: req.fallbackMethod, params: req.params})
+		}
+		var redirect *redirectErr
+		if errors.Is(err, errHungUp) {
+			return
+		}
+		if errors.As(err, &redirect) {
+			req = redirect.req
+			continue
 		}
 		if err != nil {
 			c.applicationError(err)
 			return
 		}
 		next, err := c.runVerbs(verbs, base)
-		var redirect *redirectErr
 		switch {
 		case errors.As(err, &redirect):
 			req = redirect.req
@@ -83,7 +92,19 @@ func (c *call) fetchDoc(req request) ([]verb, string, error) {
 	for k, vs := range req.params {
 		params[k] = vs
 	}
-	resp, err := c.sendWebhook("twiml", req.method, req.url, params)
+	kind := req.kind
+	if kind == "" {
+		kind = HookTwiML
+	}
+	resp, err := c.sendWebhook(kind, req.method, req.url, params)
+	if errors.Is(err, errDropped) {
+		// An application that never answers: Twilio waits the URL's total time, then fails.
+		_, conn, _ := twilioapi.ParseConnection(req.url)
+		if serr := c.sleep(conn.TotalTime); serr != nil {
+			return nil, req.url, serr
+		}
+		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: no answer within " + conn.TotalTime.String()}
+	}
 	if err != nil {
 		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: " + err.Error()}
 	}
@@ -330,7 +351,7 @@ func (c *call) enqueue(v verb, base string) (*request, error) {
 			extra.Set(k, val)
 		}
 	}
-	return &request{url: action, method: method(v, "method"), params: extra}, nil
+	return &request{kind: HookEnqueueAction, url: action, method: method(v, "method"), params: extra}, nil
 }
 
 func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err error) {
@@ -569,7 +590,7 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	if action == "" {
 		return nil, nil
 	}
-	return &request{url: action, method: method(v, "method"), params: params}, nil
+	return &request{kind: HookDialAction, url: action, method: method(v, "method"), params: params}, nil
 }
 
 type dialOutcome struct {

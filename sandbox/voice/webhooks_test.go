@@ -40,3 +40,87 @@ func TestTwiMLFetchHonoursConnectionOverrides(t *testing.T) {
 		})
 	}
 }
+
+func allEvents(h *harness) func(p *openapi.CreateCallParams) {
+	return func(p *openapi.CreateCallParams) {
+		p.SetStatusCallback(h.app.url("/status")).SetStatusCallbackEvent([]string{"initiated", "ringing", "answered", "completed"})
+	}
+}
+
+// TestDroppedTwiMLFetchIsAnApplicationError: an application that never answers the Url leaves
+// the call waiting Twilio's total time (15 s), then error 11200: the caller hears "an
+// application error has occurred" and the call hangs up.
+func TestDroppedTwiMLFetchIsAnApplicationError(t *testing.T) {
+	h := newHarness(t)
+	h.app.twiml("/answer", `<Response><Say>never heard</Say></Response>`)
+	h.engine.SetWebhookFaults(WebhookFaults{Drop: 1, Kinds: []string{HookTwiML}})
+	sid := h.createCall(agentPhone, func(p *openapi.CreateCallParams) { p.SetStatusCallback(h.app.url("/status")) })
+	h.advance(2*time.Second + 15*time.Second - time.Millisecond)
+	assert.Equal(t, "in-progress", h.call(sid).Status, "still waiting for the application")
+	h.advance(time.Millisecond)
+	assert.Equal(t, "completed", h.call(sid).Status)
+	assert.Empty(t, h.app.hitsTo("/answer"), "the fetch never reached the application")
+	assert.Len(t, h.app.hitsTo("/status"), 1, "status callbacks are not in Kinds")
+	var codes []string
+	for _, e := range h.rec.Entries(sid) {
+		if e.What == "application error" {
+			codes = append(codes, e.Detail["error_code"])
+		}
+	}
+	assert.Equal(t, []string{"11200"}, codes)
+	assert.Contains(t, h.timeline(sid), "webhook dropped (fault): twiml")
+}
+
+// TestWebhookDropIsSeededAndDeterministic: the same seed loses the same webhooks.
+func TestWebhookDropIsSeededAndDeterministic(t *testing.T) {
+	run := func(seed int64) []string {
+		h := newHarness(t)
+		h.app.twiml("/answer", `<Response><Say>hi</Say></Response>`)
+		h.engine.SetWebhookFaults(WebhookFaults{Seed: seed, Drop: 0.5, Kinds: []string{HookStatus}})
+		h.createCall(agentPhone, allEvents(h))
+		h.advance(time.Minute)
+		require.Len(t, h.app.hitsTo("/answer"), 1, "only status callbacks are dropped")
+		return statuses(h.app.hitsTo("/status"))
+	}
+	first := run(42)
+	assert.Equal(t, first, run(42))
+	assert.Less(t, len(first), 4, "seed 42 drops some of the four callbacks")
+	assert.NotEmpty(t, first, "and delivers some")
+}
+
+func TestWebhookFaultsDuplicateReorderDelay(t *testing.T) {
+	t.Run("duplicate", func(t *testing.T) {
+		h := newHarness(t)
+		h.app.twiml("/answer", `<Response><Say>hi</Say></Response>`)
+		h.engine.SetWebhookFaults(WebhookFaults{Duplicate: true, Kinds: []string{HookStatus}})
+		h.createCall(agentPhone, allEvents(h))
+		h.advance(time.Minute)
+		assert.Equal(t, []string{"initiated", "initiated", "ringing", "ringing", "in-progress", "in-progress", "completed", "completed"},
+			statuses(h.app.hitsTo("/status")))
+		assert.Len(t, h.app.hitsTo("/answer"), 1)
+	})
+	t.Run("reorder swaps adjacent status callbacks", func(t *testing.T) {
+		h := newHarness(t)
+		h.app.twiml("/answer", `<Response><Say>hi</Say></Response>`)
+		h.engine.SetWebhookFaults(WebhookFaults{Reorder: true})
+		h.createCall(agentPhone, allEvents(h))
+		h.advance(time.Minute)
+		hits := h.app.hitsTo("/status")
+		assert.Equal(t, []string{"ringing", "initiated", "completed", "in-progress"}, statuses(hits))
+		var seq []string
+		for _, hit := range hits {
+			seq = append(seq, hit.Form.Get("SequenceNumber"))
+		}
+		assert.Equal(t, []string{"1", "0", "3", "2"}, seq, "SequenceNumber lets the application restore the order")
+	})
+	t.Run("delay holds each webhook in real time", func(t *testing.T) {
+		h := newHarness(t)
+		h.app.twiml("/answer", `<Response><Hangup/></Response>`)
+		h.engine.SetWebhookFaults(WebhookFaults{Delay: 30 * time.Millisecond, Kinds: []string{HookStatus}})
+		start := time.Now()
+		h.createCall(agentPhone, func(p *openapi.CreateCallParams) { p.SetStatusCallback(h.app.url("/status")) })
+		h.advance(10 * time.Second)
+		assert.Len(t, h.app.hitsTo("/status"), 1)
+		assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
+	})
+}
