@@ -63,6 +63,7 @@ type call struct {
 	background      []clock.Timer // persona hang-up, async AMD: stopped when the call ends
 	asyncVerdict    string
 	asyncAt         time.Duration
+	queueWatch      func(event) bool // while holding in a queue: the events that end the wait
 }
 
 type evKind int
@@ -284,6 +285,9 @@ func (c *call) sleep(d time.Duration) error {
 
 // common handles the events any wait must honour.
 func (c *call) common(ev event) error {
+	if c.queueWatch != nil && c.queueWatch(ev) {
+		return &queueEventErr{ev: ev}
+	}
 	switch ev.kind {
 	case evTimer:
 		switch ev.id {

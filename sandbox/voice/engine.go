@@ -200,6 +200,15 @@ type queue struct {
 	members          []*call
 	totalWait        time.Duration
 	served           int
+	hidden           bool // a workflow's queue: not listed under Queues
+}
+
+// avgWaitSeconds is the queue's average wait so far, in whole seconds.
+func (q *queue) avgWaitSeconds() int {
+	if q.served == 0 {
+		return 0
+	}
+	return int(q.totalWait / time.Duration(q.served) / time.Second)
 }
 
 func (e *Engine) queueByNameLocked(name string) *queue {

@@ -603,10 +603,7 @@ type queueJSON struct {
 }
 
 func (e *Engine) queueJSONLocked(q *queue) queueJSON {
-	avg := 0
-	if q.served > 0 {
-		avg = int(q.totalWait / time.Duration(q.served) / time.Second)
-	}
+	avg := q.avgWaitSeconds()
 	return queueJSON{
 		DateUpdated: twilioapi.RFC2822(q.updated), CurrentSize: len(q.members), FriendlyName: q.name,
 		URI:        "/2010-04-01/Accounts/" + e.creds.AccountSid + "/Queues/" + q.sid + ".json",
@@ -619,7 +616,9 @@ func (e *Engine) listQueues(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	items := []queueJSON{}
 	for _, q := range e.queues {
-		items = append(items, e.queueJSONLocked(q))
+		if !q.hidden {
+			items = append(items, e.queueJSONLocked(q))
+		}
 	}
 	e.mu.Unlock()
 	twilioapi.List2010(w, r, "queues", items)
@@ -629,7 +628,7 @@ func (e *Engine) fetchQueue(w http.ResponseWriter, _ *http.Request, sid string) 
 	e.mu.Lock()
 	var body *queueJSON
 	for _, q := range e.queues {
-		if q.sid == sid {
+		if q.sid == sid && !q.hidden {
 			j := e.queueJSONLocked(q)
 			body = &j
 		}
