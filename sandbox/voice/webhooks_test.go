@@ -124,3 +124,24 @@ func TestWebhookFaultsDuplicateReorderDelay(t *testing.T) {
 		assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
 	})
 }
+
+// TestDroppedDialActionIsAnApplicationError: the Dial action is a TwiML fetch like the Url; a
+// drop limited to dial-action leaves the Url and the status callbacks alone.
+func TestDroppedDialActionIsAnApplicationError(t *testing.T) {
+	h := newHarness(t)
+	other := "+15550007777"
+	h.engine.SetPersona(other, Human(time.Second, 3*time.Second))
+	h.app.twiml("/answer", `<Response><Dial action="/dialed"><Number>`+other+`</Number></Dial></Response>`)
+	h.app.twiml("/dialed", `<Response><Say>never heard</Say></Response>`)
+	h.engine.SetWebhookFaults(WebhookFaults{Drop: 1, Kinds: []string{HookDialAction}})
+	sid := h.createCall(agentPhone, func(p *openapi.CreateCallParams) { p.SetStatusCallback(h.app.url("/status")) })
+	h.advance(2*time.Second + 4*time.Second) // answered at 2 s, the child leg talks 1 s + 3 s
+	assert.Contains(t, h.timeline(sid), "webhook dropped (fault): dial-action")
+	assert.Equal(t, "in-progress", h.call(sid).Status, "waiting for the action's answer")
+	h.advance(15 * time.Second)
+	assert.Equal(t, "completed", h.call(sid).Status)
+	assert.Contains(t, h.timeline(sid), "application error")
+	assert.Empty(t, h.app.hitsTo("/dialed"))
+	assert.Len(t, h.app.hitsTo("/answer"), 1)
+	assert.Len(t, h.app.hitsTo("/status"), 1)
+}

@@ -109,6 +109,9 @@ func (w *Webhooks) httpClient() *http.Client {
 	return w.client
 }
 
+// CloseIdleConnections closes the connections kept open to applications.
+func (w *Webhooks) CloseIdleConnections() { w.httpClient().CloseIdleConnections() }
+
 // Send delivers params to rawURL with method (POST by default; GET puts them in the query),
 // signed with the auth token, following the URL's connection settings: attempts are retried as
 // its retry policy says, each with a new I-Twilio-Idempotency-Token, until one is not
