@@ -9,8 +9,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"queuebridge/sandbox/internal/twilioapi"
 	"queuebridge/sandbox/voice"
@@ -70,6 +72,9 @@ func routeList() []string {
 		"GET /sandbox/calls/{sid}: one call with its timeline",
 		"PUT /sandbox/personas/{number} {\"kind\",...}: script who answers or calls from number",
 		"POST /sandbox/numbers {\"phone_number\",\"friendly_name\"}: add a sandbox phone number",
+		"POST /sandbox/caller-ids {\"phone_number\"}: verify an outgoing caller ID (a From Calls.create accepts)",
+		"PUT /sandbox/voice/webhook-faults {\"seed\",\"drop\",\"duplicate\",\"delay\",\"reorder\",\"kinds\"}: make Voice webhooks misbehave",
+		"PUT /sandbox/voice/options {\"refuse_cancel_in_progress\"}: choose where Twilio's docs are silent",
 		"GET /sandbox/tasks, /sandbox/tasks/{sid}: TaskRouter tasks with their reservations",
 		"GET /sandbox/workers: workers with their activities",
 		"GET /sandbox/timeline/{sid}?after=N: a call's, task's or reservation's story",
@@ -199,6 +204,74 @@ func (s *Sandbox) handleSeedNumber(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := s.SeedNumber(req.PhoneNumber, req.FriendlyName)
 	twilioapi.WriteJSON(w, http.StatusCreated, map[string]string{"sid": sid, "phone_number": req.PhoneNumber})
+}
+
+func (s *Sandbox) handleVerifyCallerID(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PhoneNumber string `json:"phone_number"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "verify caller ID: %v", err)
+		return
+	}
+	if !e164(req.PhoneNumber) {
+		writeControlError(w, http.StatusBadRequest, "verify caller ID: phone_number %q is not an E.164 number", req.PhoneNumber)
+		return
+	}
+	sid := s.voice.VerifyCallerID(req.PhoneNumber)
+	twilioapi.WriteJSON(w, http.StatusCreated, map[string]string{"sid": sid, "phone_number": req.PhoneNumber})
+}
+
+type webhookFaultsRequest struct {
+	Seed      int64    `json:"seed"`
+	Drop      float64  `json:"drop"`
+	Duplicate bool     `json:"duplicate"`
+	Delay     string   `json:"delay"`
+	Reorder   bool     `json:"reorder"`
+	Kinds     []string `json:"kinds"`
+}
+
+var webhookKinds = []string{voice.HookTwiML, voice.HookStatus, voice.HookDialAction, voice.HookEnqueueAction, voice.HookWaitURL, voice.HookAsyncAMD}
+
+func (s *Sandbox) handleWebhookFaults(w http.ResponseWriter, r *http.Request) {
+	var req webhookFaultsRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "webhook faults: %v", err)
+		return
+	}
+	f := voice.WebhookFaults{Seed: req.Seed, Drop: req.Drop, Duplicate: req.Duplicate, Reorder: req.Reorder, Kinds: req.Kinds}
+	if req.Drop < 0 || req.Drop > 1 {
+		writeControlError(w, http.StatusBadRequest, "webhook faults: drop %v: want a fraction from 0 to 1", req.Drop)
+		return
+	}
+	if req.Delay != "" {
+		d, err := time.ParseDuration(req.Delay)
+		if err != nil || d < 0 {
+			writeControlError(w, http.StatusBadRequest, "webhook faults: delay %q: want a Go duration (\"200ms\")", req.Delay)
+			return
+		}
+		f.Delay = d
+	}
+	for _, k := range req.Kinds {
+		if !slices.Contains(webhookKinds, k) {
+			writeControlError(w, http.StatusBadRequest, "webhook faults: unknown kind %q (known: %s)", k, strings.Join(webhookKinds, ", "))
+			return
+		}
+	}
+	s.voice.SetWebhookFaults(f)
+	twilioapi.WriteJSON(w, http.StatusOK, map[string]any{"webhook_faults": req})
+}
+
+func (s *Sandbox) handleVoiceOptions(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefuseCancelInProgress bool `json:"refuse_cancel_in_progress"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "voice options: %v", err)
+		return
+	}
+	s.voice.SetCancelInProgress(req.RefuseCancelInProgress)
+	twilioapi.WriteJSON(w, http.StatusOK, req)
 }
 
 // taskView is a task as the control surface shows it: its state and its reservations'.

@@ -6,12 +6,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twilio/twilio-go/client"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/internal/sandboxtest"
+	"queuebridge/sandbox/voice"
 )
 
 // control sends a request to the control surface with the sandbox's credentials (unless auth
@@ -80,6 +84,15 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		{"call to a number the sandbox does not have", "POST", "/sandbox/calls", `{"from":"+15551230001","to":"+15005559999"}`, http.StatusNotFound, "not one of the sandbox's numbers"},
 		{"call with malformed JSON", "POST", "/sandbox/calls", `{"from":`, http.StatusBadRequest, "invalid JSON"},
 		{"seed a number", "POST", "/sandbox/numbers", `{"phone_number":"+15005550008","friendly_name":"third"}`, http.StatusCreated, ""},
+		{"verify a caller ID", "POST", "/sandbox/caller-ids", `{"phone_number":"+15551230009"}`, http.StatusCreated, ""},
+		{"verify a non-number", "POST", "/sandbox/caller-ids", `{"phone_number":"9"}`, http.StatusBadRequest, "not an E.164 number"},
+		{"voice webhook faults", "PUT", "/sandbox/voice/webhook-faults", `{"seed":7,"drop":0.25,"duplicate":true,"delay":"10ms","reorder":true,"kinds":["status-callback","twiml"]}`, http.StatusOK, ""},
+		{"voice webhook faults off", "PUT", "/sandbox/voice/webhook-faults", `{}`, http.StatusOK, ""},
+		{"voice webhook faults: bad drop", "PUT", "/sandbox/voice/webhook-faults", `{"drop":2}`, http.StatusBadRequest, "fraction"},
+		{"voice webhook faults: bad delay", "PUT", "/sandbox/voice/webhook-faults", `{"delay":"soon"}`, http.StatusBadRequest, "Go duration"},
+		{"voice webhook faults: unknown kind", "PUT", "/sandbox/voice/webhook-faults", `{"kinds":["sms"]}`, http.StatusBadRequest, "unknown kind"},
+		{"voice options", "PUT", "/sandbox/voice/options", `{"refuse_cancel_in_progress":false}`, http.StatusOK, ""},
+		{"voice options: unknown field", "PUT", "/sandbox/voice/options", `{"cancel":true}`, http.StatusBadRequest, "unknown field"},
 		{"seed a non-number", "POST", "/sandbox/numbers", `{"phone_number":"8"}`, http.StatusBadRequest, "not an E.164 number"},
 		{"unknown call", "GET", "/sandbox/calls/CA00000000000000000000000000000000", "", http.StatusNotFound, "no call"},
 		{"unknown task", "GET", "/sandbox/tasks/WT00000000000000000000000000000000", "", http.StatusNotFound, "no task"},
@@ -100,6 +113,15 @@ func TestControlSurfaceRoutes(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("webhook faults reach the Voice engine", func(t *testing.T) {
+		status, body := control(t, sb, "PUT", "/sandbox/voice/webhook-faults", `{"seed":7,"drop":0.25,"delay":"10ms","kinds":["dial-action"]}`, true)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+		assert.Equal(t, voice.WebhookFaults{Seed: 7, Drop: 0.25, Delay: 10 * time.Millisecond, Kinds: []string{"dial-action"}}, sb.Voice().WebhookFaults())
+		status, _ = control(t, sb, "PUT", "/sandbox/voice/webhook-faults", `{}`, true)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, voice.WebhookFaults{}, sb.Voice().WebhookFaults())
+	})
 
 	t.Run("a placed call shows in the list, on its own and in the event log", func(t *testing.T) {
 		status, body := control(t, sb, "POST", "/sandbox/calls", `{"from":"+15551230001"}`, true)
@@ -212,6 +234,23 @@ func TestTwilioPathsReachTheirEngines(t *testing.T) {
 	require.Len(t, numbers, 1)
 	assert.Equal(t, sandbox.DefaultNumber, *numbers[0].PhoneNumber)
 	assert.Equal(t, sandbox.DefaultNumberFriendlyName, *numbers[0].FriendlyName)
+
+	// Calls.create accepts a From the account owns or has verified, and no other (21210).
+	create := func(from string) error {
+		p := (&openapi.CreateCallParams{}).SetTo("+15550001111").SetFrom(from).SetTwiml("<Response><Hangup/></Response>")
+		_, err := rc.Api.CreateCall(p)
+		return err
+	}
+	require.NoError(t, create(sandbox.DefaultNumber))
+	var te *client.TwilioRestError
+	require.ErrorAs(t, create("+15551230007"), &te)
+	assert.Equal(t, 21210, te.Code)
+	status, body := control(t, sb, "POST", "/sandbox/caller-ids", `{"phone_number":"+15551230007"}`, true)
+	require.Equal(t, http.StatusCreated, status, "%v", body)
+	require.NoError(t, create("+15551230007"))
+	ids, err := rc.Api.ListOutgoingCallerId((&openapi.ListOutgoingCallerIdParams{}).SetPhoneNumber("+15551230007"))
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
 }
 
 func itoa(n int) string {

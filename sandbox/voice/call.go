@@ -54,6 +54,7 @@ type call struct {
 	queuedAt                 time.Time
 	digitsUsed               bool
 	queueTime                time.Duration // waited for an outbound dialing slot
+	heldCallback             func()        // a status callback held back by WebhookFaults.Reorder
 
 	// Goroutine-only.
 	timerSeq        uint64
@@ -62,6 +63,7 @@ type call struct {
 	background      []clock.Timer // persona hang-up, async AMD: stopped when the call ends
 	asyncVerdict    string
 	asyncAt         time.Duration
+	queueWatch      func(event) bool // while holding in a queue: the events that end the wait
 }
 
 type evKind int
@@ -168,7 +170,22 @@ func (c *call) setStatusLocked(status string) {
 		params.Set("SipResponseCode", strconv.Itoa(c.sip))
 	}
 	target, method := c.opts.statusCallback, c.opts.statusCallbackMethod
-	c.cb.do(func() { c.sendWebhook("status-callback", method, target, params) })
+	send := func() { c.sendWebhook(HookStatus, method, target, params) }
+	if !c.e.reorderLocked() {
+		c.cb.do(send)
+		return
+	}
+	// Reorder: hold each callback until the next one has left; the final one holds nothing back.
+	switch held := c.heldCallback; {
+	case held == nil && !isTerminal(status):
+		c.heldCallback = send
+	case held == nil:
+		c.cb.do(send)
+	default:
+		c.heldCallback = nil
+		c.cb.do(send)
+		c.cb.do(held)
+	}
 }
 
 // durationLocked is the billed duration: from answer to end.
@@ -211,16 +228,23 @@ func (c *call) params() url.Values {
 	return c.paramsLocked()
 }
 
-// sendWebhook delivers a signed webhook and records it with its answer. It must not be called
-// with the engine lock held.
+// sendWebhook delivers a signed webhook (under the WebhookFaults in force) and records it with
+// its answer. It must not be called with the engine lock held.
 func (c *call) sendWebhook(kind, method, target string, params url.Values) (*twilioapi.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	return c.sendPlanned(kind, method, target, params, c.e.plan(kind))
+}
+
+func (c *call) sendPlanned(kind, method, target string, params url.Values, p faultPlan) (*twilioapi.Response, error) {
 	if method == "" {
 		method = "POST"
 	}
-	resp, err := c.e.hooks.Send(ctx, method, target, params)
+	// The URL's connection settings (Twilio's defaults: 15 s in all) bound the delivery.
+	resp, err := c.deliver(twilioapi.WithSid(context.Background(), c.sid), kind, method, target, p, params)
 	detail := map[string]string{"kind": kind, "url": target, "method": method}
+	if errors.Is(err, errDropped) {
+		c.e.record(c.sid, "webhook dropped (fault): "+kind, detail)
+		return nil, fmt.Errorf("webhook %s for %s: %w", kind, c.sid, err)
+	}
 	if err != nil {
 		detail["error"] = err.Error()
 		c.e.record(c.sid, "webhook failed: "+kind, detail)
@@ -261,6 +285,9 @@ func (c *call) sleep(d time.Duration) error {
 
 // common handles the events any wait must honour.
 func (c *call) common(ev event) error {
+	if c.queueWatch != nil && c.queueWatch(ev) {
+		return &queueEventErr{ev: ev}
+	}
 	switch ev.kind {
 	case evTimer:
 		switch ev.id {
@@ -398,7 +425,7 @@ func (c *call) asyncAMDDone() {
 	if target == "" {
 		return
 	}
-	c.cb.do(func() { c.sendWebhook("async-amd", method, target, params) })
+	c.cb.do(func() { c.sendWebhook(HookAsyncAMD, method, target, params) })
 }
 
 // runInbound is the life of a call a persona places to one of the sandbox's numbers.

@@ -141,31 +141,97 @@ func TestCancelWhileRinging(t *testing.T) {
 	assert.Equal(t, 21220, te.Code, "an ended call cannot be updated")
 }
 
-func TestCompletedHangsUpLiveCallAndCancelIsRefused(t *testing.T) {
-	h := newHarness(t)
-	h.app.twiml("/answer", `<Response><Pause length="60"/><Say>too late</Say></Response>`)
-	sid := h.createCall(agentPhone, func(p *openapi.CreateCallParams) {
-		p.SetStatusCallback(h.app.url("/status"))
-	})
-	h.advance(5 * time.Second)
-	require.Equal(t, "in-progress", h.call(sid).Status)
+// TestCancelDoesNotAffectInProgressCallAndCompletedHangsUp follows the Calls resource's Status
+// parameter: "Specifying canceled will attempt to hang up calls that are queued or ringing;
+// however, it will not affect calls already in progress. Specifying completed will attempt to
+// hang up a call even if it's already in progress." The HTTP answer to the first is not
+// documented: 200 with the call unchanged by default, 21220 with SetCancelInProgress(true).
+func TestCancelDoesNotAffectInProgressCallAndCompletedHangsUp(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default: 200 unchanged", true: "option: 21220"}[refuse], func(t *testing.T) {
+			h := newHarness(t)
+			h.engine.SetCancelInProgress(refuse)
+			h.app.twiml("/answer", `<Response><Pause length="60"/><Say>too late</Say></Response>`)
+			sid := h.createCall(agentPhone, func(p *openapi.CreateCallParams) {
+				p.SetStatusCallback(h.app.url("/status"))
+			})
+			h.advance(5 * time.Second)
+			require.Equal(t, "in-progress", h.call(sid).Status)
 
-	_, err := h.api.UpdateCall(sid, (&openapi.UpdateCallParams{}).SetStatus("canceled"))
+			resp, err := h.api.UpdateCall(sid, (&openapi.UpdateCallParams{}).SetStatus("canceled"))
+			if refuse {
+				var te *client.TwilioRestError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, 21220, te.Code)
+				assert.Equal(t, http.StatusBadRequest, te.Status)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, "in-progress", *resp.Status, "canceled does not affect a call in progress")
+			}
+			h.advance(time.Second)
+			require.Equal(t, "in-progress", h.call(sid).Status)
+
+			resp, err = h.api.UpdateCall(sid, (&openapi.UpdateCallParams{}).SetStatus("completed"))
+			require.NoError(t, err)
+			assert.Equal(t, "completed", *resp.Status)
+			h.advance(time.Minute)
+			info := h.call(sid)
+			assert.Equal(t, "completed", info.Status)
+			assert.Equal(t, 4*time.Second, info.Duration, "answered at 2 s, hung up at 6 s")
+			assert.NotContains(t, h.timeline(sid), "twiml: Say", "the TwiML stops with the call")
+			assert.Equal(t, []string{"completed"}, statuses(h.app.hitsTo("/status")))
+			assert.Equal(t, "4", h.app.hitsTo("/status")[0].Form.Get("CallDuration"))
+		})
+	}
+}
+
+// TestCreateRefusesFromNeitherOwnedNorVerified follows error 21210: the From of Calls.create
+// must be a Twilio number of the account or a verified outgoing caller ID ("not a Twilio
+// number or not a verified caller ID"); Twilio's API answers parameter errors with 400.
+func TestCreateRefusesFromNeitherOwnedNorVerified(t *testing.T) {
+	h := newHarness(t)
+	owned := "+15559990001"
+	h.engine.SeedNumber(owned, "")
+	create := func(from string) (*openapi.ApiV2010Call, error) {
+		p := &openapi.CreateCallParams{}
+		p.SetTo(agentPhone).SetFrom(from).SetUrl(h.app.url("/answer"))
+		return h.api.CreateCall(p)
+	}
+	_, err := create(callerPhone)
 	var te *client.TwilioRestError
 	require.ErrorAs(t, err, &te)
-	assert.Equal(t, 21220, te.Code)
+	assert.Equal(t, 21210, te.Code)
 	assert.Equal(t, http.StatusBadRequest, te.Status)
+	assert.Contains(t, te.Message, callerPhone)
+	assert.Empty(t, h.engine.Calls(), "a refused call is never created")
 
-	resp, err := h.api.UpdateCall(sid, (&openapi.UpdateCallParams{}).SetStatus("completed"))
+	for _, from := range []string{owned, ourNumber} {
+		c, err := create(from)
+		require.NoError(t, err, "From %s is owned or verified", from)
+		assert.Equal(t, from, *c.From)
+	}
+	h.engine.VerifyCallerID(callerPhone)
+	_, err = create(callerPhone)
+	require.NoError(t, err, "verified now")
+
+	// OutgoingCallerIds, filtered by PhoneNumber, lets an application check at start-up.
+	ids, err := h.api.ListOutgoingCallerId((&openapi.ListOutgoingCallerIdParams{}).SetPhoneNumber(callerPhone))
 	require.NoError(t, err)
-	assert.Equal(t, "completed", *resp.Status)
-	h.advance(time.Minute)
-	info := h.call(sid)
-	assert.Equal(t, "completed", info.Status)
-	assert.Equal(t, 3*time.Second, info.Duration, "answered at 2 s, hung up at 5 s")
-	assert.NotContains(t, h.timeline(sid), "twiml: Say", "the TwiML stops with the call")
-	assert.Equal(t, []string{"completed"}, statuses(h.app.hitsTo("/status")))
-	assert.Equal(t, "3", h.app.hitsTo("/status")[0].Form.Get("CallDuration"))
+	require.Len(t, ids, 1)
+	assert.Equal(t, callerPhone, *ids[0].PhoneNumber)
+	ids, err = h.api.ListOutgoingCallerId((&openapi.ListOutgoingCallerIdParams{}).SetPhoneNumber(agentPhone))
+	require.NoError(t, err)
+	assert.Empty(t, ids)
+	all, err := h.api.ListOutgoingCallerId(nil)
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+	nums, err := h.api.ListIncomingPhoneNumber((&openapi.ListIncomingPhoneNumberParams{}).SetPhoneNumber(owned))
+	require.NoError(t, err)
+	require.Len(t, nums, 1)
+	nums, err = h.api.ListIncomingPhoneNumber((&openapi.ListIncomingPhoneNumberParams{}).SetPhoneNumber(ourNumber))
+	require.NoError(t, err)
+	assert.Empty(t, nums, "a verified caller ID is not one of the account's numbers")
+	h.settle()
 }
 
 func TestCompletedOnRingingCallCancelsIt(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"net/http"
 	"sync"
 	"time"
@@ -37,9 +38,17 @@ type Engine struct {
 	tr       twilioapi.TaskRouter
 	personas map[string]Persona
 	numbers  []*number
-	calls    map[string]*call
-	order    []*call // creation order
-	queues   []*queue
+	// callerIDs are the verified outgoing caller IDs: with numbers, the only allowed From of
+	// API-created calls.
+	callerIDs []*callerID
+	// cancelInProgress refuses Status=canceled on an in-progress call with 21220 instead of
+	// Twilio's documented no-op (SetCancelInProgress).
+	cancelInProgress bool
+	faults           WebhookFaults
+	faultRand        *rand.Rand
+	calls            map[string]*call
+	order            []*call // creation order
+	queues           []*queue
 	// Outbound pacing: Twilio dials an account's API calls at 1 per second by default and
 	// queues the rest; nextDial is when the next one may start.
 	cpsInterval time.Duration
@@ -59,11 +68,11 @@ func New(cfg Config) *Engine {
 		e.clock = clock.Real{}
 	}
 	_, e.manual = e.clock.(*clock.Manual)
-	if e.hooks == nil {
-		e.hooks = &twilioapi.Webhooks{AuthToken: cfg.Credentials.AuthToken}
-	}
 	if e.rec == nil {
 		e.rec = &twilioapi.Recorder{}
+	}
+	if e.hooks == nil {
+		e.hooks = &twilioapi.Webhooks{AuthToken: cfg.Credentials.AuthToken, Recorder: e.rec, Now: e.clock.Now}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,6 +102,16 @@ func (e *Engine) SetCallsPerSecond(cps float64) {
 	if cps > 0 {
 		e.cpsInterval = time.Duration(float64(time.Second) / cps)
 	}
+}
+
+// SetCancelInProgress chooses what Status=canceled does to an in-progress call. Twilio
+// documents that it "will not affect calls already in progress" but not the HTTP answer; the
+// default (false) answers 200 with the call unchanged. refuse=true answers 400 / 21220
+// instead, so an application can be tested against both.
+func (e *Engine) SetCancelInProgress(refuse bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cancelInProgress = refuse
 }
 
 // dialSlotLocked reserves the next outbound dialing slot and returns how long to wait for it.
@@ -181,6 +200,15 @@ type queue struct {
 	members          []*call
 	totalWait        time.Duration
 	served           int
+	hidden           bool // a workflow's queue: not listed under Queues
+}
+
+// avgWaitSeconds is the queue's average wait so far, in whole seconds.
+func (q *queue) avgWaitSeconds() int {
+	if q.served == 0 {
+		return 0
+	}
+	return int(q.totalWait / time.Duration(q.served) / time.Second)
 }
 
 func (e *Engine) queueByNameLocked(name string) *queue {

@@ -36,6 +36,7 @@ func TestScaledClockRunsCallsWithoutManualStepping(t *testing.T) {
 	}))
 	defer app.Close()
 	e := New(Config{Clock: clock.NewScaled(1000), Credentials: twilioapi.Credentials{AccountSid: sandboxtest.Account, AuthToken: sandboxtest.Token, APIKey: "SK0123456789abcdef0123456789abcdef", APISecret: "secret0123456789"}})
+	e.VerifyCallerID(ourNumber)
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	api := sandboxtest.ClientVia(sandboxtest.Rewrite(t, srv.URL), "SK0123456789abcdef0123456789abcdef", "secret0123456789", sandboxtest.Account).Api
@@ -90,6 +91,9 @@ func TestWaitUrlLeave(t *testing.T) {
 	h.app.twiml("/incoming", enqueueTwiML)
 	h.app.twiml("/wait", `<Response><Say>closed</Say><Leave/></Response>`)
 	sid := placeCaller(t, h)
+	assert.Empty(t, h.app.hitsTo("/queue-done"), "the Say plays first")
+	h.advance(400 * time.Millisecond)
+	assert.Contains(t, h.timeline(sid), "wait-url: Say")
 	done := h.app.hitsTo("/queue-done")
 	require.Len(t, done, 1)
 	assert.Equal(t, "leave", done[0].Form.Get("QueueResult"))

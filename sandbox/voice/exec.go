@@ -16,6 +16,7 @@ import (
 
 // request is a TwiML document to fetch (or, for Twiml=…, to run as given).
 type request struct {
+	kind                        string // the webhook kind (Hook…); "" is HookTwiML
 	url, method                 string
 	params                      url.Values
 	twiml                       string
@@ -27,22 +28,30 @@ const (
 	sayPerWord     = 400 * time.Millisecond // about 150 words a minute
 	playPerLoop    = 5 * time.Second        // the sandbox has no audio: every file lasts 5 s
 	digitsPressed  = time.Second            // a persona presses its digits 1 s after the prompt
-	maxQueueLength = 100                    // Twilio's default Queue max_size
+	maxQueueLength = 1000                   // Twilio's default Queue max_size (Enqueue docs)
 )
 
 // runApp fetches and runs TwiML until the call ends; the caller of runApp then hangs up.
 func (c *call) runApp(req request) {
 	for {
 		verbs, base, err := c.fetchDoc(req)
-		if err != nil && req.fallbackURL != "" {
+		var te *twimlError
+		if errors.As(err, &te) && req.fallbackURL != "" {
 			verbs, base, err = c.fetchDoc(request{url: req.fallbackURL, method: req.fallbackMethod, params: req.params})
+		}
+		var redirect *redirectErr
+		if errors.Is(err, errHungUp) {
+			return
+		}
+		if errors.As(err, &redirect) {
+			req = redirect.req
+			continue
 		}
 		if err != nil {
 			c.applicationError(err)
 			return
 		}
 		next, err := c.runVerbs(verbs, base)
-		var redirect *redirectErr
 		switch {
 		case errors.As(err, &redirect):
 			req = redirect.req
@@ -83,7 +92,19 @@ func (c *call) fetchDoc(req request) ([]verb, string, error) {
 	for k, vs := range req.params {
 		params[k] = vs
 	}
-	resp, err := c.sendWebhook("twiml", req.method, req.url, params)
+	kind := req.kind
+	if kind == "" {
+		kind = HookTwiML
+	}
+	resp, err := c.sendWebhook(kind, req.method, req.url, params)
+	if errors.Is(err, errDropped) {
+		// An application that never answers: Twilio waits the URL's total time, then fails.
+		_, conn, _ := twilioapi.ParseConnection(req.url)
+		if serr := c.sleep(conn.TotalTime); serr != nil {
+			return nil, req.url, serr
+		}
+		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: no answer within " + conn.TotalTime.String()}
+	}
 	if err != nil {
 		return nil, req.url, &twimlError{code: 11200, msg: "HTTP retrieval failure: " + err.Error()}
 	}
@@ -330,67 +351,201 @@ func (c *call) enqueue(v verb, base string) (*request, error) {
 			extra.Set(k, val)
 		}
 	}
-	return &request{url: action, method: method(v, "method"), params: extra}, nil
+	return &request{kind: HookEnqueueAction, url: action, method: method(v, "method"), params: extra}, nil
 }
 
 func (c *call) waitInQueue(v verb, base string) (result, queueSid string, err error) {
-	e := c.e
 	var taskSid string
 	if workflow := v.attr("workflowSid", ""); workflow != "" {
-		if taskSid, result = c.enqueueTask(v, workflow); result != "" {
-			return result, "", nil
+		if taskSid, queueSid, result = c.enqueueTask(v, workflow); result != "" {
+			return result, queueSid, nil
 		}
 	} else if queueSid, result = c.joinQueue(v.text); result != "" {
 		return result, queueSid, nil
 	}
 	defer c.leaveQueue()
-	if waitURL := resolve(base, v.attr("waitUrl", "")); waitURL != "" {
-		if c.playWaitURL(waitURL, method(v, "waitUrlMethod"), queueSid) {
-			c.callerLeft(taskSid, "leave")
-			return "leave", queueSid, nil
-		}
-	}
 	var patienceID uint64
 	if c.persona.Patience > 0 {
 		var t clock.Timer
 		patienceID, t = c.startTimer(c.persona.Patience)
 		defer t.Stop()
 	}
+	// While the caller holds, these events take it out of the queue whatever the waitUrl's
+	// TwiML is doing.
+	c.queueWatch = func(ev event) bool {
+		return (patienceID != 0 && ev.kind == evTimer && ev.id == patienceID) || ev.kind == evBridged ||
+			(ev.kind == evTaskCanceled && taskSid != "" && ev.taskSid == taskSid)
+	}
+	err = c.hold(resolve(base, v.attr("waitUrl", "")), method(v, "waitUrlMethod"))
+	c.queueWatch = nil
+	result, err = c.queueOutcome(err, taskSid)
+	return result, queueSid, err
+}
+
+// queueOutcome turns what ended the caller's wait into the Enqueue's QueueResult.
+func (c *call) queueOutcome(err error, taskSid string) (string, error) {
+	var qe *queueEventErr
+	var redirect *redirectErr
+	switch {
+	case errors.As(err, &qe) && qe.ev.kind == evTimer:
+		c.e.record(c.sid, "caller hung up in queue", map[string]string{"patience_s": strconv.Itoa(int(c.persona.Patience / time.Second))})
+		c.end("completed")
+		c.callerLeft(taskSid, "hangup")
+		return "hangup", errHungUp
+	case errors.As(err, &qe) && qe.ev.kind == evTaskCanceled:
+		c.e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": qe.ev.reason})
+		return "leave", nil
+	case errors.As(err, &qe):
+		err := c.inBridge(qe.ev.b)
+		if errors.As(err, &redirect) {
+			return "redirected-from-bridged", err
+		}
+		return "bridged", err
+	case errors.Is(err, errLeave):
+		c.callerLeft(taskSid, "leave")
+		return "leave", nil
+	case errors.As(err, &redirect):
+		c.callerLeft(taskSid, "redirected")
+		return "redirected", err
+	}
+	c.callerLeft(taskSid, "hangup")
+	return "hangup", err
+}
+
+// errLeave is a <Leave/> in the waitUrl's TwiML.
+var errLeave = errors.New("left the queue")
+
+// queueEventErr unwinds the waitUrl's TwiML when something takes the caller out of the queue.
+type queueEventErr struct{ ev event }
+
+func (q *queueEventErr) Error() string { return "queue event" }
+
+// hold keeps the caller in the queue: the waitUrl's TwiML runs and, once it runs out of verbs,
+// is requested again ("This loops the hold music indefinitely"); without a waitUrl, or when it
+// cannot be fetched or run, the caller waits in silence. It returns what ended the wait.
+func (c *call) hold(waitURL, waitMethod string) error {
+	target := waitURL
+	for target != "" {
+		started := c.e.clock.Now()
+		verbs, err := c.fetchWait(target, waitMethod)
+		if err != nil {
+			return err
+		}
+		if verbs == nil {
+			break
+		}
+		next, err := c.runWaitVerbs(verbs, target)
+		if err != nil {
+			return err
+		}
+		if next != "" {
+			target = next
+			continue
+		}
+		if !c.e.clock.Now().After(started) {
+			c.e.record(c.sid, "wait-url: its TwiML takes no time: holding in silence", nil)
+			break
+		}
+		target = waitURL
+	}
 	for {
-		ev := c.mb.recv()
-		switch {
-		case patienceID != 0 && ev.kind == evTimer && ev.id == patienceID:
-			e.record(c.sid, "caller hung up in queue", map[string]string{"patience_s": strconv.Itoa(int(c.persona.Patience / time.Second))})
-			c.end("completed")
-			c.callerLeft(taskSid, "hangup")
-			return "hangup", queueSid, errHungUp
-		case ev.kind == evTaskCanceled && taskSid != "" && ev.taskSid == taskSid:
-			e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": ev.reason})
-			return "leave", queueSid, nil
-		case ev.kind == evBridged:
-			err := c.inBridge(ev.b)
-			var redirect *redirectErr
-			if errors.As(err, &redirect) {
-				return "redirected-from-bridged", queueSid, err
-			}
-			return "bridged", queueSid, err
-		default:
-			if err := c.common(ev); err != nil {
-				var redirect *redirectErr
-				if errors.As(err, &redirect) {
-					c.callerLeft(taskSid, "redirected")
-					return "redirected", queueSid, err
-				}
-				c.callerLeft(taskSid, "hangup")
-				return "hangup", queueSid, err
-			}
+		if err := c.common(c.mb.recv()); err != nil {
+			return err
 		}
 	}
 }
 
+// fetchWait requests a waitUrl document with the queue's parameters. It answers nil verbs when
+// the document cannot be used (the caller then holds in silence).
+func (c *call) fetchWait(target, method string) ([]verb, error) {
+	c.e.mu.Lock()
+	params := c.paramsLocked()
+	for k, v := range c.waitParamsLocked() {
+		params[k] = v
+	}
+	c.e.mu.Unlock()
+	resp, err := c.sendWebhook(HookWaitURL, method, target, params)
+	if errors.Is(err, errDropped) {
+		_, conn, _ := twilioapi.ParseConnection(target)
+		if serr := c.sleep(conn.TotalTime); serr != nil {
+			return nil, serr
+		}
+		return nil, nil
+	}
+	if err != nil || resp.Status < 200 || resp.Status > 299 {
+		return nil, nil
+	}
+	verbs, err := parseTwiML(resp.Body)
+	if err != nil {
+		c.e.record(c.sid, "wait-url: invalid TwiML ignored", map[string]string{"error": err.Error()})
+		return nil, nil
+	}
+	return verbs, nil
+}
+
+// waitParamsLocked are the parameters of a waitUrl request (Enqueue docs): the caller's place
+// and time in the queue, the queue's average wait, current and maximum size.
+func (c *call) waitParamsLocked() url.Values {
+	q := c.inQueue
+	v := url.Values{"QueueTime": {strconv.Itoa(int(c.e.clock.Now().Sub(c.queuedAt) / time.Second))},
+		"MaxQueueSize": {strconv.Itoa(maxQueueLength)}}
+	if q == nil {
+		return v
+	}
+	pos := 1
+	for i, m := range q.members {
+		if m == c {
+			pos = i + 1
+		}
+	}
+	v.Set("QueueSid", q.sid)
+	v.Set("QueuePosition", strconv.Itoa(pos))
+	v.Set("CurrentQueueSize", strconv.Itoa(len(q.members)))
+	v.Set("AvgQueueTime", strconv.Itoa(q.avgWaitSeconds()))
+	return v
+}
+
+// runWaitVerbs runs a waitUrl document: Play, Say, Pause, Gather, Redirect, Hangup and Leave
+// (other verbs are skipped, as Twilio allows only these there). It returns the document a
+// <Redirect> points to ("" at the end of the document) or what ended the wait.
+func (c *call) runWaitVerbs(verbs []verb, base string) (string, error) {
+	for _, v := range verbs {
+		c.e.record(c.sid, "wait-url: "+v.name, map[string]string{"text": v.text})
+		switch v.name {
+		case "Say", "Play", "Pause":
+			if err := c.sleep(verbDuration(v)); err != nil {
+				return "", err
+			}
+		case "Hangup":
+			c.end("completed")
+			return "", errHungUp
+		case "Leave":
+			return "", errLeave
+		case "Redirect":
+			// Twilio does not say whether a Redirect there leaves the queue: the sandbox keeps
+			// the caller waiting and runs the document it points to as wait music.
+			if target := resolve(base, v.text); target != "" {
+				return target, nil
+			}
+		case "Gather":
+			next, err := c.gather(v, base)
+			if err != nil {
+				return "", err
+			}
+			if next != nil {
+				// Digits with an action: the caller is redirected out of the queue.
+				return "", &redirectErr{req: *next}
+			}
+		default:
+			c.e.record(c.sid, "wait-url: verb not allowed there, skipped", map[string]string{"verb": v.name})
+		}
+	}
+	return "", nil
+}
+
 // enqueueTask makes the call a TaskRouter task of the workflow, with the call's attributes
 // merged with each <Task>'s JSON; result is set when it could not.
-func (c *call) enqueueTask(v verb, workflow string) (taskSid, result string) {
+func (c *call) enqueueTask(v verb, workflow string) (taskSid, queueSid, result string) {
 	e := c.e
 	req := twilioapi.EnqueueRequest{CallSid: c.sid, WorkflowSid: workflow}
 	e.mu.Lock()
@@ -404,7 +559,7 @@ func (c *call) enqueueTask(v verb, workflow string) (taskSid, result string) {
 			var extra map[string]any
 			if jerr := json.Unmarshal([]byte(t.text), &extra); jerr != nil {
 				e.record(c.sid, "enqueue: invalid <Task> JSON", map[string]string{"error": jerr.Error()})
-				return "", "error"
+				return "", "", "error"
 			}
 			for k, val := range extra {
 				req.Attributes[k] = val
@@ -420,18 +575,23 @@ func (c *call) enqueueTask(v verb, workflow string) (taskSid, result string) {
 	tr := e.taskRouter()
 	if tr == nil {
 		e.record(c.sid, "enqueue: no TaskRouter wired", nil)
-		return "", "system-error"
+		return "", "", "system-error"
 	}
 	sid, terr := tr.EnqueueCall(context.Background(), req)
 	if terr != nil {
 		e.record(c.sid, "enqueue: TaskRouter refused", map[string]string{"error": terr.Error()})
-		return "", "system-error"
+		return "", "", "system-error"
 	}
 	e.mu.Lock()
-	c.taskSid, c.waiting, c.queuedAt = sid, true, e.clock.Now()
+	// The call waits in a queue of the workflow's, as Twilio's TaskRouter calls do (it has a
+	// QueueSid); the sandbox keeps it out of the Queues resource.
+	q := e.queueByNameLocked(workflow)
+	q.hidden = true
+	q.members = append(q.members, c)
+	c.taskSid, c.waiting, c.inQueue, c.queuedAt = sid, true, q, e.clock.Now()
 	e.mu.Unlock()
 	e.record(c.sid, "enqueued", map[string]string{"task": sid, "workflow": workflow})
-	return sid, ""
+	return sid, q.sid, ""
 }
 
 // joinQueue puts the call in the named Voice queue; result is set when it could not.
@@ -452,32 +612,6 @@ func (c *call) joinQueue(name string) (queueSid, result string) {
 	e.mu.Unlock()
 	e.record(c.sid, "enqueued", map[string]string{"queue": name, "queue_sid": q.sid})
 	return q.sid, ""
-}
-
-// playWaitURL fetches the waitUrl once (the sandbox plays no hold music) and reports whether
-// its TwiML says <Leave/>.
-func (c *call) playWaitURL(target, method, queueSid string) bool {
-	params := c.params()
-	params.Set("QueueSid", queueSid)
-	params.Set("QueueTime", "0")
-	params.Set("QueuePosition", "1")
-	params.Set("AvgQueueTime", "0")
-	params.Set("CurrentQueueSize", "1")
-	resp, err := c.sendWebhook("wait-url", method, target, params)
-	if err != nil || resp.Status < 200 || resp.Status > 299 {
-		return false
-	}
-	verbs, err := parseTwiML(resp.Body)
-	if err != nil {
-		c.e.record(c.sid, "wait-url: invalid TwiML ignored", map[string]string{"error": err.Error()})
-		return false
-	}
-	for _, v := range verbs {
-		if v.name == "Leave" {
-			return true
-		}
-	}
-	return false
 }
 
 // callerLeft tells TaskRouter the enqueued caller is gone.
@@ -569,7 +703,7 @@ func (c *call) dial(v verb, base string) (*request, error) {
 	if action == "" {
 		return nil, nil
 	}
-	return &request{url: action, method: method(v, "method"), params: params}, nil
+	return &request{kind: HookDialAction, url: action, method: method(v, "method"), params: params}, nil
 }
 
 type dialOutcome struct {

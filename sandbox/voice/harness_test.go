@@ -79,7 +79,9 @@ type app struct {
 	mu     sync.Mutex
 	routes map[string]func(form url.Values) string
 	fails  map[string]int
-	hits   []hit
+	// failFirst answers the next n requests to a path with a status, then the route.
+	failFirst map[string][2]int
+	hits      []hit
 }
 
 func (a *app) handle(path string, f func(form url.Values) string) {
@@ -118,6 +120,10 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.hits = append(a.hits, hit{Path: r.URL.Path, Form: form, SigValid: valid})
 	f := a.routes[r.URL.Path]
 	status := a.fails[r.URL.Path]
+	if ff := a.failFirst[r.URL.Path]; ff[0] > 0 {
+		status = ff[1]
+		a.failFirst[r.URL.Path] = [2]int{ff[0] - 1, ff[1]}
+	}
 	a.mu.Unlock()
 	if status != 0 {
 		w.WriteHeader(status)
@@ -170,7 +176,7 @@ func newHarness(t *testing.T) *harness {
 			return nil
 		},
 	}
-	h.app = &app{t: t, routes: map[string]func(url.Values) string{}, fails: map[string]int{}}
+	h.app = &app{t: t, routes: map[string]func(url.Values) string{}, fails: map[string]int{}, failFirst: map[string][2]int{}}
 	h.app.srv = httptest.NewServer(h.app)
 	t.Cleanup(h.app.srv.Close)
 	h.engine = New(Config{
@@ -180,6 +186,9 @@ func newHarness(t *testing.T) *harness {
 		Recorder:    h.rec,
 		TaskRouter:  h.tr,
 	})
+	// Calls the tests create come from ourNumber: a caller ID the account has verified (it
+	// stays out of IncomingPhoneNumbers, which tests seed themselves).
+	h.engine.VerifyCallerID(ourNumber)
 	h.server = httptest.NewServer(h.engine.Handler())
 	t.Cleanup(h.server.Close)
 	rc, check := sandboxtest.Client(t, h.server.URL)
@@ -246,4 +255,11 @@ func (a *app) failWith(path string, status int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.fails[path] = status
+}
+
+// failNext makes the app answer status to the next n requests on path.
+func (a *app) failNext(path string, n, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failFirst[path] = [2]int{n, status}
 }

@@ -294,7 +294,7 @@ func TestNamedQueueEnqueueAndDial(t *testing.T) {
 	assert.Equal(t, 1, queues[0].CurrentSize)
 	q, err := h.api.FetchQueue(*queues[0].Sid, nil)
 	require.NoError(t, err)
-	assert.Equal(t, 100, q.MaxSize)
+	assert.Equal(t, 1000, q.MaxSize, "Twilio's default max size (Enqueue and Queue resource docs)")
 
 	h.app.twiml("/agent", `<Response><Dial action="/dial-done"><Queue>support</Queue></Dial></Response>`)
 	agentSid := h.createCall(agentPhone, func(p *openapi.CreateCallParams) { p.SetUrl(h.app.url("/agent")) })

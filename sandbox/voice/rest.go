@@ -23,10 +23,11 @@ func (e *Engine) Handler() http.Handler {
 	mux.HandleFunc("GET "+apiPrefix+"IncomingPhoneNumbers.json", e.auth(e.listNumbers))
 	mux.HandleFunc("GET "+apiPrefix+"IncomingPhoneNumbers/{file}", e.auth(withSid("PN", e.fetchNumber)))
 	mux.HandleFunc("POST "+apiPrefix+"IncomingPhoneNumbers/{file}", e.auth(withSid("PN", e.updateNumber)))
+	mux.HandleFunc("GET "+apiPrefix+"OutgoingCallerIds.json", e.auth(e.listCallerIDs))
 	mux.HandleFunc("GET "+apiPrefix+"Queues.json", e.auth(e.listQueues))
 	mux.HandleFunc("GET "+apiPrefix+"Queues/{file}", e.auth(withSid("QU", e.fetchQueue)))
 	// Known paths with another method: Twilio's 20004 rather than net/http's plain-text 405.
-	for _, path := range []string{"Calls.json", "Calls/{file}", "IncomingPhoneNumbers.json", "IncomingPhoneNumbers/{file}", "Queues.json", "Queues/{file}"} {
+	for _, path := range []string{"Calls.json", "Calls/{file}", "IncomingPhoneNumbers.json", "IncomingPhoneNumbers/{file}", "OutgoingCallerIds.json", "Queues.json", "Queues/{file}"} {
 		mux.HandleFunc(apiPrefix+path, func(w http.ResponseWriter, r *http.Request) {
 			twilioapi.WriteError(w, twilioapi.Errorf(http.StatusMethodNotAllowed, 20004, "Method not allowed"))
 		})
@@ -106,6 +107,11 @@ func (e *Engine) createCall(w http.ResponseWriter, r *http.Request) {
 	}
 	to, from := form.Get("To"), form.Get("From")
 	e.mu.Lock()
+	if !e.mayCallFromLocked(from) {
+		e.mu.Unlock()
+		twilioapi.WriteError(w, errUnverifiedFrom(from))
+		return
+	}
 	c := e.newCallLocked(from, to, "outbound-api", e.personaLocked(to))
 	c.opts = opts
 	body := c.jsonLocked()
@@ -199,7 +205,8 @@ func (e *Engine) fetchCall(w http.ResponseWriter, _ *http.Request, sid string) {
 	twilioapi.WriteJSON(w, http.StatusOK, body)
 }
 
-// updateCall: Status=canceled (queued or ringing only), Status=completed (ends the call
+// updateCall: Status=canceled (queued or ringing only; on an in-progress call 200 and nothing
+// changes, or 21220 with SetCancelInProgress(true)), Status=completed (ends the call
 // whatever its state), Url/Method or Twiml (new instructions for a live call; for one not yet
 // answered, the instructions it will get).
 func (e *Engine) updateCall(w http.ResponseWriter, r *http.Request, sid string) {
@@ -229,16 +236,20 @@ func (e *Engine) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 		return
 	}
 	notLive := c.status == "queued" || c.status == "ringing"
+	detail := map[string]string{"status": status, "url": newURL}
 	var ev *event
 	switch {
 	case isTerminal(c.status) && (status != "" || newURL != "" || twiml != ""):
 		e.mu.Unlock()
 		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusBadRequest, 21220, "Call is not in-progress. Cannot redirect or end it."))
 		return
-	case status == "canceled" && !notLive:
+	case status == "canceled" && !notLive && e.cancelInProgress:
 		e.mu.Unlock()
 		twilioapi.WriteError(w, twilioapi.Errorf(http.StatusBadRequest, 21220, "Call is in-progress: it cannot be canceled, end it with Status=completed"))
 		return
+	case status == "canceled" && !notLive:
+		// "it will not affect calls already in progress": 200 with the call as it is.
+		detail["ignored"] = "canceled does not affect a call in progress"
 	case status != "":
 		// Ending a call the API's way: the status changes now, the call goroutine unwinds.
 		final := "completed"
@@ -261,7 +272,7 @@ func (e *Engine) updateCall(w http.ResponseWriter, r *http.Request, sid string) 
 	}
 	body := c.jsonLocked()
 	e.mu.Unlock()
-	e.record(sid, "updated through the API", map[string]string{"status": status, "url": newURL})
+	e.record(sid, "updated through the API", detail)
 	if ev != nil {
 		c.mb.push(*ev)
 	}
@@ -592,10 +603,7 @@ type queueJSON struct {
 }
 
 func (e *Engine) queueJSONLocked(q *queue) queueJSON {
-	avg := 0
-	if q.served > 0 {
-		avg = int(q.totalWait / time.Duration(q.served) / time.Second)
-	}
+	avg := q.avgWaitSeconds()
 	return queueJSON{
 		DateUpdated: twilioapi.RFC2822(q.updated), CurrentSize: len(q.members), FriendlyName: q.name,
 		URI:        "/2010-04-01/Accounts/" + e.creds.AccountSid + "/Queues/" + q.sid + ".json",
@@ -608,7 +616,9 @@ func (e *Engine) listQueues(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	items := []queueJSON{}
 	for _, q := range e.queues {
-		items = append(items, e.queueJSONLocked(q))
+		if !q.hidden {
+			items = append(items, e.queueJSONLocked(q))
+		}
 	}
 	e.mu.Unlock()
 	twilioapi.List2010(w, r, "queues", items)
@@ -618,7 +628,7 @@ func (e *Engine) fetchQueue(w http.ResponseWriter, _ *http.Request, sid string) 
 	e.mu.Lock()
 	var body *queueJSON
 	for _, q := range e.queues {
-		if q.sid == sid {
+		if q.sid == sid && !q.hidden {
 			j := e.queueJSONLocked(q)
 			body = &j
 		}
