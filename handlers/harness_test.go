@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/handlers"
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
 	"queuebridge/internal/testkit"
@@ -275,5 +276,5 @@ func assertConnects(t *testing.T, tw twimlResponse, r res) {
 	require.Equal(t, []string{"Dial"}, tw.verbs())
 	require.Len(t, tw.Verbs[0].Queue, 1)
 	assert.Equal(t, r.SID, tw.Verbs[0].Queue[0].ReservationSid)
-	assert.Equal(t, publicBase+dialQueuePath(r), tw.Verbs[0].Action)
+	assert.Equal(t, publicBase+dialQueuePath(r)+handlers.Overrides, tw.Verbs[0].Action, "the Dial action carries the connection overrides")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/handlers"
 	"queuebridge/internal/testkit"
 	"queuebridge/taskrouter"
 )
@@ -22,8 +23,8 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	f := creates[0].Form
 	assert.Equal(t, agentNumber, f.Get("To"))
 	assert.Equal(t, ourNumber, f.Get("From"), "the number the caller dialed: the account owns it (else 21210)")
-	assert.Equal(t, publicBase+dialQueuePath(r), f.Get("Url"))
-	assert.Equal(t, publicBase+"/status-callback?reservation="+r.SID, f.Get("StatusCallback"))
+	assert.Equal(t, publicBase+dialQueuePath(r)+handlers.Overrides, f.Get("Url"), "retried by Twilio on 5xx and read time-outs too")
+	assert.Equal(t, publicBase+"/status-callback?reservation="+r.SID+handlers.Overrides, f.Get("StatusCallback"))
 	assert.ElementsMatch(t, []string{"initiated", "ringing", "answered", "completed"}, f["StatusCallbackEvent"])
 	assert.Equal(t, "Enable", f.Get("MachineDetection"))
 	assert.Equal(t, "60", f.Get("Timeout"))

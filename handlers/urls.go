@@ -13,8 +13,18 @@ const (
 	PathStatusCallback = "/status-callback"
 )
 
-// URLs builds the absolute URLs Twilio reaches queuebridge at, from PUBLIC_BASE_URL. It
-// implements taskrouter.URLs.
+// Overrides are Twilio's webhook connection overrides, carried by every URL queuebridge gives
+// Twilio (its events, the agent leg's TwiML, status callbacks and Dial action). By default
+// Twilio retries once, and only when the connection fails: a 5xx (the bridge could not commit)
+// or a read time-out would lose the event. These retry connection failures, read time-outs and
+// 5xx, three times, within Twilio's 15 s budget (connect 2 s, read 4 s). Twilio honours them on
+// every product's webhooks (TaskRouter's EventCallbackUrl included) and neither sends nor signs
+// the fragment, so signatures are checked over the URL without it.
+// Source: https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides
+const Overrides = "#ct=2000&rt=4000&tt=15000&rc=3&rp=ct,rt,5xx"
+
+// URLs builds the absolute URLs Twilio reaches queuebridge at, from PUBLIC_BASE_URL, each with
+// the connection Overrides. It implements taskrouter.URLs.
 type URLs struct{ base string }
 
 // NewURLs returns the URL builder for a public base URL such as https://bridge.example.com.
@@ -23,14 +33,14 @@ func NewURLs(publicBaseURL string) URLs {
 }
 
 // Events is the workspace's event callback URL.
-func (u URLs) Events() string { return u.base + PathEvents }
+func (u URLs) Events() string { return u.base + PathEvents + Overrides }
 
 // AgentAnswer is the agent leg's TwiML URL (and its Dial's action URL), keyed by the reservation.
 func (u URLs) AgentAnswer(reservationSID, taskSID string) string {
-	return u.base + PathDialQueue + "?" + url.Values{"reservation": {reservationSID}, "task": {taskSID}}.Encode()
+	return u.base + PathDialQueue + "?" + url.Values{"reservation": {reservationSID}, "task": {taskSID}}.Encode() + Overrides
 }
 
 // AgentStatus is the agent leg's status callback URL.
 func (u URLs) AgentStatus(reservationSID string) string {
-	return u.base + PathStatusCallback + "?" + url.Values{"reservation": {reservationSID}}.Encode()
+	return u.base + PathStatusCallback + "?" + url.Values{"reservation": {reservationSID}}.Encode() + Overrides
 }

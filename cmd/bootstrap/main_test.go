@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"queuebridge/handlers"
 	"strings"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestPlanIsTheDefaultAndChangesNothing(t *testing.T) {
 	assert.Equal(t, exitCode(2), err, "changes pending")
 	assert.Empty(t, b.writes())
 	assert.Contains(t, out, "Plan (apply) for account "+testAccount+":\n")
-	assert.Contains(t, out, "  + workspace \"queuebridge\"\n      event_callback_url: https://bridge.example.com/taskrouter/events\n")
+	assert.Contains(t, out, "  + workspace \"queuebridge\"\n      event_callback_url: https://bridge.example.com/taskrouter/events"+handlers.Overrides+"\n")
 	assert.Contains(t, out, "  + worker \"Alice\"\n")
 	assert.Contains(t, out, "  ~ number \"+15005550006\" (PN0123456789abcdef0123456789abcdef)\n      voice_url: \"\" -> (webhook_url of new flow queuebridge IVR)\n")
 	assert.Contains(t, out, "Plan: 13 to create, 1 to update, 0 to delete, 0 unchanged.\n")

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"queuebridge/handlers"
 	"strings"
 	"sync"
 	"testing"
@@ -144,7 +145,7 @@ func TestSandboxApplyCreatesEverythingThenASecondApplyWritesNothing(t *testing.T
 
 	// What the sandbox now holds, read back from it.
 	_, body := s.rest(http.MethodGet, wsPath, nil)
-	assert.Equal(t, "https://bridge.example.com/taskrouter/events", body["event_callback_url"])
+	assert.Equal(t, "https://bridge.example.com/taskrouter/events"+handlers.Overrides, body["event_callback_url"], "with the connection overrides: Twilio retries 5xx and read time-outs too")
 	_, body = s.rest(http.MethodGet, wsPath+"/Workers", nil)
 	assert.ElementsMatch(t, []string{"Alice", "Bob", "Carol"}, friendlyNames(body, "workers"))
 	_, body = s.rest(http.MethodGet, wsPath+"/TaskQueues", nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"queuebridge/handlers"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,7 +66,7 @@ func TestPlanOnEmptyAccountCreatesEverythingAndWritesNothing(t *testing.T) {
 		"update number +15005550006",
 	}, actions(plan))
 	ws := plan.Changes[0]
-	assert.Contains(t, ws.Fields, PlanField{Name: "event_callback_url", New: "https://bridge.example.com/taskrouter/events"})
+	assert.Contains(t, ws.Fields, PlanField{Name: "event_callback_url", New: "https://bridge.example.com/taskrouter/events" + handlers.Overrides})
 	assert.Contains(t, ws.Fields, PlanField{Name: "timeout_activity", New: "Missed Call"})
 	number := plan.Changes[len(plan.Changes)-1]
 	assert.Contains(t, number.Fields, PlanField{Name: "voice_url", New: "(webhook_url of new flow queuebridge IVR)"})
@@ -79,7 +80,7 @@ func TestApplyOnEmptyAccountCreatesEverythingInDependencyOrder(t *testing.T) {
 
 	require.Len(t, fake.workspaces, 1)
 	ws := fake.workspaces[0]
-	assert.Equal(t, "https://bridge.example.com/taskrouter/events", ws.EventCallbackURL)
+	assert.Equal(t, "https://bridge.example.com/taskrouter/events"+handlers.Overrides, ws.EventCallbackURL)
 	assert.Equal(t, "reservation.created,reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,reservation.rescinded,reservation.completed,reservation.wrapup,task.canceled,task.completed", ws.EventsFilter)
 	activity := map[string]ProvisionedActivity{}
 	for _, a := range ws.activities {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"queuebridge/handlers"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestExampleSpecIsValidWithDefaults(t *testing.T) {
 	assert.Equal(t, "+15005550101", s.Workers[0].ContactURI)
 	assert.Equal(t, "+15005550006", s.Numbers[0].PhoneNumber)
 	assert.Equal(t, 105, s.ReservationTimeout(testSettings()), "60 s ring + 30 s AMD + 15 s margin")
-	assert.Equal(t, "https://bridge.example.com/taskrouter/events", testSettings().EventCallbackURL())
+	assert.Equal(t, "https://bridge.example.com/taskrouter/events"+handlers.Overrides, testSettings().EventCallbackURL())
 }
 
 func TestLoadSpecAcceptsJSON(t *testing.T) {
