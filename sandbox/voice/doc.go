@@ -65,7 +65,7 @@
 //     to its Dial action (DialCallStatus=completed, DialCallSid, DialCallDuration) or next verb.
 //     A leg that hangs up still has its action requested (Enqueue: QueueResult=bridged; Dial:
 //     DialCallStatus=completed) and the answer is ignored.
-//     A failed dequeue (14217) ends the Dial at once with DialCallStatus=failed; the error code
+//     A failed dequeue (14215) ends the Dial at once with DialCallStatus=failed; the error code
 //     is in the timeline (Twilio documents no parameter for it).
 //   - <Dial><Number>: a child leg (outbound-dial, parent_call_sid) to that number's persona,
 //     driven by the parent's goroutine; DialCallStatus completed, busy, no-answer (Dial timeout,

@@ -712,7 +712,7 @@ type dialOutcome struct {
 	errorCode                 int
 }
 
-// dialQueue dequeues a caller: with reservationSid through TaskRouter (14217 when the
+// dialQueue dequeues a caller: with reservationSid through TaskRouter (14215 when the
 // reservation is not pending), else the longest waiting caller of the named queue.
 func (c *call) dialQueue(q verb) (dialOutcome, error) {
 	e := c.e

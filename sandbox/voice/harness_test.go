@@ -167,7 +167,7 @@ func newHarness(t *testing.T) *harness {
 			return nil
 		},
 		DequeueReservationFn: func(context.Context, string, string) (twilioapi.DequeuedTask, error) {
-			return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14217, "Reservation is not pending")
+			return twilioapi.DequeuedTask{}, twilioapi.Errorf(http.StatusBadRequest, 14215, "Reservation is not pending")
 		},
 		BridgeEndedFn: func(_ context.Context, taskSid string) error {
 			h.trLog.mu.Lock()

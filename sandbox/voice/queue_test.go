@@ -239,7 +239,7 @@ func TestDialQueueBridgeEndsWhenCallerHangsUp(t *testing.T) {
 	assert.Equal(t, "completed", h.call(agentSid).Status)
 }
 
-func TestDialQueueFailsWith14217(t *testing.T) {
+func TestDialQueueFailsWith14215(t *testing.T) {
 	tests := []struct {
 		name      string
 		twiml     string
@@ -272,7 +272,7 @@ func TestDialQueueFailsWith14217(t *testing.T) {
 					code = e.Detail["error_code"]
 				}
 			}
-			assert.Equal(t, "14217", code)
+			assert.Equal(t, "14215", code)
 			assert.Empty(t, h.trLog.snapshot().ended)
 			h.advance(5 * time.Second)
 			assert.Equal(t, "completed", h.call(sid).Status)

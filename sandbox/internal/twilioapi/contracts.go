@@ -37,7 +37,7 @@ type TaskRouter interface {
 	// task is canceled with that reason, which cancels or rescinds its pending reservations.
 	CallerLeftQueue(ctx context.Context, taskSid, reason string) error
 	// DequeueReservation accepts a pending reservation for <Dial><Queue reservationSid>. When the
-	// reservation is not pending it fails with Error code 14217 and changes nothing.
+	// reservation is not pending it fails with error 14215 ("Dial->Queue: Invalid ReservationSid. Unable to dequeue") and changes nothing.
 	DequeueReservation(ctx context.Context, reservationSid, postWorkActivitySid string) (DequeuedTask, error)
 	// BridgeEnded is told when a bridged call (agent and caller) ended: the task and the
 	// reservation move to wrapping and reservation.wrapup / task.wrapup are sent.
