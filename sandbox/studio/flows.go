@@ -132,7 +132,9 @@ type flowParams struct {
 	friendlyName, status, definition, commitMessage *string
 }
 
-func readFlowParams(r *http.Request) (flowParams, error) {
+// readFlowParams reads and checks them; create (and validate) also require FriendlyName and
+// Definition.
+func readFlowParams(r *http.Request, create bool) (flowParams, error) {
 	if err := r.ParseForm(); err != nil {
 		return flowParams{}, twilioapi.Errorf(http.StatusBadRequest, 20001, "Unable to parse the request body: %v", err)
 	}
@@ -147,14 +149,11 @@ func readFlowParams(r *http.Request) (flowParams, error) {
 	if p.status != nil && *p.status != "draft" && *p.status != "published" {
 		return p, twilioapi.InvalidParam("Status", *p.status)
 	}
-	return p, nil
+	return p, requireParams(p, create)
 }
 
 func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, true)
-	}
+	p, err := readFlowParams(r, true)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -193,10 +192,7 @@ func requireParams(p flowParams, create bool) error {
 }
 
 func (e *Engine) validateFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, true)
-	}
+	p, err := readFlowParams(r, true)
 	if err == nil {
 		_, _, err = parseDefinition(*p.definition)
 	}
@@ -208,10 +204,7 @@ func (e *Engine) validateFlow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) updateFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, false)
-	}
+	p, err := readFlowParams(r, false)
 	if err != nil {
 		writeError(w, err)
 		return
