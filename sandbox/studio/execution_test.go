@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +87,41 @@ func path(ex Execution) [][3]string {
 	return out
 }
 
+// callFlow is a flow whose trigger sends incoming calls to the widget first, one of states.
+func callFlow(first string, states ...any) map[string]any {
+	return map[string]any{"initial_state": "Trigger", "states": append([]any{
+		state("Trigger", "trigger", nil, on("incomingCall", first)),
+	}, states...)}
+}
+
+// ivrToSales is the path of an IVR call that pressed 2: greeting, menu, then the sales queue.
+var ivrToSales = [][3]string{
+	{"Trigger", "incomingCall", "greeting"},
+	{"greeting", "audioComplete", "menu"},
+	{"menu", "keypress", "route"},
+	{"route", "match", "sales"},
+}
+
+// timeline is what the recorder shows of an execution that took path: its start, one
+// "from --event--> to" entry a step, and its end if it ended.
+func timeline(path [][3]string, ended bool) []string {
+	out := []string{"execution started"}
+	for _, s := range path {
+		out = append(out, s[0]+" --"+s[1]+"--> "+s[2])
+	}
+	if ended {
+		out = append(out, "execution ended")
+	}
+	return out
+}
+
+// newIVRSandbox is a sandbox with ivrFlow created and published.
+func newIVRSandbox(t *testing.T) (*sandbox, *studiov2.StudioV2Flow) {
+	t.Helper()
+	sb := newSandbox(t)
+	return sb, createFlow(t, sb, "IVR", "published", ivrFlow())
+}
+
 // walkToQueue runs a call from the webhook to the Enqueue and returns the Enqueue's TwiML.
 func walkToQueue(t *testing.T, sb *sandbox, webhook, callSid string) node {
 	t.Helper()
@@ -99,8 +135,7 @@ func walkToQueue(t *testing.T, sb *sandbox, webhook, callSid string) node {
 }
 
 func TestIVRFlowFromGreetingToQueue(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	webhook := *f.WebhookUrl
 	const callSid = "CA00000000000000000000000000000001"
 
@@ -141,12 +176,7 @@ func TestIVRFlowFromGreetingToQueue(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "active", ex.Status)
 	assert.Equal(t, "sales", ex.Waiting)
-	assert.Equal(t, [][3]string{
-		{"Trigger", "incomingCall", "greeting"},
-		{"greeting", "audioComplete", "menu"},
-		{"menu", "keypress", "route"},
-		{"route", "match", "sales"},
-	}, path(ex))
+	assert.Equal(t, ivrToSales, path(ex))
 	assert.Equal(t, "2", ex.Steps[2].Context["Digits"], "the step keeps the gather widget's variables")
 
 	entries := sb.recorder.Entries(ex.Sid)
@@ -156,13 +186,7 @@ func TestIVRFlowFromGreetingToQueue(t *testing.T) {
 		assert.Equal(t, callSid, e.Detail["call"])
 		whats = append(whats, e.What)
 	}
-	assert.Equal(t, []string{
-		"execution started",
-		"Trigger --incomingCall--> greeting",
-		"greeting --audioComplete--> menu",
-		"menu --keypress--> route",
-		"route --match--> sales",
-	}, whats)
+	assert.Equal(t, timeline(ivrToSales, false), whats)
 	assert.Len(t, sb.recorder.Entries(callSid), len(entries), "entries are found by call SID too")
 }
 
@@ -180,8 +204,7 @@ func TestEnqueueOutcomes(t *testing.T) {
 		{"system-error", []string{"Say", "Redirect"}, [][3]string{{"sales", "callFailure", "sorry"}}},
 		{"error", []string{"Say", "Redirect"}, [][3]string{{"sales", "callFailure", "sorry"}}},
 	}
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	for i, tc := range cases {
 		t.Run(tc.queueResult, func(t *testing.T) {
 			callSid := "CA1000000000000000000000000000000" + string(rune('a'+i))
@@ -211,8 +234,7 @@ func TestVoicemailAfterLeavingTheQueue(t *testing.T) {
 		{"no audio", nil, []string{"Hangup"}, "noAudio"},
 		{"caller hung up", []string{"CallStatus", "completed", "RecordingUrl", "http://rec.example/RE2"}, []string{"Hangup"}, "hangup"},
 	}
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			callSid := "CA2000000000000000000000000000000" + string(rune('a'+i))
@@ -240,40 +262,25 @@ func TestVoicemailAfterLeavingTheQueue(t *testing.T) {
 			assert.Equal(t, []string{"Hangup"}, end.names())
 			ex, _ = sb.engine.ExecutionForCall(callSid)
 			assert.Equal(t, "ended", ex.Status)
-			assert.Equal(t, [][3]string{
-				{"Trigger", "incomingCall", "greeting"},
-				{"greeting", "audioComplete", "menu"},
-				{"menu", "keypress", "route"},
-				{"route", "match", "sales"},
+			want := slices.Concat(ivrToSales, [][3]string{
 				{"sales", "callComplete", "after_queue"},
 				{"after_queue", "match", "voicemail"},
 				{"voicemail", "recordingComplete", "thanks"},
 				{"thanks", "audioComplete", "Ended"},
-			}, path(ex))
+			})
+			assert.Equal(t, want, path(ex))
 			assert.Equal(t, "http://rec.example/RE1", ex.Steps[6].Context["RecordingUrl"])
 			var whats []string
 			for _, e := range sb.recorder.Entries(ex.Sid) {
 				whats = append(whats, e.What)
 			}
-			assert.Equal(t, []string{
-				"execution started",
-				"Trigger --incomingCall--> greeting",
-				"greeting --audioComplete--> menu",
-				"menu --keypress--> route",
-				"route --match--> sales",
-				"sales --callComplete--> after_queue",
-				"after_queue --match--> voicemail",
-				"voicemail --recordingComplete--> thanks",
-				"thanks --audioComplete--> Ended",
-				"execution ended",
-			}, whats)
+			assert.Equal(t, timeline(want, true), whats)
 		})
 	}
 }
 
 func TestGatherTimeoutAndNoMatch(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CA30000000000000000000000000000001"
 	greet := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
 	menu := parseTwiML(t, sb.call(t, greet.Children[1].Text, callParams(callSid, caller, number)))
@@ -287,18 +294,14 @@ func TestGatherTimeoutAndNoMatch(t *testing.T) {
 	assert.Equal(t, "Goodbye.", bye.Children[0].Text)
 
 	ex, _ := sb.engine.ExecutionForCall(callSid)
-	assert.Equal(t, [][3]string{
-		{"Trigger", "incomingCall", "greeting"},
-		{"greeting", "audioComplete", "menu"},
-		{"menu", "keypress", "route"},
+	assert.Equal(t, slices.Concat(ivrToSales[:3], [][3]string{
 		{"route", "noMatch", "menu"},
 		{"menu", "timeout", "goodbye"},
-	}, path(ex))
+	}), path(ex))
 }
 
 func TestWebhookRetriesGetTheSameAnswer(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CA40000000000000000000000000000001"
 	first := sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number))
 	again := sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number))
@@ -314,8 +317,7 @@ func TestWebhookRetriesGetTheSameAnswer(t *testing.T) {
 }
 
 func TestBadSignatureIsRefusedAndChangesNothing(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CA50000000000000000000000000000001"
 	send := func(t *testing.T, rawURL, signature string) int {
 		form := callParams(callSid, caller, number)
@@ -377,10 +379,9 @@ func TestFlowsRunTheirPublishedRevision(t *testing.T) {
 
 func TestUnsupportedWidgetFailsTheExecution(t *testing.T) {
 	sb := newSandbox(t)
-	def := map[string]any{"initial_state": "Trigger", "states": []any{
-		state("Trigger", "trigger", nil, on("incomingCall", "fn")),
+	def := callFlow("fn",
 		state("fn", "run-function", map[string]any{"url": "https://fn.example"}, on("success", "")),
-	}}
+	)
 	f := createFlow(t, sb, "fn", "published", def)
 	const callSid = "CA70000000000000000000000000000001"
 	doc := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
@@ -401,11 +402,10 @@ func TestUnsupportedWidgetFailsTheExecution(t *testing.T) {
 
 func TestLoopingFlowIsStopped(t *testing.T) {
 	sb := newSandbox(t)
-	def := map[string]any{"initial_state": "Trigger", "states": []any{
-		state("Trigger", "trigger", nil, on("incomingCall", "a")),
+	def := callFlow("a",
 		state("a", "set-variables", map[string]any{"variables": []any{map[string]any{"key": "n", "value": "1"}}}, on("next", "b")),
 		state("b", "split-based-on", map[string]any{"input": "{{flow.variables.n}}"}, on("noMatch", "a")),
-	}}
+	)
 	f := createFlow(t, sb, "loop", "published", def)
 	doc := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams("CA80000000000000000000000000000001", caller, number)))
 	assert.Equal(t, []string{"Say", "Hangup"}, doc.names())
@@ -415,8 +415,7 @@ func TestLoopingFlowIsStopped(t *testing.T) {
 }
 
 func TestExecutionsThroughTwilioGo(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CA90000000000000000000000000000001"
 	walkToQueue(t, sb, *f.WebhookUrl, callSid)
 
@@ -455,8 +454,7 @@ func TestExecutionsThroughTwilioGo(t *testing.T) {
 }
 
 func TestConcurrentCallsEachGetTheirOwnExecution(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const calls = 20
 	var wg sync.WaitGroup
 	results := make([]node, calls)
@@ -493,8 +491,7 @@ func TestConcurrentCallsEachGetTheirOwnExecution(t *testing.T) {
 }
 
 func TestEndAndDeleteExecutionsThroughTwilioGo(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CAa0000000000000000000000000000001"
 	greet := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
 	ex, _ := sb.engine.ExecutionForCall(callSid)
@@ -524,8 +521,7 @@ func TestUnknownRESTPathsAnswerTwilioErrors(t *testing.T) {
 }
 
 func TestStatusCallbackOnTheWebhookEndsTheExecution(t *testing.T) {
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	const callSid = "CAe1000000000000000000000000000001"
 	greet := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
 	parseTwiML(t, sb.call(t, greet.Children[1].Text, callParams(callSid, caller, number)))

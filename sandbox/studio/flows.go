@@ -38,28 +38,9 @@ func (f *flow) published() *revision {
 	return nil
 }
 
-// flowResource is Twilio's studio.v2.flow.
-type flowResource struct {
-	Sid           string            `json:"sid"`
-	AccountSid    string            `json:"account_sid"`
-	AuthorSid     *string           `json:"author_sid"`
-	FriendlyName  string            `json:"friendly_name"`
-	Definition    any               `json:"definition"`
-	Status        string            `json:"status"`
-	Revision      int               `json:"revision"`
-	CommitMessage *string           `json:"commit_message"`
-	Valid         bool              `json:"valid"`
-	Errors        []any             `json:"errors"`
-	Warnings      []any             `json:"warnings"`
-	DateCreated   string            `json:"date_created"`
-	DateUpdated   string            `json:"date_updated"`
-	WebhookURL    string            `json:"webhook_url"`
-	URL           string            `json:"url"`
-	Links         map[string]string `json:"links"`
-}
-
-// revisionResource is Twilio's studio.v2.flow.flow_revision.
-type revisionResource struct {
+// revisionFields are what Twilio's studio.v2.flow and studio.v2.flow.flow_revision share, in the
+// order both answer them: a flow shows its latest revision.
+type revisionFields struct {
 	Sid           string  `json:"sid"`
 	AccountSid    string  `json:"account_sid"`
 	AuthorSid     *string `json:"author_sid"`
@@ -70,9 +51,25 @@ type revisionResource struct {
 	CommitMessage *string `json:"commit_message"`
 	Valid         bool    `json:"valid"`
 	Errors        []any   `json:"errors"`
-	DateCreated   string  `json:"date_created"`
-	DateUpdated   string  `json:"date_updated"`
-	URL           string  `json:"url"`
+}
+
+// flowResource is Twilio's studio.v2.flow.
+type flowResource struct {
+	revisionFields
+	Warnings    []any             `json:"warnings"`
+	DateCreated string            `json:"date_created"`
+	DateUpdated string            `json:"date_updated"`
+	WebhookURL  string            `json:"webhook_url"`
+	URL         string            `json:"url"`
+	Links       map[string]string `json:"links"`
+}
+
+// revisionResource is Twilio's studio.v2.flow.flow_revision.
+type revisionResource struct {
+	revisionFields
+	DateCreated string `json:"date_created"`
+	DateUpdated string `json:"date_updated"`
+	URL         string `json:"url"`
 }
 
 // WebhookURL is where a number's VoiceUrl must point for calls to run the flow.
@@ -82,19 +79,11 @@ func (e *Engine) WebhookURL(flowSid string) string {
 
 func (e *Engine) flowURL(flowSid string) string { return e.baseURL() + "/v2/Flows/" + flowSid }
 
-func (e *Engine) flowResource(f *flow, withDefinition bool) flowResource {
-	rev := f.latest()
-	res := flowResource{
+func (e *Engine) revisionFields(f *flow, rev *revision, withDefinition bool) revisionFields {
+	res := revisionFields{
 		Sid: f.sid, AccountSid: e.cfg.Credentials.AccountSid, FriendlyName: rev.friendlyName,
 		Status: rev.status, Revision: rev.number, CommitMessage: rev.commitMessage,
-		Valid: true, Errors: []any{}, Warnings: []any{},
-		DateCreated: twilioapi.RFC3339(f.created), DateUpdated: twilioapi.RFC3339(rev.created),
-		WebhookURL: e.WebhookURL(f.sid), URL: e.flowURL(f.sid),
-		Links: map[string]string{
-			"test_users": e.flowURL(f.sid) + "/TestUsers",
-			"revisions":  e.flowURL(f.sid) + "/Revisions",
-			"executions": e.flowURL(f.sid) + "/Executions",
-		},
+		Valid: true, Errors: []any{},
 	}
 	if withDefinition {
 		res.Definition = rev.definition
@@ -102,18 +91,40 @@ func (e *Engine) flowResource(f *flow, withDefinition bool) flowResource {
 	return res
 }
 
+func (e *Engine) flowResource(f *flow, withDefinition bool) flowResource {
+	rev := f.latest()
+	return flowResource{
+		revisionFields: e.revisionFields(f, rev, withDefinition),
+		Warnings:       []any{},
+		DateCreated:    twilioapi.RFC3339(f.created),
+		DateUpdated:    twilioapi.RFC3339(rev.created),
+		WebhookURL:     e.WebhookURL(f.sid),
+		URL:            e.flowURL(f.sid),
+		Links: map[string]string{
+			"test_users": e.flowURL(f.sid) + "/TestUsers",
+			"revisions":  e.flowURL(f.sid) + "/Revisions",
+			"executions": e.flowURL(f.sid) + "/Executions",
+		},
+	}
+}
+
 func (e *Engine) revisionResource(f *flow, rev *revision, withDefinition bool) revisionResource {
-	res := revisionResource{
-		Sid: f.sid, AccountSid: e.cfg.Credentials.AccountSid, FriendlyName: rev.friendlyName,
-		Status: rev.status, Revision: rev.number, CommitMessage: rev.commitMessage,
-		Valid: true, Errors: []any{},
-		DateCreated: twilioapi.RFC3339(rev.created), DateUpdated: twilioapi.RFC3339(rev.created),
-		URL: e.flowURL(f.sid) + "/Revisions/" + strconv.Itoa(rev.number),
+	return revisionResource{
+		revisionFields: e.revisionFields(f, rev, withDefinition),
+		DateCreated:    twilioapi.RFC3339(rev.created),
+		DateUpdated:    twilioapi.RFC3339(rev.created),
+		URL:            e.flowURL(f.sid) + "/Revisions/" + strconv.Itoa(rev.number),
 	}
-	if withDefinition {
-		res.Definition = rev.definition
+}
+
+// pathFlow is the flow the request's {sid} names; when there is none it writes Twilio's 404 and
+// answers false. The caller holds e.mu.
+func (e *Engine) pathFlow(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	f, ok := e.flows[r.PathValue("sid")]
+	if !ok {
+		twilioapi.WriteError(w, twilioapi.NotFound("Flows", r.PathValue("sid")))
 	}
-	return res
+	return f, ok
 }
 
 // flowParams are the form parameters of Flow create, update and validate.
@@ -121,7 +132,9 @@ type flowParams struct {
 	friendlyName, status, definition, commitMessage *string
 }
 
-func readFlowParams(r *http.Request) (flowParams, error) {
+// readFlowParams reads and checks them; create (and validate) also require FriendlyName and
+// Definition.
+func readFlowParams(r *http.Request, create bool) (flowParams, error) {
 	if err := r.ParseForm(); err != nil {
 		return flowParams{}, twilioapi.Errorf(http.StatusBadRequest, 20001, "Unable to parse the request body: %v", err)
 	}
@@ -136,14 +149,11 @@ func readFlowParams(r *http.Request) (flowParams, error) {
 	if p.status != nil && *p.status != "draft" && *p.status != "published" {
 		return p, twilioapi.InvalidParam("Status", *p.status)
 	}
-	return p, nil
+	return p, requireParams(p, create)
 }
 
 func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, true)
-	}
+	p, err := readFlowParams(r, true)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -182,10 +192,7 @@ func requireParams(p flowParams, create bool) error {
 }
 
 func (e *Engine) validateFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, true)
-	}
+	p, err := readFlowParams(r, true)
 	if err == nil {
 		_, _, err = parseDefinition(*p.definition)
 	}
@@ -197,10 +204,7 @@ func (e *Engine) validateFlow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) updateFlow(w http.ResponseWriter, r *http.Request) {
-	p, err := readFlowParams(r)
-	if err == nil {
-		err = requireParams(p, false)
-	}
+	p, err := readFlowParams(r, false)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -215,9 +219,8 @@ func (e *Engine) updateFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	f, ok := e.flows[r.PathValue("sid")]
+	f, ok := e.pathFlow(w, r)
 	if !ok {
-		twilioapi.WriteError(w, twilioapi.NotFound("Flows", r.PathValue("sid")))
 		return
 	}
 	prev := f.latest()
@@ -239,9 +242,8 @@ func (e *Engine) updateFlow(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) fetchFlow(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	f, ok := e.flows[r.PathValue("sid")]
+	f, ok := e.pathFlow(w, r)
 	if !ok {
-		twilioapi.WriteError(w, twilioapi.NotFound("Flows", r.PathValue("sid")))
 		return
 	}
 	twilioapi.WriteJSON(w, http.StatusOK, e.flowResource(f, true))
@@ -298,9 +300,8 @@ func (e *Engine) listRevisions(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) fetchRevision(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	f, ok := e.flows[r.PathValue("sid")]
+	f, ok := e.pathFlow(w, r)
 	if !ok {
-		twilioapi.WriteError(w, twilioapi.NotFound("Flows", r.PathValue("sid")))
 		return
 	}
 	want := r.PathValue("revision")

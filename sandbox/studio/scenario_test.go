@@ -99,8 +99,7 @@ func TestIVRScenarios(t *testing.T) {
 		{"wrong key, then no input", script{digits: []string{"7", ""}},
 			[]string{welcome, menu, "Gather: 7", menu, "Gather: no input", "Say: Goodbye.", "Hangup"}},
 	}
-	sb := newSandbox(t)
-	f := createFlow(t, sb, "IVR", "published", ivrFlow())
+	sb, f := newIVRSandbox(t)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			callSid := "CAd100000000000000000000000000000" + string(rune('a'+i))

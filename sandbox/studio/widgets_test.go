@@ -15,8 +15,7 @@ import (
 
 // httpFlow looks the caller up over HTTP and greets them by the answer.
 func httpFlow(method, target, contentType, body string) map[string]any {
-	return map[string]any{"initial_state": "Trigger", "states": []any{
-		state("Trigger", "trigger", nil, on("incomingCall", "lookup")),
+	return callFlow("lookup",
 		state("lookup", "make-http-request", map[string]any{
 			"method": method, "url": target, "content_type": contentType, "body": body,
 			"parameters": []any{map[string]any{"key": "caller", "value": "{{trigger.call.From}}"}},
@@ -29,7 +28,7 @@ func httpFlow(method, target, contentType, body string) map[string]any {
 		state("vip", "say-play", map[string]any{"say": "Welcome back, {{widgets.lookup.parsed.name}}."}, on("audioComplete", "")),
 		state("hello", "say-play", map[string]any{"say": "Hello."}, on("audioComplete", "")),
 		state("failed", "say-play", map[string]any{"say": "Lookup failed with {{widgets.lookup.status_code | default: 'no answer'}}."}, on("audioComplete", "")),
-	}}
+	)
 }
 
 type seenRequest struct {
@@ -115,12 +114,11 @@ func TestMakeHTTPRequest(t *testing.T) {
 
 func TestGatherListensForSpeechOnlyWhenTheFlowUsesIt(t *testing.T) {
 	sb := newSandbox(t)
-	def := map[string]any{"initial_state": "Trigger", "states": []any{
-		state("Trigger", "trigger", nil, on("incomingCall", "ask")),
+	def := callFlow("ask",
 		state("ask", "gather-input-on-call", map[string]any{"play": "http://audio.example/ask.mp3", "speech_timeout": "auto", "stop_gather": false},
 			on("keypress", ""), on("speech", "heard"), on("timeout", "")),
 		state("heard", "say-play", map[string]any{"say": "You said {{widgets.ask.SpeechResult | downcase}}."}, on("audioComplete", "")),
-	}}
+	)
 	f := createFlow(t, sb, "speech", "published", def)
 	const callSid = "CAc0000000000000000000000000000001"
 	doc := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams(callSid, caller, number)))
@@ -137,10 +135,9 @@ func TestGatherListensForSpeechOnlyWhenTheFlowUsesIt(t *testing.T) {
 
 func TestEnqueueIntoANamedQueue(t *testing.T) {
 	sb := newSandbox(t)
-	def := map[string]any{"initial_state": "Trigger", "states": []any{
-		state("Trigger", "trigger", nil, on("incomingCall", "q")),
+	def := callFlow("q",
 		state("q", "enqueue-call", map[string]any{"queue_name": "support"}, on("callComplete", "")),
-	}}
+	)
 	f := createFlow(t, sb, "queue", "published", def)
 	doc := parseTwiML(t, sb.call(t, *f.WebhookUrl, callParams("CAd0000000000000000000000000000001", caller, number)))
 	require.Equal(t, []string{"Enqueue"}, doc.names())

@@ -195,10 +195,7 @@ func TestContractWorkspacesActivitiesQueuesWorkersWorkflows(t *testing.T) {
 
 func TestContractTasksAndReservations(t *testing.T) {
 	h := newHarness(t)
-	h.workspace("")
-	q := h.queue("q", "")
-	alice := h.worker("alice", nil, h.available)
-	wf := h.simpleWorkflow(q)
+	q, alice, wf := h.aliceQueue("")
 
 	tk, err := h.tr.CreateTask(h.ws, (&trapi.CreateTaskParams{}).SetWorkflowSid(wf).SetAttributes(`{"type":"support"}`).
 		SetPriority(7).SetTaskChannel("voice"))

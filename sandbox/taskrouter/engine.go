@@ -874,27 +874,20 @@ func (e *Engine) Worker(sid string) (Worker, bool) {
 
 // Tasks returns copies of every task the engine still holds, oldest first (completed and
 // canceled tasks are deleted 5 minutes after they end, as in Twilio).
-func (e *Engine) Tasks() []Task {
-	e.mu.Lock()
-	tasks := inOrder(e.tasks, "")
-	e.mu.Unlock()
-	out := make([]Task, 0, len(tasks))
-	for _, t := range tasks {
-		if c, ok := e.Task(t.sid); ok {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func (e *Engine) Tasks() []Task { return copiesOf(e, e.tasks, e.Task) }
 
 // Workers returns copies of every worker, oldest first.
-func (e *Engine) Workers() []Worker {
+func (e *Engine) Workers() []Worker { return copiesOf(e, e.workers, e.Worker) }
+
+// copiesOf answers copyOf of every resource of m in every workspace, oldest first, leaving out
+// the ones gone by the time they are copied.
+func copiesOf[P recorded, C any](e *Engine, m map[string]P, copyOf func(sid string) (C, bool)) []C {
 	e.mu.Lock()
-	workers := inOrder(e.workers, "")
+	items := inOrder(m, "")
 	e.mu.Unlock()
-	out := make([]Worker, 0, len(workers))
-	for _, w := range workers {
-		if c, ok := e.Worker(w.sid); ok {
+	out := make([]C, 0, len(items))
+	for _, x := range items {
+		if c, ok := copyOf(x.rec().sid); ok {
 			out = append(out, c)
 		}
 	}

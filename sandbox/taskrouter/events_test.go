@@ -14,10 +14,7 @@ import (
 
 func TestEventsFilterHonoured(t *testing.T) {
 	h := newHarness(t)
-	h.workspace("reservation.created,task.canceled")
-	q := h.queue("q", "")
-	h.worker("alice", nil, h.available)
-	wf := h.simpleWorkflow(q)
+	_, _, wf := h.aliceQueue("reservation.created,task.canceled")
 	task := h.task(wf, nil)
 	_, err := h.tr.UpdateTask(h.ws, task, (&trapi.UpdateTaskParams{}).SetAssignmentStatus("canceled").SetReason("r"))
 	require.NoError(t, err)
@@ -84,10 +81,7 @@ func TestEventsAreSignedAndCarryTwilioFields(t *testing.T) {
 
 func TestDeliveryFaultDuplicate(t *testing.T) {
 	h := newHarness(t)
-	h.workspace("")
-	q := h.queue("q", "")
-	h.worker("alice", nil, h.available)
-	wf := h.simpleWorkflow(q)
+	_, _, wf := h.aliceQueue("")
 	h.engine.SetDeliveryFaults(DeliveryFaults{Duplicate: true})
 	h.task(wf, nil)
 	assert.Equal(t, []string{"task.created", "task.created", "workflow.target-matched", "workflow.target-matched",
@@ -98,10 +92,7 @@ func TestDeliveryFaultDuplicate(t *testing.T) {
 
 func TestDeliveryFaultReorder(t *testing.T) {
 	h := newHarness(t)
-	h.workspace("")
-	q := h.queue("q", "")
-	h.worker("alice", nil, h.available)
-	wf := h.simpleWorkflow(q)
+	_, _, wf := h.aliceQueue("")
 	h.engine.SetDeliveryFaults(DeliveryFaults{Reorder: true})
 	h.task(wf, nil)
 	assert.Equal(t, []string{"workflow.target-matched", "task.created", "reservation.created", "task-queue.entered"}, h.next(1))

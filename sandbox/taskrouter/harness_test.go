@@ -182,6 +182,15 @@ func (h *harness) simpleWorkflow(queue string) string {
 	}}, 0)
 }
 
+// aliceQueue sets up the commonest case: the workspace (with the given event filter), one queue
+// "q", an available worker "alice" with no attributes and a workflow sending every task to q.
+func (h *harness) aliceQueue(filter string) (queue, alice, workflow string) {
+	h.workspace(filter)
+	queue = h.queue("q", "")
+	alice = h.worker("alice", nil, h.available)
+	return queue, alice, h.simpleWorkflow(queue)
+}
+
 func (h *harness) task(workflow string, attrs map[string]any) string {
 	if attrs == nil {
 		attrs = map[string]any{}

@@ -398,10 +398,7 @@ func TestCompletingFreesWorkerInReservationActivity(t *testing.T) {
 
 func TestTimedOutWorkerGetsTheTaskAgainWhenBackAvailable(t *testing.T) {
 	h := newHarness(t)
-	h.workspace("")
-	q := h.queue("q", "")
-	alice := h.worker("alice", nil, h.available)
-	wf := h.simpleWorkflow(q)
+	_, alice, wf := h.aliceQueue("")
 	task := h.task(wf, nil)
 	h.next(1)
 	h.clock.Advance(2 * time.Minute)
