@@ -165,6 +165,10 @@ func TestControlSurfaceRoutes(t *testing.T) {
 
 func TestControlSurfaceShowsTasksAndWorkersOfAWholeCall(t *testing.T) {
 	sb := startSandbox(t)
+	// The test app rejects without moving the agent to an unavailable activity: under Twilio's
+	// documented re-offer the same busy agents would be offered the task again and again. This
+	// test is about what the control surface shows of one pass through the three.
+	sb.TaskRouter().SetReofferRejected(false)
 	a := newApp(t, sb)
 	provision(t, sb, a, nil)
 	for _, n := range []string{alice, bob, carol} {

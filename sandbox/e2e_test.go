@@ -159,6 +159,9 @@ func TestCallerWhoHangsUpInTheQueueCancelsTheTask(t *testing.T) {
 
 func TestWorkflowTimeoutSendsTheCallerToStudioVoicemail(t *testing.T) {
 	sb := startSandbox(t)
+	// The test app rejects without an activity: "every worker tried once" needs the option that
+	// never re-offers (the bridge's own e2e tests run both ways).
+	sb.TaskRouter().SetReofferRejected(false)
 	a := newApp(t, sb)
 	provision(t, sb, a, func(spec *qbprov.Spec) {
 		// One target with a timeout, so the workflow gives up (the example's last targets never do).

@@ -53,9 +53,30 @@ func TestE2ECallerHangsUp(t *testing.T) {
 	})
 }
 
+// TestE2EEveryAgentFailsCallerLeavesVoicemail runs under both readings of TaskRouter's reject:
+// Twilio's documented one, where a rejecting worker who stays available is offered the task
+// again (so NOANSWER_ACTIVITY must move them away, as in production), and the sandbox's option
+// where a rejecting worker is never offered that task again (NOANSWER_ACTIVITY unset).
 func TestE2EEveryAgentFailsCallerLeavesVoicemail(t *testing.T) {
 	t.Parallel()
-	e := newE2EWithSpec(t, strings.Replace(e2eSpec, "timeout: 300", "timeout: 90", 1), map[string]string{"RING_TIMEOUT": "20"})
+	for _, tc := range []struct {
+		name    string
+		reoffer bool
+		vars    map[string]string
+	}{
+		{"re-offered as Twilio documents, agents moved to Missed Call", true, map[string]string{"RING_TIMEOUT": "20", "NOANSWER_ACTIVITY": "Missed Call"}},
+		{"never re-offered (sandbox option)", false, map[string]string{"RING_TIMEOUT": "20"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2EWithSpec(t, strings.Replace(e2eSpec, "timeout: 300", "timeout: 90", 1), tc.vars)
+			e.env.Sandbox.TaskRouter().SetReofferRejected(tc.reoffer)
+			everyAgentFails(t, e)
+		})
+	}
+}
+
+func everyAgentFails(t *testing.T, e *e2e) {
 	e.setAgents(map[string]voice.Persona{"Alice": voice.NoAnswer(), "Bob": voice.Voicemail(2*time.Second, 6*time.Second, true), "Carol": voice.Busy()})
 	caller := e.ended(e.call(voice.Human(0, 0).WithMessage(8 * time.Second)))
 

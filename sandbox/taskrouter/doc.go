@@ -10,7 +10,10 @@
 //   - Capacity: a worker holds at most one pending, accepted or wrapping reservation at a time,
 //     whatever MultiTaskEnabled says (one voice task per worker). Available workers are offered
 //     tasks longest-idle first; tasks are served by priority, then FIFO (LIFO for LIFO queues).
-//   - A worker that rejected a task is never offered that task again (SetReofferRejected(false)).
+//   - A worker that rejected a task and is still available may be offered it again, as Twilio
+//     documents (a rejected task "is placed back into the queue"; move the worker to an
+//     unavailable activity "to avoid having the Task immediately reassigned to the worker":
+//     Handle assignment callbacks). SetReofferRejected(false) never offers it to them again.
 //     A worker whose reservation timed out is not excluded: the TimeoutActivity keeps her away
 //     until she is made available again.
 //   - Reject without WorkerActivitySid leaves the worker in the activity she had before the

@@ -123,7 +123,6 @@ func New(cfg Config) *Engine {
 		workspaces: map[string]*workspace{}, activities: map[string]*activity{},
 		queues: map[string]*taskQueue{}, workers: map[string]*worker{}, workflows: map[string]*workflow{},
 		tasks: map[string]*task{}, reservations: map[string]*reservation{}, senders: map[string]*sender{},
-		options: Options{NoReoffer: true},
 	}
 }
 
