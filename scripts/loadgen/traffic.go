@@ -215,6 +215,16 @@ func (g *generator) createReservation(ctx context.Context) (sids, *watch, error)
 	return r, w, nil
 }
 
+// rejected waits for the bridge to reject r, then delivers TaskRouter's reservation.rejected. It
+// reports whether both happened (a failure is recorded).
+func (g *generator) rejected(ctx context.Context, st *stats, w *watch, r sids) bool {
+	if _, err := await(ctx, w.rejected, "reject the reservation"); err != nil {
+		st.fail("flow", err)
+		return false
+	}
+	return g.event(ctx, "reservation.rejected", r) == nil
+}
+
 // flow is one whole reservation (see the package comment for the mix).
 func (g *generator) flow(ctx context.Context, i int) {
 	start := time.Now()
@@ -238,22 +248,14 @@ func (g *generator) flow(ctx context.Context, i int) {
 		if fail(g.answer(ctx, g.answerRequest(r, call, "machine_start"), "Hangup")) || fail(g.status(ctx, r, call, "completed")) {
 			return
 		}
-		if _, err := await(ctx, w.rejected, "reject the reservation"); err != nil {
-			st.fail("flow", err)
-			return
-		}
-		if fail(g.event(ctx, "reservation.rejected", r)) {
+		if !g.rejected(ctx, st, w, r) {
 			return
 		}
 	case 7: // nobody picks up
 		if fail(g.status(ctx, r, call, "no-answer")) {
 			return
 		}
-		if _, err := await(ctx, w.rejected, "reject the reservation"); err != nil {
-			st.fail("flow", err)
-			return
-		}
-		if fail(g.event(ctx, "reservation.rejected", r)) {
+		if !g.rejected(ctx, st, w, r) {
 			return
 		}
 	default: // a human: bridged, talk, hang up, wrap up
