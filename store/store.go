@@ -61,9 +61,18 @@ func Path(databaseURL string) (string, error) {
 		}
 		return p, nil
 	case strings.Contains(databaseURL, "://"):
-		return "", fmt.Errorf("DATABASE_URL %q: only SQLite (a file path or sqlite://path) is supported in this build", databaseURL)
+		return "", fmt.Errorf("DATABASE_URL %q: only SQLite (a file path or sqlite://path) is supported in this build", redacted(databaseURL))
 	}
 	return databaseURL, nil
+}
+
+// redacted is a database URL fit for an error message: its password replaced by xxxxx.
+func redacted(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // Open opens (creating if needed) the database at path and applies the embedded migrations.

@@ -112,8 +112,10 @@ func TestPath(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
 	}
-	_, err := Path("postgres://db/q")
+	_, err := Path("postgres://app:s3cr3t@db/q")
 	assert.ErrorContains(t, err, "only SQLite")
+	assert.ErrorContains(t, err, "postgres://app:xxxxx@db/q")
+	assert.NotContains(t, err.Error(), "s3cr3t", "no password in an error")
 	_, err = Path("sqlite://")
 	assert.Error(t, err)
 }
