@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +17,11 @@ import (
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
+	"queuebridge/internal/testkit"
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
 	"queuebridge/twiliogo"
 )
-
-// syncBuffer is a bytes.Buffer the program writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func noEnv(string) string { return "" }
 
@@ -49,7 +31,7 @@ const waitFor, tick = 10 * time.Second, 5 * time.Millisecond
 func TestServeUntilTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-speed", "50"}, noEnv, &stdout, &stderr) }()
 
@@ -144,7 +126,7 @@ func TestCallSetsTheAgentsPersonasAndPrintsTheTimeline(t *testing.T) {
 	_, err = rc.Api.UpdateIncomingPhoneNumber(pn, (&api.UpdateIncomingPhoneNumberParams{}).SetVoiceUrl(twimlApp.URL))
 	require.NoError(t, err)
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	env := map[string]string{"TWILIO_API_URL": sb.URL()}
 	err = run(context.Background(), []string{"call", "--from", "+15551230001", "--agents", "busy"},
 		func(k string) string { return env[k] }, &stdout, &stderr)
@@ -173,7 +155,7 @@ func TestCallMapsAgentsOntoNumbersWhenGiven(t *testing.T) {
 	_, err = rc.Api.UpdateIncomingPhoneNumber(pn, (&api.UpdateIncomingPhoneNumberParams{}).SetVoiceUrl(twimlApp.URL))
 	require.NoError(t, err)
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	err = run(context.Background(), []string{"call", "--url", sb.URL(), "--agents", "human,fail", "--numbers", "+15550000001,+15550000002"},
 		noEnv, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
