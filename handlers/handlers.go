@@ -262,7 +262,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 		s.Logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
-	} else if code == taskrouter.EUnauthorized {
+	} else if code == taskrouter.EUnauthorized && c.Request().Header.Get("X-Twilio-Signature") != "" {
+		// A signature that does not match is a misconfiguration until proven otherwise; a
+		// missing one is a stranger, logged below like any other refusal.
 		s.warnSignature(c, taskrouter.ErrorMessage(err))
 	} else {
 		s.Logger.Info("request refused", "path", c.Path(), "status", status, "why", taskrouter.ErrorMessage(err))

@@ -70,6 +70,9 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 	repaired := 0
 	var errs []error
 	for _, r := range list {
+		if ctx.Err() != nil {
+			break // shutting down: the next start reconciles again
+		}
 		if r.CallSID == "" && (r.State == StatePending || r.State == StateDialing) {
 			continue // its dial job is in the outbox: the dispatcher resolves it
 		}
@@ -85,9 +88,6 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 				b.hooks.Repaired(what)
 			}
 		}
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	return repaired, errors.Join(errs...)
 }
@@ -95,7 +95,9 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 // reconcileOne asks TaskRouter, then Voice, about one reservation and applies what it learns. It
 // returns what it repaired ("" when the reservation was as stored), as a bounded label.
 func (b *Bridge) reconcileOne(ctx context.Context, r Reservation, tick <-chan time.Time) (string, error) {
-	<-tick
+	if err := wait(ctx, tick); err != nil {
+		return "", err
+	}
 	var status string
 	err := b.twilio("fetch_reservation", func() (err error) {
 		status, err = b.router.ReservationStatus(ctx, r.WorkspaceSID, r.TaskSID, r.SID)
@@ -117,7 +119,9 @@ func (b *Bridge) reconcileOne(ctx context.Context, r Reservation, tick <-chan ti
 	if status != "pending" || r.CallSID == "" || r.CallStatus.Final() {
 		return "", nil
 	}
-	<-tick
+	if err := wait(ctx, tick); err != nil {
+		return "", err
+	}
 	var call CallInfo
 	if err := b.twilio("fetch_call", func() (err error) { call, err = b.voice.FetchCall(ctx, r.CallSID); return err }); err != nil {
 		return "", err
@@ -128,6 +132,16 @@ func (b *Bridge) reconcileOne(ctx context.Context, r Reservation, tick <-chan ti
 	return b.applyIfChanged(ctx, r, "leg_"+string(call.Status), func() error {
 		return b.AgentCallStatus(ctx, CallUpdate{ReservationSID: r.SID, CallSID: r.CallSID, Status: call.Status})
 	})
+}
+
+// wait waits for the next tick of the pace, or for ctx to end.
+func wait(ctx context.Context, tick <-chan time.Time) error {
+	select {
+	case <-tick:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // applyIfChanged applies an update and reports what if the stored reservation changed.

@@ -106,11 +106,18 @@ func (t *statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	if rerr != nil {
-		return nil, rerr
-	}
 	var fields map[string]any
-	if json.Unmarshal(body, &fields) == nil && fields != nil {
+	if rerr != nil || json.Unmarshal(body, &fields) != nil || fields == nil {
+		// Not a JSON object (a proxy's page, null, a cut body): twilio-go would decode no
+		// status, or none at all. Keep only what the status says.
+		if rerr == nil && json.Valid(body) {
+			body = nil
+		}
+		if rerr != nil || body == nil {
+			fields = map[string]any{"message": http.StatusText(resp.StatusCode)}
+		}
+	}
+	if fields != nil {
 		fields["status"] = resp.StatusCode
 		if patched, merr := json.Marshal(fields); merr == nil {
 			body = patched

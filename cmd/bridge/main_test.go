@@ -137,12 +137,16 @@ func TestStartUpChecksAgainstTheAccount(t *testing.T) {
 			assert.NotContains(t, out.String(), "listening on")
 		})
 	}
-	t.Run("a caller ID the account owns or verified", func(t *testing.T) {
-		for _, coll := range []string{"IncomingPhoneNumbers", "OutgoingCallerIds"} {
+	t.Run("a caller ID the account owns or verified, or a client identity", func(t *testing.T) {
+		for _, coll := range []string{"IncomingPhoneNumbers", "OutgoingCallerIds", ""} {
 			tw := twilioWithWorkflow(t, 120)
-			tw.Add("/2010-04-01/Accounts/"+testAccount+"/"+coll, map[string]any{"phone_number": "+15005550123"})
 			e := baseEnv(t, tw.URL)
 			e["CALLER_ID"] = "+15005550123"
+			if coll == "" {
+				e["CALLER_ID"] = "client:support" // not a number: nothing to own
+			} else {
+				tw.Add("/2010-04-01/Accounts/"+testAccount+"/"+coll, map[string]any{"phone_number": "+15005550123"})
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			var out, errOut testkit.SyncBuffer
 			done := make(chan error, 1)

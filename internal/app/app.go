@@ -167,8 +167,8 @@ func withoutFragment(u string) string {
 // checkCallerID refuses a fixed CALLER_ID the account neither owns nor has verified: Twilio would
 // refuse every agent leg with 21210.
 func checkCallerID(ctx context.Context, tw *twiliogo.API, cfg Config, callerID string) error {
-	if callerID == "" || callerID == taskrouter.CallerIDCaller {
-		return nil
+	if !strings.HasPrefix(callerID, "+") {
+		return nil // empty (the number dialed), "caller", or a client:/sip: identity: no number to own
 	}
 	owned, err := tw.OwnsNumber(ctx, callerID)
 	if err != nil {
