@@ -163,6 +163,13 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// LegTimeouts are the agent leg's ring and AMD timeouts, defaults applied: what a workflow's
+// reservation timeout must cover.
+func (o Options) LegTimeouts() (ring, amd time.Duration) {
+	o = o.withDefaults()
+	return o.RingTimeout, o.AMDTimeout
+}
+
 // CheckTiming is the start-up check that the agent leg fits in a reservation: ring time plus AMD
 // time must be shorter than the workflow's reservation timeout, or TaskRouter would time the
 // reservation out while the agent is still being rung or classified.

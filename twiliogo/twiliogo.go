@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -297,21 +298,14 @@ func (t *API) OwnsNumber(_ context.Context, number string) (bool, error) {
 	if err != nil {
 		return false, classify("list incoming phone numbers", err)
 	}
-	for _, n := range owned {
-		if deref(n.PhoneNumber) == number {
-			return true, nil
-		}
+	if slices.ContainsFunc(owned, func(n api.ApiV2010IncomingPhoneNumber) bool { return deref(n.PhoneNumber) == number }) {
+		return true, nil
 	}
 	verified, err := t.Client.Api.ListOutgoingCallerId((&api.ListOutgoingCallerIdParams{}).SetPhoneNumber(number).SetLimit(20))
 	if err != nil {
 		return false, classify("list outgoing caller IDs", err)
 	}
-	for _, n := range verified {
-		if deref(n.PhoneNumber) == number {
-			return true, nil
-		}
-	}
-	return false, nil
+	return slices.ContainsFunc(verified, func(n api.ApiV2010OutgoingCallerId) bool { return deref(n.PhoneNumber) == number }), nil
 }
 
 // ReservationTimeouts returns each workflow's reservation timeout in the workspace, and its name.

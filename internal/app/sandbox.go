@@ -9,7 +9,6 @@ import (
 
 	"queuebridge/sandbox"
 	"queuebridge/sandbox/clock"
-	"queuebridge/taskrouter"
 	"queuebridge/taskrouter/provision"
 )
 
@@ -126,13 +125,7 @@ func Provision(ctx context.Context, cfg Config, specData []byte) (provision.Prov
 	if err != nil {
 		return provision.ProvisionOutputs{}, err
 	}
-	ring, amd := cfg.Options.RingTimeout, cfg.Options.AMDTimeout
-	if ring == 0 {
-		ring = taskrouter.DefaultRingTimeout
-	}
-	if amd == 0 {
-		amd = taskrouter.DefaultAMDTimeout
-	}
+	ring, amd := cfg.Options.LegTimeouts()
 	p := provision.NewProvisioner(provision.NewTwilioProvisionAPI(rc), provision.SpecSettings{
 		PublicBaseURL: cfg.PublicBaseURL, RingTimeout: ring, AMDTimeout: amd,
 	})
