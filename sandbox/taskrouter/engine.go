@@ -430,7 +430,7 @@ func (e *Engine) eligibleWorkers(ws *workspace, t *task, q *taskQueue, tg *routi
 		if w.wsSid != ws.sid || !e.activityAvailable(w.activitySid) || t.excluded[w.sid] || e.workerBusy(w.sid) {
 			continue
 		}
-		env := &exprEnv{workerSide: true, task: t.attrs, worker: w.attrs}
+		env := &exprEnv{workerSide: true, task: t.attrs, worker: w.attrs, fields: e.workerFields(w)}
 		if !q.targetExpr.eval(env) || (tg != nil && !tg.match.eval(env)) {
 			continue
 		}

@@ -14,8 +14,16 @@ import (
 // The resources' REST API: per resource, its kind (rest.go), that is its parameter and
 // list-filter tables, and what Twilio does besides storing parameters.
 
-func workerEnv(attrs map[string]any) *exprEnv {
-	return &exprEnv{workerSide: true, worker: attrs, task: map[string]any{}}
+// workerEnv is the worker side of an expression about w, with no task (a queue's TargetWorkers
+// checked outside routing, the Workers list's TargetWorkersExpression).
+func (e *Engine) workerEnv(w *worker) *exprEnv {
+	return &exprEnv{workerSide: true, worker: w.attrs, fields: e.workerFields(w), task: map[string]any{}}
+}
+
+// workerFields are the worker's own fields an expression may name as worker.<field>.
+func (e *Engine) workerFields(w *worker) map[string]any {
+	return map[string]any{"sid": w.sid, "friendly_name": w.friendlyName,
+		"activity_sid": w.activitySid, "activity_name": e.activityName(w.activitySid)}
 }
 
 // some tells whether any item of m satisfies f.
@@ -189,7 +197,7 @@ func queuesOfWorker(c *call) func(*taskQueue) bool {
 	if w == nil {
 		return nil
 	}
-	return func(q *taskQueue) bool { return q.targetExpr.eval(workerEnv(w.attrs)) }
+	return func(q *taskQueue) bool { return q.targetExpr.eval(c.e.workerEnv(w)) }
 }
 
 // Workers.
@@ -201,7 +209,7 @@ var workerKind = &kind[*worker]{name: "Workers", key: "workers", param: "sid", e
 		eq("ActivityName", func(e *Engine, w *worker) string { return e.activityName(w.activitySid) }),
 		eq("FriendlyName", func(_ *Engine, w *worker) string { return w.friendlyName }),
 		is("Available", func(e *Engine, w *worker) bool { return e.activityAvailable(w.activitySid) }),
-		matching("TargetWorkersExpression", func(w *worker) *exprEnv { return workerEnv(w.attrs) }),
+		matching("TargetWorkersExpression", (*Engine).workerEnv),
 		workersOfQueue},
 	create: func(c *call) *worker {
 		c.required("FriendlyName")
@@ -258,7 +266,7 @@ func workersOfQueue(c *call) func(*worker) bool {
 	case q == nil:
 		return never
 	}
-	return func(w *worker) bool { return q.targetExpr.eval(workerEnv(w.attrs)) }
+	return func(w *worker) bool { return q.targetExpr.eval(c.e.workerEnv(w)) }
 }
 
 // workerUpdated moves the worker to the ActivitySid the update names, rejecting her pending
@@ -335,7 +343,7 @@ var taskKind = &kind[*task]{name: "Tasks", key: "tasks", param: "sid", etag: tru
 		eq("TaskQueueSid", func(_ *Engine, t *task) string { return t.queueSid }),
 		eq("TaskQueueName", func(e *Engine, t *task) string { return e.queueName(t.queueSid) }),
 		eq("Priority", func(_ *Engine, t *task) string { return strconv.Itoa(t.priority) }),
-		matching("EvaluateTaskAttributes", func(t *task) *exprEnv { return &exprEnv{task: t.attrs} })},
+		matching("EvaluateTaskAttributes", func(_ *Engine, t *task) *exprEnv { return &exprEnv{task: t.attrs} })},
 	create: func(c *call) *task {
 		t := c.e.newTask(c.ws.sid)
 		if sid := c.r.PostForm.Get("WorkflowSid"); sid != "" {
