@@ -139,8 +139,12 @@ var queueKind = &kind[*taskQueue]{name: "TaskQueues", key: "task_queues", param:
 	filters: []listFilter[*taskQueue]{eq("FriendlyName", func(_ *Engine, q *taskQueue) string { return q.friendlyName }), queuesOfWorker},
 	create: func(c *call) *taskQueue {
 		c.required("FriendlyName")
-		return &taskQueue{record: c.e.newRecord("WQ", c.ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
+		q := &taskQueue{record: c.e.newRecord("WQ", c.ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
 			maxReservedWorkers: 1, taskOrder: "FIFO"}
+		if c.e.options.EmptyTargetWorkersWait {
+			q.targetWorkers, q.targetExpr = "", constExpr(false)
+		}
+		return q
 	},
 	createParams: queueParams, params: queueParams,
 	updated: func(c *call, _ *taskQueue) { c.e.dispatch(c.ws) },
@@ -167,9 +171,13 @@ var queueParams = []param[*taskQueue]{
 	{"AssignmentActivitySid", optional(activityIn), func(_ *call, q *taskQueue, v value) { q.assignmentActivitySid = v.s }},
 }
 
-// targetWorkers parses a queue's TargetWorkers; empty means every worker.
-func targetWorkers(_ *call, _, s string) (value, error) {
-	s = cmp.Or(s, "1==1")
+// targetWorkers parses a queue's TargetWorkers; empty means every worker ("Defaults to 1==1"),
+// or nobody under the EmptyTargetWorkersWait option ("Tasks will wait in the TaskQueue").
+func targetWorkers(c *call, _, s string) (value, error) {
+	if strings.TrimSpace(s) == "" && c.e.options.EmptyTargetWorkersWait {
+		return value{s: "", x: constExpr(false)}, nil
+	}
+	s = cmp.Or(strings.TrimSpace(s), "1==1")
 	x, err := parseExpr(s)
 	if err != nil {
 		return value{}, refused("Invalid TargetWorkers: %v", err)
