@@ -96,6 +96,13 @@ type Options struct {
 	EmptyTargetWorkersWait bool
 }
 
+// Options returns the choices in force.
+func (e *Engine) Options() Options {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.options
+}
+
 // SetEventRedeliveries sets how many extra deliveries the engine makes of an event whose
 // delivery failed after the URL's own retries (0, the default: none). Negative is 0.
 func (e *Engine) SetEventRedeliveries(n int) {
