@@ -76,7 +76,7 @@ func withLog(w io.Writer) harnessOption { return func(h *harness) { h.log = w } 
 func newHarness(t *testing.T, options ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, done: make(chan struct{}), log: io.Discard}
-	h.opts = taskrouter.Options{RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+	h.opts = taskrouter.Options{RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, LegReportWait: 20 * time.Millisecond}
 	for _, o := range options {
 		o(h)
 	}

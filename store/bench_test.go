@@ -117,7 +117,7 @@ func BenchmarkStore(b *testing.B) {
 			queueJobs(b, db, b.N)
 			b.ResetTimer()
 			for range b.N {
-				jobs, err := db.ClaimJobs(ctx, time.Now(), 1)
+				jobs, err := db.ClaimJobs(ctx, time.Now(), time.Minute, 1)
 				if err != nil || len(jobs) != 1 {
 					b.Fatalf("claimed %d jobs: %v", len(jobs), err)
 				}

@@ -10,11 +10,12 @@ import (
 	"queuebridge/taskrouter"
 )
 
-// ClaimJobs marks up to limit due jobs running and returns them, oldest due first.
-func (db *DB) ClaimJobs(ctx context.Context, now time.Time, limit int) ([]taskrouter.Job, error) {
+// ClaimJobs marks up to limit due jobs running, each leased until now+lease, and returns them,
+// oldest due first. A running job whose lease has ended is due again, one attempt more.
+func (db *DB) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]taskrouter.Job, error) {
 	var jobs []taskrouter.Job
 	err := db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := db.txStmt(ctx, tx, db.w.claimJobs).QueryContext(ctx, millis(now), limit)
+		rows, err := db.txStmt(ctx, tx, db.w.claimJobs).QueryContext(ctx, millis(now), lease.Milliseconds(), limit)
 		if err != nil {
 			return err
 		}
@@ -72,7 +73,8 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 	return int(n), err
 }
 
-// NextJobAt returns when the earliest queued job is due.
+// NextJobAt returns when the earliest queued job is due, or the earliest lease of a running
+// job ends.
 func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
 	err := db.r.nextJobAt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&at)

@@ -41,14 +41,18 @@ func (db *DB) prepareAll(ctx context.Context) error {
 		{db.write, &w.update, resSQL.update.query},
 		{db.write, &w.updateState, resSQL.updateState.query},
 		{db.write, &w.insertJob, `INSERT INTO jobs(kind, reservation_sid, call_sid, not_before, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{db.write, &w.claimJobs, `UPDATE jobs SET state = 'running'
-			WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?)
+		{db.write, &w.claimJobs, `UPDATE jobs SET attempts = attempts + (state = 'running'), state = 'running', lease_until = ?1 + ?2
+			WHERE id IN (SELECT id FROM jobs
+				WHERE (state = 'queued' AND not_before <= ?1) OR (state = 'running' AND lease_until <= ?1)
+				ORDER BY not_before, id LIMIT ?3)
 			RETURNING id, kind, reservation_sid, call_sid, attempts, not_before, deadline, last_error`},
 		{db.write, &w.deleteJob, `DELETE FROM jobs WHERE id = ?`},
 		{db.write, &w.retryJob, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`},
 		{db.read, &r.reservation, `SELECT ` + resSQL.columns + ` FROM reservations WHERE sid = ?`},
 		{db.read, &r.callOwner, `SELECT sid FROM reservations WHERE call_sid = ?`},
-		{db.read, &r.nextJobAt, `SELECT not_before FROM jobs WHERE state = 'queued' ORDER BY not_before LIMIT 1`},
+		{db.read, &r.nextJobAt, `SELECT min(at) FROM (
+			SELECT min(not_before) AS at FROM jobs WHERE state = 'queued'
+			UNION ALL SELECT min(lease_until) FROM jobs WHERE state = 'running')`},
 		{db.read, &r.pendingJobs, `SELECT COUNT(*) FROM jobs`},
 		{db.read, &r.ping, `SELECT 1`},
 	} {

@@ -74,6 +74,6 @@ func TestWritesAfterCloseFail(t *testing.T) {
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	_, err = db.ClaimJobs(context.Background(), time.Now(), 1)
+	_, err = db.ClaimJobs(context.Background(), time.Now(), time.Minute, 1)
 	assert.Error(t, err)
 }

@@ -413,8 +413,9 @@ type CallUpdate struct {
 func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 	now := b.opts.Now()
 	rejected := false // this update, not an earlier one, ended the reservation
+	late := false     // this update found a leg of an interrupted dial, late
 	res, _, err := b.store.UpdateReservation(ctx, u.ReservationSID, "", "", func(s Snapshot) (Change, error) {
-		rejected = false
+		rejected, late = false, false
 		r := s.Reservation
 		if !s.Found || (r.CallSID != "" && r.CallSID != u.CallSID) {
 			return Change{}, nil
@@ -426,7 +427,9 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 			return Change{}, nil // a callback from before the answer, delivered late
 		}
 		if r.CallSID == "" && r.State != StateDialing && r.State != StatePending {
-			return Change{}, nil
+			change := lateLeg(r, u, now)
+			late = change.Reservation != nil
+			return change, nil
 		}
 		r.CallSID, r.CallStatus, r.UpdatedAt = u.CallSID, u.Status, now
 		change := Change{Reservation: &r}
@@ -454,12 +457,33 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 	if err != nil {
 		return fmt.Errorf("status %s for reservation %s (call %s): %w", u.Status, u.ReservationSID, u.CallSID, err)
 	}
+	if late {
+		b.logger(res).Info("a leg of an interrupted dial reported after its reservation ended: hanging it up",
+			"status", string(u.Status))
+	}
 	if rejected {
 		b.logger(res).Info("agent leg ended without a bridge: reservation rejected", "status", string(u.Status))
 		b.final(res)
 	}
 	b.notify()
 	return nil
+}
+
+// lateLeg handles the first report of a leg placed by a dial whose outcome was unknown (a
+// timeout, a 5xx) for a reservation that ended before the leg showed up. The reservation SID is
+// in the status callback URL, so the leg is this reservation's own: it is recorded (so no other
+// reservation's recovery adopts it) and, still ringing, hung up so the agent is not rung for
+// nobody.
+func lateLeg(r Reservation, u CallUpdate, now time.Time) Change {
+	if r.DialingAt.IsZero() {
+		return Change{} // never dialed by us: not a leg of ours
+	}
+	r.CallSID, r.CallStatus, r.UpdatedAt = u.CallSID, u.Status, now
+	change := Change{Reservation: &r}
+	if !u.Status.Final() {
+		change.Jobs = []Job{{Kind: JobHangup, CallSID: u.CallSID, Deadline: now.Add(5 * time.Minute)}}
+	}
+	return change
 }
 
 // Reservation returns the stored reservation (for operators and tests).

@@ -26,21 +26,28 @@ func (b *Bridge) Run(ctx context.Context) error {
 		slots = make(chan struct{}, b.opts.Workers)
 		// done wakes the loop when a job ends; a full buffer already means "look again".
 		done = make(chan struct{}, 1)
+		// running holds the jobs this process runs: a job whose lease ended while it still
+		// runs here is claimed again (that renews its lease) but not started twice.
+		running sync.Map
 	)
 	defer wg.Wait()
 	for {
 		claimFailed := false
 		if free := cap(slots) - len(slots); free > 0 {
-			jobs, err := b.store.ClaimJobs(ctx, b.opts.Now(), free)
+			jobs, err := b.store.ClaimJobs(ctx, b.opts.Now(), b.opts.JobLease, free)
 			if err != nil && ctx.Err() == nil {
 				b.log.Error("claiming jobs", "err", err)
 				claimFailed = true
 			}
 			for _, j := range jobs {
+				if _, busy := running.LoadOrStore(j.ID, true); busy {
+					continue
+				}
 				slots <- struct{}{}
 				wg.Add(1)
 				go func(j Job) {
 					defer wg.Done()
+					defer running.Delete(j.ID)
 					// In-flight jobs finish even when ctx ends: they are short, bounded by the
 					// HTTP client's timeout, and leaving them would leave calls half placed.
 					b.runJob(context.WithoutCancel(ctx), j)
@@ -122,7 +129,11 @@ func (b *Bridge) runJob(ctx context.Context, j Job) {
 		log.Warn("job given up", "err", err)
 		b.finish(ctx, j, "given up: "+err.Error())
 	default:
-		log.Warn("job failed, will retry", "err", err)
+		if w := (*waitError)(nil); errors.As(err, &w) {
+			log.Debug("job waits", "for", w.what, "until", w.until)
+		} else {
+			log.Warn("job failed, will retry", "err", err)
+		}
 		b.retry(ctx, j, r, err)
 	}
 }
@@ -159,12 +170,10 @@ func (b *Bridge) finish(ctx context.Context, j Job, outcome string) {
 // retry schedules the job again with exponential backoff and jitter, unless that would pass its
 // deadline; a dial past its deadline rejects the reservation instead, so it never stays pending.
 func (b *Bridge) retry(ctx context.Context, j Job, r Reservation, cause error) {
-	delay := b.opts.RetryBase << min(j.Attempts, 16)
-	if delay > b.opts.RetryMax || delay <= 0 {
-		delay = b.opts.RetryMax
+	at := b.opts.Now().Add(b.backoff(j.Attempts))
+	if w := (*waitError)(nil); errors.As(cause, &w) {
+		at = w.until
 	}
-	delay = delay/2 + rand.N(delay/2+1)
-	at := b.opts.Now().Add(delay)
 	if !j.Deadline.IsZero() && at.After(j.Deadline) {
 		b.log.Warn("job out of time", "job", string(j.Kind), "reservation", j.ReservationSID, "err", cause)
 		b.finish(ctx, j, "out of time: "+cause.Error())
@@ -179,6 +188,16 @@ func (b *Bridge) retry(ctx context.Context, j Job, r Reservation, cause error) {
 	if err := b.store.RetryJob(ctx, j.ID, at, cause.Error()); err != nil {
 		b.log.Error("rescheduling job", "job", j.ID, "err", err)
 	}
+}
+
+// backoff is the delay before attempt n+1: exponential from RetryBase, capped at RetryMax, with
+// jitter (half to all of it) so retries of many jobs spread out.
+func (b *Bridge) backoff(attempts int) time.Duration {
+	delay := b.opts.RetryBase << min(attempts, 16)
+	if delay > b.opts.RetryMax || delay <= 0 {
+		delay = b.opts.RetryMax
+	}
+	return delay/2 + rand.N(delay/2+1)
 }
 
 // giveUpDial rejects a reservation whose agent leg cannot be placed (or found).
@@ -338,11 +357,20 @@ func (b *Bridge) adoptCall(ctx context.Context, sid, callSID string, status Call
 	return nil
 }
 
-// recoverDial resolves an ambiguous dial: it looks for the call Twilio may have created (same
-// To and From, created since the attempt, not some other reservation's) and adopts it; when
-// there is none it rejects the reservation so TaskRouter routes the task again, rather than
+// recoverDial resolves an ambiguous dial (a timeout, a dropped connection or a 5xx: Twilio may
+// have created the call). The leg's own status callbacks carry the reservation SID, so a leg
+// that exists reports to this reservation and is adopted there; recoverDial first waits
+// LegReportWait for that. Then it looks the call up: exactly one candidate is adopted, and with
+// none (or several) the reservation is rejected so TaskRouter routes the task again, rather than
 // risking a second call to the same agent.
 func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
+	until := r.DialingAt.Add(b.opts.LegReportWait)
+	if !r.Deadline.IsZero() && until.After(r.Deadline) {
+		until = r.Deadline // the look-up still happens in time to reject
+	}
+	if b.opts.Now().Before(until) {
+		return &waitError{until: until, what: "the leg of an interrupted dial to report"}
+	}
 	call, found, err := b.findOwnCall(ctx, r)
 	var fe *finalError
 	switch {
@@ -357,7 +385,7 @@ func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
 		b.giveUpDial(ctx, r.SID, Outcome{OutcomeDialNotFound, "no call found: rejected so TaskRouter routes again"})
 		return nil
 	}
-	b.logger(r).Info("found the agent leg of an interrupted dial", "call", call.SID, "status", string(call.Status))
+	b.logger(r).Info("found the agent leg of an interrupted dial", "leg", call.SID, "status", string(call.Status))
 	if call.Status.Final() {
 		if err := b.adoptCall(ctx, r.SID, call.SID, ""); err != nil {
 			return err
@@ -367,18 +395,29 @@ func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
 	return b.adoptCall(ctx, r.SID, call.SID, call.Status)
 }
 
-// dialSkew is how far before DialingAt a call found by recovery may have been created: clocks
-// differ, but a call from long before is some other attempt's.
-const dialSkew = 5 * time.Second
+// waitError asks for the job to run again at until, not after the usual backoff: it waits for
+// something Twilio will report, and is not a failure.
+type waitError struct {
+	until time.Time
+	what  string
+}
+
+func (e *waitError) Error() string { return "waiting for " + e.what }
+
+// createdResolution is the precision of a call's DateCreated (RFC 2822, whole seconds).
+const createdResolution = time.Second
 
 // findOwnCall looks for the call an interrupted dial of r may have created: to the same agent,
-// from the same caller ID, created since the attempt (less dialSkew) and owned by no other
-// reservation. Anything but exactly one such call is not trusted.
+// from the same caller ID, created no earlier than the attempt (to DateCreated's precision), not
+// answered (an answered leg of ours would have asked this reservation's /dial-queue and been
+// adopted there), and owned by no reservation (a leg that reported to another reservation is
+// that one's). Anything but exactly one such call is not trusted.
 func (b *Bridge) findOwnCall(ctx context.Context, r Reservation) (CallInfo, bool, error) {
+	since := r.DialingAt.Truncate(createdResolution)
 	var calls []CallInfo
 	err := b.twilio("list_calls", func() error {
 		var err error
-		calls, err = b.voice.FindCalls(ctx, r.ContactURI, r.CallerID, r.DialingAt.Add(-dialSkew))
+		calls, err = b.voice.FindCalls(ctx, r.ContactURI, r.CallerID, since)
 		return err
 	})
 	if err != nil {
@@ -386,7 +425,7 @@ func (b *Bridge) findOwnCall(ctx context.Context, r Reservation) (CallInfo, bool
 	}
 	var mine []CallInfo
 	for _, c := range calls {
-		if !c.CreatedAt.IsZero() && c.CreatedAt.Before(r.DialingAt.Add(-dialSkew)) {
+		if c.CreatedAt.IsZero() || c.CreatedAt.Before(since) || c.Status == CallInProgress || c.Status == CallCompleted {
 			continue
 		}
 		owner, err := b.store.CallOwner(ctx, c.SID)

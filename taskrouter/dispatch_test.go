@@ -30,6 +30,7 @@ type fakeTwilio struct {
 	placed int
 	ended  []string
 	reject []string
+	finds  int
 	place  func(req taskrouter.CallRequest) (string, error)
 	find   func(since time.Time) []taskrouter.CallInfo
 }
@@ -57,6 +58,9 @@ func (f *fakeTwilio) EndCall(_ context.Context, sid string, status taskrouter.Ca
 }
 
 func (f *fakeTwilio) FindCalls(_ context.Context, _, _ string, since time.Time) ([]taskrouter.CallInfo, error) {
+	f.mu.Lock()
+	f.finds++
+	f.mu.Unlock()
 	if f.find != nil {
 		return f.find(since), nil
 	}
@@ -103,11 +107,20 @@ func newBridge(t *testing.T, st taskrouter.Store, tw *fakeTwilio, workers int, r
 	if len(retryBase) > 0 {
 		base = retryBase[0]
 	}
-	b, err := taskrouter.NewBridge(st, tw, tw, taskrouter.Options{
-		URLs: handlers.NewURLs("https://bridge.example.com"), Workers: workers,
-		RetryBase: base, RetryMax: 5 * base,
+	return newBridgeWith(t, st, tw, func(o *taskrouter.Options) {
+		o.Workers, o.RetryBase, o.RetryMax, o.LegReportWait = workers, base, 5*base, base
+	})
+}
+
+// newBridgeWith builds a bridge over st and tw with the options set sets.
+func newBridgeWith(t *testing.T, st taskrouter.Store, tw *fakeTwilio, set func(*taskrouter.Options)) *taskrouter.Bridge {
+	t.Helper()
+	opts := taskrouter.Options{
+		URLs:   handlers.NewURLs("https://bridge.example.com"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, taskrouter.Hooks{})
+	}
+	set(&opts)
+	b, err := taskrouter.NewBridge(st, tw, tw, opts, taskrouter.Hooks{})
 	require.NoError(t, err)
 	return b
 }

@@ -16,6 +16,12 @@ const (
 	DefaultAMDTimeout = 30 * time.Second
 	// DefaultReservationTimeout is a workflow's TaskReservationTimeout default.
 	DefaultReservationTimeout = 120 * time.Second
+	// DefaultLegReportWait gives a leg Twilio created time to send its `initiated` callback
+	// (sent as Twilio starts dialing it) before the calls are listed.
+	DefaultLegReportWait = 10 * time.Second
+	// DefaultJobLease outlasts any one job: a job sends at most three Twilio requests, each
+	// bounded by the REST client's timeout (10 s), and a few store writes.
+	DefaultJobLease = time.Minute
 )
 
 // URLs builds the URLs Twilio is given for an agent leg. The HTTP layer owns the paths and
@@ -70,6 +76,14 @@ type Options struct {
 	// reservations a second queued up hundreds of milliseconds (docs/BENCHMARKS.md). A 429 from
 	// Twilio beyond its concurrency limit is retried.
 	Workers int
+	// LegReportWait is how long an interrupted dial (a Calls.create that timed out or failed
+	// with a 5xx) waits for its leg to report through its status callback before the calls are
+	// looked up (default DefaultLegReportWait).
+	LegReportWait time.Duration
+	// JobLease is how long a claimed job may run before it is claimed again (default
+	// DefaultJobLease): a job neither finished nor rescheduled by then was stranded by a crash
+	// or by a store that refused the write ending it.
+	JobLease time.Duration
 	// RetryBase and RetryMax bound the exponential backoff of retried Twilio requests
 	// (defaults 200 ms and 10 s).
 	RetryBase, RetryMax time.Duration
@@ -118,6 +132,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 64
+	}
+	if o.LegReportWait <= 0 {
+		o.LegReportWait = DefaultLegReportWait
+	}
+	if o.JobLease <= 0 {
+		o.JobLease = DefaultJobLease
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = 200 * time.Millisecond

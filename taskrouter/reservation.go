@@ -137,15 +137,17 @@ type Store interface {
 	// PruneEvents forgets processed event SIDs recorded before before; it returns how many.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 
-	// ClaimJobs marks up to limit due jobs as running and returns them.
-	ClaimJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
+	// ClaimJobs marks up to limit due jobs as running, leased until now+lease, and returns
+	// them. A job still running when its lease ends (its process died, or the store refused
+	// the write that would have finished or rescheduled it) is due again, one attempt more.
+	ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Job, error)
 	// FinishJob removes a job that is done (or given up, with why).
 	FinishJob(ctx context.Context, id int64, outcome string) error
 	// RetryJob puts a job back to run again at notBefore.
 	RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error
 	// ResumeJobs puts back jobs left running by a process that stopped; it returns how many.
 	ResumeJobs(ctx context.Context) (int, error)
-	// NextJobAt returns when the earliest queued job is due, if any.
+	// NextJobAt returns when the earliest queued job is due or running job's lease ends, if any.
 	NextJobAt(ctx context.Context) (time.Time, bool, error)
 	// PendingJobs counts queued and running jobs (the outbox depth).
 	PendingJobs(ctx context.Context) (int, error)
@@ -186,7 +188,8 @@ type Voice interface {
 	// (hangs up a live one), and returns the call's status after the request. Twilio answers a
 	// cancel of an answered call with 200 and changes nothing: the status says so.
 	EndCall(ctx context.Context, callSID string, status CallStatus) (CallStatus, error)
-	// FindCalls lists calls to → from created at or after since (to find an orphan leg).
+	// FindCalls lists the calls to → from that are queued or started at or after since (to find
+	// the leg of an interrupted dial).
 	FindCalls(ctx context.Context, to, from string, since time.Time) ([]CallInfo, error)
 	// FetchCall reads one call's status (the reconciler's view of a leg).
 	FetchCall(ctx context.Context, callSID string) (CallInfo, error)

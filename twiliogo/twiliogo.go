@@ -222,15 +222,25 @@ func (t *API) EndCall(_ context.Context, callSID string, status taskrouter.CallS
 	return taskrouter.CallStatus(deref(call.Status)), nil
 }
 
-// FindCalls lists the calls to → from started at or after since.
+// FindCalls lists the calls to → from that are still queued or started at or after since.
+// Twilio's StartTime filter leaves out queued calls (their start time is empty until Twilio
+// dials), so they are listed on their own: a call an interrupted dial created may be one.
 func (t *API) FindCalls(_ context.Context, to, from string, since time.Time) ([]taskrouter.CallInfo, error) {
-	p := (&api.ListCallParams{}).SetTo(to).SetFrom(from).SetStartTimeAfter(since.UTC()).SetLimit(20)
-	calls, err := t.Client.Api.ListCall(p)
+	queued, err := t.Client.Api.ListCall((&api.ListCallParams{}).SetTo(to).SetFrom(from).SetStatus("queued").SetLimit(20))
+	if err != nil {
+		return nil, classify("list queued calls", err)
+	}
+	started, err := t.Client.Api.ListCall((&api.ListCallParams{}).SetTo(to).SetFrom(from).SetStartTimeAfter(since.UTC()).SetLimit(20))
 	if err != nil {
 		return nil, classify("list calls", err)
 	}
-	out := make([]taskrouter.CallInfo, 0, len(calls))
-	for _, c := range calls {
+	out := make([]taskrouter.CallInfo, 0, len(queued)+len(started))
+	seen := make(map[string]bool, cap(out))
+	for _, c := range append(queued, started...) {
+		if seen[deref(c.Sid)] {
+			continue // queued at the first look, started by the second
+		}
+		seen[deref(c.Sid)] = true
 		info := taskrouter.CallInfo{SID: deref(c.Sid), To: deref(c.To), From: deref(c.From), Status: taskrouter.CallStatus(deref(c.Status))}
 		if ts, err := time.Parse(time.RFC1123Z, deref(c.DateCreated)); err == nil {
 			info.CreatedAt = ts

@@ -203,7 +203,7 @@ func concurrentClaimers(t *testing.T, s taskrouter.Store) {
 	errs := make([]error, claimers)
 	together(claimers, func(i int) {
 		for {
-			batch, err := s.ClaimJobs(t.Context(), at(time.Second), 5)
+			batch, err := s.ClaimJobs(t.Context(), at(time.Second), lease, 5)
 			if err != nil || len(batch) == 0 {
 				errs[i] = err
 				return

@@ -16,6 +16,7 @@ var jobTests = []test{
 	{"FinishJob removes the job", finishJob},
 	{"RetryJob queues the job again, counting the attempt", retryJob},
 	{"ResumeJobs queues running jobs again", resumeJobs},
+	{"a running job whose lease ended is claimed again, one attempt more", leaseEnds},
 	{"NextJobAt reports the earliest queued job", nextJobAt},
 	{"PendingJobs counts queued and running jobs", pendingJobs},
 }
@@ -35,7 +36,7 @@ func claimDueJobs(t *testing.T, s taskrouter.Store) {
 	)
 	assert.Empty(t, claim(t, s, at(time.Second-time.Millisecond)), "none is due yet")
 
-	jobs, err := s.ClaimJobs(t.Context(), at(3*time.Second), 2)
+	jobs, err := s.ClaimJobs(t.Context(), at(3*time.Second), lease, 2)
 	require.NoError(t, err)
 	require.Len(t, jobs, 2, "at most limit")
 	assert.Equal(t, []string{"a", "b"}, labels(jobs), "earliest first")
@@ -143,9 +144,32 @@ func nextJobAt(t *testing.T, s taskrouter.Store) {
 	assert.True(t, at(5*time.Second).Equal(next), "a running job is not next: next at %v", next)
 
 	require.Len(t, claim(t, s, at(time.Hour)), 1)
-	_, ok, err = s.NextJobAt(t.Context())
+	next, ok, err = s.NextJobAt(t.Context())
 	require.NoError(t, err)
-	assert.False(t, ok, "every job is running")
+	require.True(t, ok, "every job is running: the next is the first lease to end")
+	assert.True(t, at(2*time.Second+lease).Equal(next), "next at %v", next)
+}
+
+func leaseEnds(t *testing.T, s taskrouter.Store) {
+	queue(t, s, job(taskrouter.JobDial, wr1, "a", at(0)), job(taskrouter.JobReject, wr1, "b", at(time.Second)))
+	first := claim(t, s, at(time.Second))
+	require.Equal(t, []string{"a", "b"}, labels(first))
+	assert.Empty(t, claim(t, s, at(time.Second+lease-time.Millisecond)), "both leases still hold")
+
+	again := claim(t, s, at(time.Second+lease))
+	require.Equal(t, []string{"a", "b"}, labels(again), "stranded jobs come back at the end of their lease")
+	for i := range again {
+		assert.Equal(t, first[i].ID, again[i].ID)
+		assert.Equal(t, first[i].Attempts+1, again[i].Attempts, "the stranded run counts as an attempt")
+	}
+	assert.Empty(t, claim(t, s, at(time.Second+lease)), "claiming renews the lease")
+	assert.Equal(t, []string{"a", "b"}, labels(claim(t, s, at(time.Second+2*lease))))
+
+	require.NoError(t, s.RetryJob(t.Context(), again[0].ID, at(3*lease), "later"))
+	require.NoError(t, s.FinishJob(t.Context(), again[1].ID, "done"))
+	assert.Empty(t, claim(t, s, at(3*lease-time.Millisecond)), "a rescheduled job waits for its time, not its old lease")
+	assert.Equal(t, []string{"a"}, labels(claim(t, s, at(3*lease))))
+	assert.Equal(t, 1, pending(t, s))
 }
 
 func pendingJobs(t *testing.T, s taskrouter.Store) {
@@ -153,7 +177,7 @@ func pendingJobs(t *testing.T, s taskrouter.Store) {
 	queue(t, s, job(taskrouter.JobDial, wr1, "a", at(0)), job(taskrouter.JobDial, wr1, "b", at(0)),
 		job(taskrouter.JobDial, wr1, "c", at(time.Hour)))
 	assert.Equal(t, 3, pending(t, s))
-	jobs, err := s.ClaimJobs(t.Context(), at(0), 1)
+	jobs, err := s.ClaimJobs(t.Context(), at(0), lease, 1)
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
 	assert.Equal(t, 3, pending(t, s), "a running job is pending")
