@@ -20,7 +20,7 @@ type writeStmts struct {
 
 // readStmts run on the read pool.
 type readStmts struct {
-	reservation, callOwner, nextJobAt, pendingJobs, ping *sql.Stmt
+	reservation, callOwner, nextJobAt, pendingJobs *sql.Stmt
 }
 
 // prepareAll prepares every statement of the store on its pool.
@@ -50,7 +50,6 @@ func (db *DB) prepareAll(ctx context.Context) error {
 		{db.read, &r.callOwner, `SELECT sid FROM reservations WHERE call_sid = ?`},
 		{db.read, &r.nextJobAt, `SELECT not_before FROM jobs WHERE state = 'queued' ORDER BY not_before LIMIT 1`},
 		{db.read, &r.pendingJobs, `SELECT COUNT(*) FROM jobs`},
-		{db.read, &r.ping, `SELECT 1`},
 	} {
 		s, err := p.pool.PrepareContext(ctx, p.query)
 		if err != nil {
