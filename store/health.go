@@ -42,6 +42,7 @@ func WithLogger(l *slog.Logger) Option { return func(db *DB) { db.log = l } }
 type health struct {
 	path    string
 	id      fileID
+	every   time.Duration         // probeEvery (tests shorten it)
 	removed atomic.Pointer[error] // set once, never cleared: see checkFile
 
 	mu        sync.Mutex
@@ -119,12 +120,12 @@ func (db *DB) record(now time.Time, err error) {
 	}
 }
 
-// cached returns what is known of the writes if it was learnt less than probeEvery before now.
+// cached returns what is known of the writes if it was learnt less than an interval before now.
 func (db *DB) cached(now time.Time) (error, bool) {
 	h := &db.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.checkedAt.IsZero() || now.Sub(h.checkedAt) >= probeEvery {
+	if h.checkedAt.IsZero() || now.Sub(h.checkedAt) >= h.every {
 		return nil, false
 	}
 	return h.last, true

@@ -106,7 +106,7 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	read.SetMaxOpenConns(4)
 	db := &DB{write: write, read: read, now: now, durable: true, unlock: unlock,
 		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{}),
-		log: slog.Default(), health: health{path: path}}
+		log: slog.Default(), health: health{path: path, every: probeEvery}}
 	for _, o := range opts {
 		o(db)
 	}

@@ -190,7 +190,9 @@ func (db *DB) runBatch(tx *sql.Tx, batch []*writeOp) (int, error) {
 }
 
 // endFailedCommit makes sure no transaction is left open on the write connection after a
-// COMMIT that failed: SQLite rolls back by itself after most I/O errors, but not after all.
+// COMMIT that failed, as SQLite recommends ("Response To Errors Within A Transaction",
+// sqlite.org/lang_transaction.html): it rolls back by itself after most I/O errors, but not
+// after all; where it did, this ROLLBACK fails, harmlessly.
 func (db *DB) endFailedCommit() {
 	_, _ = db.write.ExecContext(context.Background(), "ROLLBACK")
 }
