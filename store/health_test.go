@@ -210,3 +210,41 @@ func countLines(s, substr string) int {
 	}
 	return n
 }
+
+// What the identity check adds to each commit: one stat of the database's path, against the
+// cheapest commit there is (a lazy one: no fsync) and a durable one (fsync).
+//
+//	go test ./store -run '^$' -bench Identity -benchtime 2000x
+func BenchmarkIdentityCheck(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	touch := func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO health(id, at) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET at = at + 1`)
+		return err
+	}
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := db.checkFile(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("lazy-commit", func(b *testing.B) {
+		for b.Loop() {
+			if err := db.inLazyTx(ctx, touch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("durable-commit", func(b *testing.B) {
+		for b.Loop() {
+			if err := db.inTx(ctx, touch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
