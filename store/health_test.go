@@ -68,7 +68,7 @@ func TestRemovedDatabaseRefusesEveryWrite(t *testing.T) {
 	require.ErrorIs(t, err, ErrRemoved, "the write SQLite committed to the unlinked file is not acknowledged")
 	assert.Contains(t, err.Error(), path)
 	require.ErrorIs(t, db.Ping(context.Background()), ErrRemoved)
-	_, err = db.ClaimJobs(context.Background(), time.Now(), 10)
+	_, err = db.ClaimJobs(context.Background(), time.Now(), time.Minute, 10)
 	require.ErrorIs(t, err, ErrRemoved, "the dispatcher's bookkeeping is refused too: no job of the lost file runs")
 
 	// A new, empty database at the same path is not the one the store holds: still refused.
