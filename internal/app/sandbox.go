@@ -22,6 +22,7 @@ type SandboxEnv struct {
 	// BridgeURL is where the bridge listens (its PUBLIC_BASE_URL).
 	BridgeURL string
 	listener  string
+	opts      []Option
 	cancel    context.CancelFunc
 	served    chan error
 }
@@ -35,6 +36,8 @@ type SandboxSetup struct {
 	Log   *slog.Logger
 	// Listen is the bridge's listen address ("127.0.0.1:0" for any port).
 	Listen string
+	// Options are passed to New, for this bridge and any Restart of it.
+	Options []Option
 }
 
 // StartSandbox starts the sandbox, provisions the spec in it with the bootstrap code, and starts
@@ -72,7 +75,7 @@ func StartSandbox(ctx context.Context, s SandboxSetup) (_ *SandboxEnv, err error
 		return nil, err
 	}
 	cfg.WorkspaceSID = outputs.WorkspaceSID
-	env := &SandboxEnv{Sandbox: sb, Outputs: outputs, BridgeURL: cfg.PublicBaseURL, listener: ln.Addr().String()}
+	env := &SandboxEnv{Sandbox: sb, Outputs: outputs, BridgeURL: cfg.PublicBaseURL, listener: ln.Addr().String(), opts: s.Options}
 	if err := env.start(ctx, cfg, s.Log, ln); err != nil {
 		return nil, err
 	}
@@ -81,7 +84,7 @@ func StartSandbox(ctx context.Context, s SandboxSetup) (_ *SandboxEnv, err error
 
 // start wires a bridge for cfg and serves it on ln.
 func (e *SandboxEnv) start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	a, err := New(ctx, cfg, WithLogger(log))
+	a, err := New(ctx, cfg, append([]Option{WithLogger(log)}, e.opts...)...)
 	if err != nil {
 		return err
 	}
