@@ -82,6 +82,23 @@ func (e *e2e) metric(name string, match ...string) float64 {
 	return sum
 }
 
+// metricLines returns the lines of /metrics of the series name, for a log.
+func (e *e2e) metricLines(name string) string {
+	e.t.Helper()
+	resp, err := http.Get(e.env.BridgeURL + "/metrics")
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // failOnce answers 503 to the first request to path whose form matches, as a bridge that could
 // not commit would, and records every matching request's form: the re-deliveries show there.
 type failOnce struct {
