@@ -286,8 +286,11 @@ func TestRealAccountStartUpChecks(t *testing.T) {
 	} {
 		vars := good()
 		vars[tc.key] = tc.value
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), []string{"-env-file", ""}, env(vars), &out, &errOut)
+		// A bridge that wrongly starts serves until this context ends, then returns nil.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var out, errOut testkit.SyncBuffer
+		err := run(ctx, []string{"-env-file", ""}, env(vars), &out, &errOut)
+		cancel()
 		require.Error(t, err, tc.name)
 		for _, want := range tc.want {
 			assert.Contains(t, err.Error(), want, tc.name)
