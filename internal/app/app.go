@@ -40,6 +40,8 @@ type build struct {
 	twilioTimeout time.Duration
 	wrapHooks     func(taskrouter.Hooks) taskrouter.Hooks
 	logger        *slog.Logger
+	reconcile     reconcileCadence
+	middleware    func(http.Handler) http.Handler
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):
@@ -64,14 +66,15 @@ type App struct {
 	Store   *store.DB
 	Metrics *metrics.Metrics
 	// Handler serves every route.
-	Handler http.Handler
-	log     *slog.Logger
+	Handler   http.Handler
+	log       *slog.Logger
+	reconcile reconcileCadence
 }
 
 // New opens the store, checks the configuration against Twilio (the timing check, activity
 // names) and wires the bridge and the HTTP handler. Close releases the store.
 func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
-	b := build{twilioTimeout: twilioTimeout}
+	b := build{twilioTimeout: twilioTimeout, reconcile: defaultReconcile}
 	for _, o := range opts {
 		o(&b)
 	}
@@ -112,7 +115,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
 	})
-	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: h, log: b.logger}, nil
+	var handler http.Handler = h
+	if b.middleware != nil {
+		handler = b.middleware(h)
+	}
+	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile}, nil
 }
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace
@@ -237,7 +244,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.Bridge.RunReconciler(runCtx, taskrouter.DefaultReconcileEvery, taskrouter.DefaultReconcilePace)
+		a.Bridge.RunReconciler(runCtx, a.reconcile.every, a.reconcile.pace)
 	}()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

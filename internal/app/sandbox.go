@@ -40,7 +40,7 @@ type SandboxSetup struct {
 	// Twilio at: a proxy in front of the sandbox (the fault suite's fault injector).
 	// Provisioning always goes to the sandbox directly.
 	TwilioVia func(sandboxURL string) string
-	// Options are the bridge's app options (e.g. WithTwilioTimeout).
+	// Options are passed to New, for this bridge and any Restart of it.
 	Options []Option
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand"
 	"net/http"
 	"sort"
 	"strconv"
@@ -24,10 +25,17 @@ type Config struct {
 }
 
 // DeliveryFaults make event delivery misbehave the way tests need to prove a consumer copes:
-// Duplicate sends every event twice, Reorder swaps adjacent events of the same workspace.
+// Duplicate sends every event twice, Reorder swaps adjacent events of the same workspace, Drop
+// loses a fraction of them (as a network would: never delivered, no retry).
 type DeliveryFaults struct {
 	Duplicate bool
 	Reorder   bool
+	// Drop is the fraction (0–1) of events never delivered, drawn from Seed: the same seed and
+	// the same sequence of events lose the same ones.
+	Drop float64
+	Seed int64
+	// DropTypes limits Drop to these event types (e.g. "reservation.canceled"); empty: every type.
+	DropTypes []string
 }
 
 // Twilio's defaults.
@@ -63,6 +71,7 @@ type Engine struct {
 	reservations map[string]*reservation
 	listener     twilioapi.QueueListener
 	faults       DeliveryFaults
+	faultRand    *rand.Rand
 	options      Options
 	senders      map[string]*sender
 	closed       bool
@@ -170,6 +179,7 @@ func (e *Engine) SetDeliveryFaults(f DeliveryFaults) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults = f
+	e.faultRand = rand.New(rand.NewSource(f.Seed))
 }
 
 // Close stops the event senders; events not yet delivered are dropped.

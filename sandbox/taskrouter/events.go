@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,9 @@ func (e *Engine) enqueue(events []*event) {
 	byWS := map[string][]*event{}
 	var order []string
 	for _, ev := range events {
+		if e.dropLocked(ev) {
+			continue
+		}
 		if _, ok := byWS[ev.wsSid]; !ok {
 			order = append(order, ev.wsSid)
 		}
@@ -167,6 +171,21 @@ func (e *Engine) enqueue(events []*event) {
 		}
 		s.push(batch)
 	}
+}
+
+// dropLocked draws whether DeliveryFaults.Drop loses ev, and records the loss on the timeline.
+func (e *Engine) dropLocked(ev *event) bool {
+	f := e.faults
+	if f.Drop <= 0 || e.faultRand == nil || (len(f.DropTypes) > 0 && !slices.Contains(f.DropTypes, ev.typ)) {
+		return false
+	}
+	if e.faultRand.Float64() >= f.Drop {
+		return false
+	}
+	e.rec.Record(twilioapi.Entry{Time: e.cfg.Clock.Now(), Sid: ev.sid, Kind: "webhook", What: "event dropped (fault): " + ev.typ,
+		Detail: map[string]string{"workspace": ev.wsSid, "task": ev.params.Get("TaskSid"),
+			"reservation": ev.params.Get("ReservationSid"), "worker": ev.params.Get("WorkerSid")}})
+	return true
 }
 
 // sender delivers one workspace's events in order, from its own goroutine.
