@@ -40,6 +40,7 @@ type build struct {
 	twilioTimeout time.Duration
 	wrapHooks     func(taskrouter.Hooks) taskrouter.Hooks
 	logger        *slog.Logger
+	limits        ServerLimits
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):
@@ -66,6 +67,8 @@ type App struct {
 	// Handler serves every route.
 	Handler http.Handler
 	log     *slog.Logger
+	// limits bound the HTTP server's connections (DefaultServerLimits unless WithServerLimits).
+	limits ServerLimits
 }
 
 // New opens the store, checks the configuration against Twilio (the timing check, activity
@@ -112,7 +115,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
 	})
-	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: h, log: b.logger}, nil
+	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: h, log: b.logger,
+		limits: b.limits.withDefaults(DefaultServerLimits())}, nil
 }
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace
@@ -216,10 +220,8 @@ func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable,
 // Serve runs the HTTP server on ln, the dispatcher and the janitor until ctx ends, then shuts
 // down gracefully: it stops accepting, finishes the requests in flight, then the jobs in flight.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	// Twilio's webhooks are small and answered in milliseconds: a connection that trickles its
-	// body, or idles, is closed instead of holding a descriptor for good.
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	limited := newLimitListener(ln, a.limits.MaxConns)
+	srv := a.limits.server(a.Handler, limited)
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var wg sync.WaitGroup
@@ -240,7 +242,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.Bridge.RunReconciler(runCtx, taskrouter.DefaultReconcileEvery, taskrouter.DefaultReconcilePace)
 	}()
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
