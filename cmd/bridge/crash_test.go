@@ -89,9 +89,14 @@ func TestCrashKillsUnderFaultsLoseNoAcknowledgedWork(t *testing.T) {
 	c.start()
 	placed := c.placeCallers(rng)
 	kills := 0
+	targeted := 0
 	for ; kills < crashKills; kills++ {
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond) // a random moment
+		if rng.IntN(2) == 0 && c.rest.holdNextCreate(5*time.Second) {
+			targeted++ // Twilio created the call; the bridge dies before it hears the answer
+		}
 		c.kill()
+		c.rest.release()
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) // down for a while
 		c.start()
 	}
@@ -99,8 +104,8 @@ func TestCrashKillsUnderFaultsLoseNoAcknowledgedWork(t *testing.T) {
 	c.waitResolved(callers, 90*time.Second)
 	c.stop()
 	c.check(callers)
-	t.Logf("%d kills, %d callers, %d REST faults injected, %d webhooks acknowledged, %s",
-		kills, len(callers), c.rest.faulted(), c.hooks.acked(), time.Since(began).Round(100*time.Millisecond))
+	t.Logf("%d kills (%d while a created call's answer was in flight), %d callers, %d REST faults injected, %d webhooks acknowledged, %s",
+		kills, targeted, len(callers), c.rest.faulted(), c.hooks.acked(), time.Since(began).Round(100*time.Millisecond))
 }
 
 // crashBuildBridge builds the binary once for the test.
@@ -520,6 +525,54 @@ type crashRESTProxy struct {
 	rng     *rand.Rand
 	faults  int
 	created map[string]string // call SID → reservation SID
+	// hold, when set, holds the answer of the next Calls.create after the sandbox created the
+	// call: the test kills the bridge meanwhile. held is signalled once one is held.
+	hold chan struct{}
+	held chan struct{}
+}
+
+// holdNextCreate arms the proxy to hold the next Calls.create answer, and reports whether one
+// was held within d (the caller then kills the bridge and calls release).
+func (p *crashRESTProxy) holdNextCreate(d time.Duration) bool {
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	p.mu.Lock()
+	p.hold, p.held = hold, held
+	p.mu.Unlock()
+	select {
+	case <-held:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// release lets a held answer go (to a bridge that is gone) and disarms the hold.
+func (p *crashRESTProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hold != nil {
+		close(p.hold)
+		p.hold, p.held = nil, nil
+	}
+}
+
+// waitIfHeld holds a Calls.create answer when the test armed a hold.
+func (p *crashRESTProxy) waitIfHeld(r *http.Request) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Calls.json") {
+		return
+	}
+	p.mu.Lock()
+	hold, held := p.hold, p.held
+	p.held = nil // one answer held per arming
+	p.mu.Unlock()
+	if held == nil {
+		return
+	}
+	held <- struct{}{}
+	select {
+	case <-hold:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 func newCrashRESTProxy(t *testing.T, upstream string, rng *rand.Rand) *crashRESTProxy {
@@ -575,6 +628,7 @@ func (p *crashRESTProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	p.recordCall(r, body, resp.StatusCode, answer)
+	p.waitIfHeld(r)
 	if fault == "reset" {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
