@@ -6,6 +6,8 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -71,7 +73,9 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries, m.callerID, m.repairs,
+		buildInfo(debug.ReadBuildInfo()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.preinitialise()
 	if outboxDepth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "queuebridge_outbox_jobs",
@@ -87,6 +91,73 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 		}))
 	}
 	return m
+}
+
+// twilioOperations are the operations the bridge reports to Hooks.TwilioRequest (the names
+// taskrouter gives its Twilio requests; a test checks the list against taskrouter's source).
+var twilioOperations = []string{
+	"create_call", "list_calls", "end_call", "reject_reservation", "complete_task", "fetch_reservation", "fetch_call",
+}
+
+// jobKinds are the jobs the dispatcher may retry.
+var jobKinds = []taskrouter.JobKind{taskrouter.JobDial, taskrouter.JobReject, taskrouter.JobHangup, taskrouter.JobCompleteTask}
+
+// repairLabels are the reconciler's repair labels: a reservation status TaskRouter reported, or a
+// final status of the agent leg.
+var repairLabels = []string{
+	"taskrouter_accepted", "taskrouter_wrapping", "taskrouter_completed", "taskrouter_rejected",
+	"taskrouter_timeout", "taskrouter_canceled", "taskrouter_rescinded",
+	"leg_completed", "leg_busy", "leg_failed", "leg_no-answer", "leg_canceled",
+}
+
+// preinitialise creates every series of the bounded-label error, retry and repair counters at
+// 0, so that dashboards and alerts (rate, increase) see them before the first failure.
+func (m *Metrics) preinitialise() {
+	for _, op := range twilioOperations {
+		for k := taskrouter.Ambiguous; k <= taskrouter.NotSent; k++ {
+			m.twilioErrors.WithLabelValues(op, k.String())
+		}
+	}
+	for _, kind := range jobKinds {
+		m.retries.WithLabelValues(string(kind))
+	}
+	for _, r := range repairLabels {
+		m.repairs.WithLabelValues(r)
+	}
+}
+
+// buildInfo is queuebridge_build_info{version,revision,goversion} 1: which build is running.
+// version is the main module's (go build stamps it from the VCS), revision the commit (with
+// "-dirty" when the tree had changes), both "unknown" when the binary carries no build info.
+func buildInfo(bi *debug.BuildInfo, ok bool) prometheus.Collector {
+	version, revision, goVersion := "unknown", "unknown", runtime.Version()
+	if ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && revision != "unknown" {
+			revision += "-dirty"
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "queuebridge_build_info",
+		Help:        "Always 1: the running build's version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Handler serves /metrics.

@@ -203,11 +203,14 @@ func (b *Bridge) backoff(attempts int) time.Duration {
 // giveUpDial rejects a reservation whose agent leg cannot be placed (or found).
 func (b *Bridge) giveUpDial(ctx context.Context, sid string, why Outcome) {
 	now := b.opts.Now()
+	rejected := false // this call, not an earlier one, rejected the reservation
 	res, _, err := b.store.UpdateReservation(ctx, sid, "", "", func(s Snapshot) (Change, error) {
+		rejected = false
 		r := s.Reservation
 		if !s.Found || (r.State != StatePending && r.State != StateDialing) || r.CallSID != "" {
 			return Change{}, nil
 		}
+		rejected = true
 		r.State, r.Outcome, r.UpdatedAt = StateRejected, why, now
 		// The reservation's own deadline may have passed already: the reject still gets a minute.
 		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: later(r.Deadline, now.Add(time.Minute))}}}, nil
@@ -216,7 +219,7 @@ func (b *Bridge) giveUpDial(ctx context.Context, sid string, why Outcome) {
 		b.log.Error("rejecting reservation", "reservation", sid, "err", err)
 		return
 	}
-	if res.State == StateRejected && res.UpdatedAt.Equal(now) {
+	if rejected && res.State == StateRejected {
 		b.logger(res).Warn("reservation rejected", "why", why.String())
 		b.final(res)
 		b.notify()

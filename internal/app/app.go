@@ -42,6 +42,7 @@ type build struct {
 	logger        *slog.Logger
 	reconcile     reconcileCadence
 	middleware    func(http.Handler) http.Handler
+	limits        ServerLimits
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):
@@ -69,6 +70,8 @@ type App struct {
 	Handler   http.Handler
 	log       *slog.Logger
 	reconcile reconcileCadence
+	// limits bound the HTTP server's connections (DefaultServerLimits unless WithServerLimits).
+	limits ServerLimits
 }
 
 // New opens the store, checks the configuration against Twilio (the timing check, activity
@@ -119,7 +122,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	if b.middleware != nil {
 		handler = b.middleware(h)
 	}
-	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile}, nil
+	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile,
+		limits: b.limits.withDefaults(DefaultServerLimits())}, nil
 }
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace
@@ -223,10 +227,8 @@ func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable,
 // Serve runs the HTTP server on ln, the dispatcher and the janitor until ctx ends, then shuts
 // down gracefully: it stops accepting, finishes the requests in flight, then the jobs in flight.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	// Twilio's webhooks are small and answered in milliseconds: a connection that trickles its
-	// body, or idles, is closed instead of holding a descriptor for good.
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+	limited := newLimitListener(ln, a.limits.MaxConns)
+	srv := a.limits.server(a.Handler, limited)
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var wg sync.WaitGroup
@@ -247,7 +249,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.Bridge.RunReconciler(runCtx, a.reconcile.every, a.reconcile.pace)
 	}()
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
