@@ -35,7 +35,8 @@ type Config struct {
 	// PublicBaseURL is the URL Twilio used to reach us; signatures are computed over it, never
 	// over the Host header, which a proxy may have changed.
 	PublicBaseURL string
-	// Ready reports whether the service can do its work (for /readyz).
+	// Ready reports whether the service can do its work (for /readyz); its error is the reason
+	// /readyz gives.
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
@@ -196,11 +197,14 @@ func checkSIDs(fields map[string][2]string) error {
 
 func (s *server) healthz(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
+// readyz answers 200 while Config.Ready succeeds (for the store: writes are durable), else 503
+// with the reason on one line, for the operator reading it.
 func (s *server) readyz(c echo.Context) error {
 	if s.Ready != nil {
 		if err := s.Ready(c.Request().Context()); err != nil {
 			s.Logger.Warn("not ready", "err", err)
-			return c.String(http.StatusServiceUnavailable, "not ready\n")
+			reason := strings.Join(strings.Fields(err.Error()), " ")
+			return c.String(http.StatusServiceUnavailable, "not ready: "+reason+"\n")
 		}
 	}
 	return c.String(http.StatusOK, "ready\n")

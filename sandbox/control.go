@@ -75,6 +75,7 @@ func routeList() []string {
 		"POST /sandbox/caller-ids {\"phone_number\"}: verify an outgoing caller ID (a From Calls.create accepts)",
 		"PUT /sandbox/voice/webhook-faults {\"seed\",\"drop\",\"duplicate\",\"delay\",\"reorder\",\"kinds\"}: make Voice webhooks misbehave",
 		"PUT /sandbox/voice/options {\"refuse_cancel_in_progress\"}: choose where Twilio's docs are silent",
+		"PUT /sandbox/taskrouter/options {\"reoffer_rejected\",\"timeouts_count_as_rejections\",\"event_redeliveries\",\"empty_target_workers_wait\"}: TaskRouter's choices where Twilio's docs are silent",
 		"GET /sandbox/tasks, /sandbox/tasks/{sid}: TaskRouter tasks with their reservations",
 		"GET /sandbox/workers: workers with their activities",
 		"GET /sandbox/timeline/{sid}?after=N: a call's, task's or reservation's story",
@@ -272,6 +273,44 @@ func (s *Sandbox) handleVoiceOptions(w http.ResponseWriter, r *http.Request) {
 	}
 	s.voice.SetCancelInProgress(req.RefuseCancelInProgress)
 	twilioapi.WriteJSON(w, http.StatusOK, req)
+}
+
+// taskRouterOptions are TaskRouter's choices where Twilio's documentation is silent or
+// contradicts itself; a PUT changes the fields it names and answers them all.
+type taskRouterOptions struct {
+	ReofferRejected           *bool `json:"reoffer_rejected"`
+	TimeoutsCountAsRejections *bool `json:"timeouts_count_as_rejections"`
+	EventRedeliveries         *int  `json:"event_redeliveries"`
+	EmptyTargetWorkersWait    *bool `json:"empty_target_workers_wait"`
+}
+
+func (s *Sandbox) handleTaskRouterOptions(w http.ResponseWriter, r *http.Request) {
+	var req taskRouterOptions
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "taskrouter options: %v", err)
+		return
+	}
+	if req.EventRedeliveries != nil && (*req.EventRedeliveries < 0 || *req.EventRedeliveries > 10) {
+		writeControlError(w, http.StatusBadRequest, "taskrouter options: event_redeliveries must be 0 to 10, got %d", *req.EventRedeliveries)
+		return
+	}
+	if req.ReofferRejected != nil {
+		s.tr.SetReofferRejected(*req.ReofferRejected)
+	}
+	if req.TimeoutsCountAsRejections != nil {
+		s.tr.SetTimeoutsCountAsRejections(*req.TimeoutsCountAsRejections)
+	}
+	if req.EventRedeliveries != nil {
+		s.tr.SetEventRedeliveries(*req.EventRedeliveries)
+	}
+	if req.EmptyTargetWorkersWait != nil {
+		s.tr.SetEmptyTargetWorkersWait(*req.EmptyTargetWorkersWait)
+	}
+	o := s.tr.Options()
+	reoffer := !o.NoReoffer
+	twilioapi.WriteJSON(w, http.StatusOK, taskRouterOptions{ReofferRejected: &reoffer,
+		TimeoutsCountAsRejections: &o.TimeoutsCountAsRejections, EventRedeliveries: &o.EventRedeliveries,
+		EmptyTargetWorkersWait: &o.EmptyTargetWorkersWait})
 }
 
 // taskView is a task as the control surface shows it: its state and its reservations'.

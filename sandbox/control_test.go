@@ -93,6 +93,9 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		{"voice webhook faults: unknown kind", "PUT", "/sandbox/voice/webhook-faults", `{"kinds":["sms"]}`, http.StatusBadRequest, "unknown kind"},
 		{"voice options", "PUT", "/sandbox/voice/options", `{"refuse_cancel_in_progress":false}`, http.StatusOK, ""},
 		{"voice options: unknown field", "PUT", "/sandbox/voice/options", `{"cancel":true}`, http.StatusBadRequest, "unknown field"},
+		{"taskrouter options: unknown field", "PUT", "/sandbox/taskrouter/options", `{"retries":1}`, http.StatusBadRequest, "unknown field"},
+		{"taskrouter options: bad redeliveries", "PUT", "/sandbox/taskrouter/options", `{"event_redeliveries":-1}`, http.StatusBadRequest, "0 to 10"},
+		{"taskrouter options: wrong method", "GET", "/sandbox/taskrouter/options", "", http.StatusMethodNotAllowed, "use PUT"},
 		{"seed a non-number", "POST", "/sandbox/numbers", `{"phone_number":"8"}`, http.StatusBadRequest, "not an E.164 number"},
 		{"unknown call", "GET", "/sandbox/calls/CA00000000000000000000000000000000", "", http.StatusNotFound, "no call"},
 		{"unknown task", "GET", "/sandbox/tasks/WT00000000000000000000000000000000", "", http.StatusNotFound, "no task"},
@@ -121,6 +124,25 @@ func TestControlSurfaceRoutes(t *testing.T) {
 		status, _ = control(t, sb, "PUT", "/sandbox/voice/webhook-faults", `{}`, true)
 		require.Equal(t, http.StatusOK, status)
 		assert.Equal(t, voice.WebhookFaults{}, sb.Voice().WebhookFaults())
+	})
+
+	t.Run("taskrouter options reach the TaskRouter engine, only the fields named", func(t *testing.T) {
+		before := sb.TaskRouter().Options()
+		status, body := control(t, sb, "PUT", "/sandbox/taskrouter/options", `{"event_redeliveries":2,"empty_target_workers_wait":true}`, true)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+		got := sb.TaskRouter().Options()
+		assert.Equal(t, 2, got.EventRedeliveries)
+		assert.True(t, got.EmptyTargetWorkersWait)
+		assert.Equal(t, before.NoReoffer, got.NoReoffer, "reoffer_rejected not named: unchanged")
+		assert.Equal(t, !got.NoReoffer, body["reoffer_rejected"])
+		assert.Equal(t, 2.0, body["event_redeliveries"])
+		status, _ = control(t, sb, "PUT", "/sandbox/taskrouter/options", `{"reoffer_rejected":false,"timeouts_count_as_rejections":true,"event_redeliveries":0,"empty_target_workers_wait":false}`, true)
+		require.Equal(t, http.StatusOK, status)
+		got = sb.TaskRouter().Options()
+		assert.True(t, got.NoReoffer)
+		assert.True(t, got.TimeoutsCountAsRejections)
+		assert.Zero(t, got.EventRedeliveries)
+		assert.False(t, got.EmptyTargetWorkersWait)
 	})
 
 	t.Run("a placed call shows in the list, on its own and in the event log", func(t *testing.T) {

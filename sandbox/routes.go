@@ -44,6 +44,7 @@ func (s *Sandbox) controlRoutes() http.Handler {
 	mux.HandleFunc("POST /sandbox/caller-ids", s.handleVerifyCallerID)
 	mux.HandleFunc("PUT /sandbox/voice/webhook-faults", s.handleWebhookFaults)
 	mux.HandleFunc("PUT /sandbox/voice/options", s.handleVoiceOptions)
+	mux.HandleFunc("PUT /sandbox/taskrouter/options", s.handleTaskRouterOptions)
 	mux.HandleFunc("GET /sandbox/tasks", s.handleListTasks)
 	mux.HandleFunc("GET /sandbox/tasks/{sid}", s.handleGetTask)
 	mux.HandleFunc("GET /sandbox/workers", s.handleListWorkers)
@@ -52,7 +53,7 @@ func (s *Sandbox) controlRoutes() http.Handler {
 	// Known paths asked with another method: 405 naming the methods, not "no such route".
 	for path, allow := range map[string]string{
 		"/sandbox/calls": "GET, POST", "/sandbox/calls/{sid}": "GET", "/sandbox/personas/{number}": "PUT",
-		"/sandbox/numbers": "POST", "/sandbox/caller-ids": "POST", "/sandbox/voice/webhook-faults": "PUT", "/sandbox/voice/options": "PUT", "/sandbox/tasks": "GET", "/sandbox/tasks/{sid}": "GET",
+		"/sandbox/numbers": "POST", "/sandbox/caller-ids": "POST", "/sandbox/voice/webhook-faults": "PUT", "/sandbox/voice/options": "PUT", "/sandbox/taskrouter/options": "PUT", "/sandbox/tasks": "GET", "/sandbox/tasks/{sid}": "GET",
 		"/sandbox/workers": "GET", "/sandbox/timeline/{sid}": "GET", "/sandbox/events": "GET",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {

@@ -20,7 +20,7 @@ type writeStmts struct {
 
 // readStmts run on the read pool.
 type readStmts struct {
-	reservation, callOwner, nextJobAt, pendingJobs, ping *sql.Stmt
+	reservation, callOwner, nextJobAt, pendingJobs *sql.Stmt
 }
 
 // prepareAll prepares every statement of the store on its pool.
@@ -54,7 +54,6 @@ func (db *DB) prepareAll(ctx context.Context) error {
 			SELECT min(not_before) AS at FROM jobs WHERE state = 'queued'
 			UNION ALL SELECT min(lease_until) FROM jobs WHERE state = 'running')`},
 		{db.read, &r.pendingJobs, `SELECT COUNT(*) FROM jobs`},
-		{db.read, &r.ping, `SELECT 1`},
 	} {
 		s, err := p.pool.PrepareContext(ctx, p.query)
 		if err != nil {

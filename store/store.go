@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
@@ -45,6 +46,9 @@ type DB struct {
 	closing    chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
+
+	log    *slog.Logger
+	health health // durability checks (health.go)
 }
 
 var _ taskrouter.Store = (*DB)(nil)
@@ -77,7 +81,7 @@ func redacted(databaseURL string) string {
 
 // Open opens (creating if needed) the database at path and applies the embedded migrations.
 // now is the clock used for bookkeeping timestamps (time.Now when nil).
-func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
+func Open(ctx context.Context, path string, now func() time.Time, opts ...Option) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -101,11 +105,21 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 	}
 	read.SetMaxOpenConns(4)
 	db := &DB{write: write, read: read, now: now, durable: true, unlock: unlock,
-		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{})}
+		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{}),
+		log: slog.Default(), health: health{path: path, every: probeEvery}}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		close(db.writerDone)
 		db.Close()
 		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	// The file exists now: the identity every commit is checked against (health.go).
+	if db.health.id, err = identify(path); err != nil {
+		close(db.writerDone)
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	if err := db.prepareAll(ctx); err != nil {
 		close(db.writerDone)
@@ -171,12 +185,6 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error {
-	var one int
-	return db.r.ping.QueryRowContext(ctx).Scan(&one)
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -89,7 +89,9 @@ func (db *DB) writer() {
 	}
 }
 
-// commit runs a batch in one transaction and answers each write.
+// commit runs a batch in one transaction and answers each write. A write is answered nil only
+// once its commit succeeded and the database file is still the one opened (health.go): nothing
+// is acknowledged that is not durable.
 func (db *DB) commit(batch []*writeOp) {
 	answer := func(err error) {
 		for _, op := range batch {
@@ -99,27 +101,66 @@ func (db *DB) commit(batch []*writeOp) {
 			op.done <- op.err
 		}
 	}
+	if err := db.removedErr(); err != nil {
+		answer(err)
+		return
+	}
+	if err := db.setSynchronous(batch); err != nil {
+		answer(err)
+		return
+	}
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		db.noteFault(err)
+		answer(fmt.Errorf("begin: %w", err))
+		return
+	}
+	ok, err := db.runBatch(tx, batch)
+	if err != nil {
+		tx.Rollback()
+		answer(err)
+		return
+	}
+	if ok == 0 {
+		tx.Rollback()
+		answer(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		db.noteFault(err)
+		db.endFailedCommit()
+		answer(fmt.Errorf("commit: %w", err))
+		return
+	}
+	answer(db.checkFile())
+}
+
+// setSynchronous sets the write connection's synchronous level for the batch: FULL (wait for
+// the disk) when one of its writes is durable, NORMAL when all are lazy.
+func (db *DB) setSynchronous(batch []*writeOp) error {
 	durable := false
 	for _, op := range batch {
 		durable = durable || !op.lazy
 	}
-	if durable != db.durable {
-		// The level cannot change inside a transaction: set it before.
-		level := "NORMAL"
-		if durable {
-			level = "FULL"
-		}
-		if _, err := db.write.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
-			answer(fmt.Errorf("synchronous: %w", err))
-			return
-		}
-		db.durable = durable
+	if durable == db.durable {
+		return nil
 	}
-	tx, err := db.write.BeginTx(context.Background(), nil)
-	if err != nil {
-		answer(fmt.Errorf("begin: %w", err))
-		return
+	// The level cannot change inside a transaction: set it before.
+	level := "NORMAL"
+	if durable {
+		level = "FULL"
 	}
+	if _, err := db.write.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
+		db.noteFault(err)
+		return fmt.Errorf("synchronous: %w", err)
+	}
+	db.durable = durable
+	return nil
+}
+
+// runBatch runs each write of the batch in tx, each in its own savepoint when there are
+// several, and returns how many succeeded. An error is the transaction's: it must be rolled back.
+func (db *DB) runBatch(tx *sql.Tx, batch []*writeOp) (int, error) {
 	savepoints := len(batch) > 1
 	ok := 0
 	for _, op := range batch {
@@ -129,34 +170,31 @@ func (db *DB) commit(batch []*writeOp) {
 		ctx := context.WithoutCancel(op.ctx)
 		if savepoints {
 			if _, err := db.txStmt(ctx, tx, db.w.savepoint).ExecContext(ctx); err != nil {
-				tx.Rollback()
-				answer(fmt.Errorf("savepoint: %w", err))
-				return
+				db.noteFault(err)
+				return ok, fmt.Errorf("savepoint: %w", err)
 			}
 		}
 		op.err = op.fn(ctx, tx)
+		db.noteFault(op.err)
 		if savepoints {
-			undo := op.err != nil
-			if err := db.endSavepoint(ctx, tx, undo); err != nil {
-				tx.Rollback()
-				answer(fmt.Errorf("savepoint: %w", err))
-				return
+			if err := db.endSavepoint(ctx, tx, op.err != nil); err != nil {
+				db.noteFault(err)
+				return ok, fmt.Errorf("savepoint: %w", err)
 			}
 		}
 		if op.err == nil {
 			ok++
 		}
 	}
-	if ok == 0 {
-		tx.Rollback()
-		answer(nil)
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		answer(fmt.Errorf("commit: %w", err))
-		return
-	}
-	answer(nil)
+	return ok, nil
+}
+
+// endFailedCommit makes sure no transaction is left open on the write connection after a
+// COMMIT that failed, as SQLite recommends ("Response To Errors Within A Transaction",
+// sqlite.org/lang_transaction.html): it rolls back by itself after most I/O errors, but not
+// after all; where it did, this ROLLBACK fails, harmlessly.
+func (db *DB) endFailedCommit() {
+	_, _ = db.write.ExecContext(context.Background(), "ROLLBACK")
 }
 
 func (db *DB) endSavepoint(ctx context.Context, tx *sql.Tx, undo bool) error {

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, path, nil)
+	db, err := store.Open(ctx, path, nil, store.WithLogger(b.logger))
 	if err != nil {
 		return nil, err
 	}

@@ -134,7 +134,7 @@ func widgetSpecFor(typ string) (widgetSpec, bool) {
 
 // parseDefinition decodes the Definition parameter and validates it as Studio does when a flow
 // is saved. It returns the definition as given (to echo back) and its parsed form. Every problem
-// is reported in one Twilio 20001 error whose message names them all and whose details list
+// is reported in one Twilio 81022 error whose message names them all and whose details list
 // each with its property path, as Studio's API does.
 func parseDefinition(raw string) (any, *Definition, error) {
 	if strings.TrimSpace(raw) == "" {
@@ -170,11 +170,16 @@ type problem struct {
 	PropertyPath string `json:"property_path"`
 }
 
-// definitionError is Twilio's 20001 for an invalid flow definition, with the problems listed
-// under details.errors.
+// definitionError is Twilio's error 81022 "Flow definition validation failed" ("The Flow
+// Definition is invalid. Check the error response details for an array of validation
+// failures": https://www.twilio.com/docs/api/errors/81022), with the problems listed under
+// details.errors. Its HTTP status is not documented: 400, as Twilio answers invalid parameters.
 type definitionError struct {
 	problems []problem
 }
+
+// definitionErrorCode is Studio's "Flow definition validation failed".
+const definitionErrorCode = 81022
 
 func invalidDefinition(problems ...problem) error { return &definitionError{problems: problems} }
 
@@ -183,7 +188,7 @@ func (e *definitionError) Error() string {
 	for i, p := range e.problems {
 		msgs[i] = p.Message
 	}
-	return "Invalid Flow Definition: " + strings.Join(msgs, "; ")
+	return "Flow definition validation failed: " + strings.Join(msgs, "; ")
 }
 
 // writeError answers err in Twilio's error format, with details for an invalid definition.
@@ -194,9 +199,9 @@ func writeError(w http.ResponseWriter, err error) {
 		return
 	}
 	twilioapi.WriteJSON(w, http.StatusBadRequest, map[string]any{
-		"code":      20001,
+		"code":      definitionErrorCode,
 		"message":   de.Error(),
-		"more_info": "https://www.twilio.com/docs/errors/20001",
+		"more_info": "https://www.twilio.com/docs/errors/81022",
 		"status":    http.StatusBadRequest,
 		"details":   map[string]any{"errors": de.problems},
 	})

@@ -58,8 +58,10 @@
 // task_attributes there too).
 //
 // Definitions are validated when saved (create, update, Validate) and every problem is reported
-// in one 400 with Twilio code 20001, "Invalid Flow Definition: …" (and each problem with its
-// property_path under details.errors, which twilio-go exposes), naming the states: states[]
+// in one 400 with Twilio's Studio error 81022, "Flow definition validation failed: …" (the HTTP
+// status is not documented; Twilio's 81022 page: "Check the error response details for an array
+// of validation failures"), each problem with its property_path under details.errors (which
+// twilio-go exposes), naming the states: states[]
 // non-empty, initial_state "Trigger", exactly one trigger state named after it, unique names,
 // known widget types, each widget's required properties, integer properties, transitions on the
 // widget's events pointing to existing states. Drafts are validated too (valid is always true and

@@ -166,8 +166,8 @@ func TestInvalidDefinitionsAreRejectedWithTheProblemNamed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).
 				SetFriendlyName("bad").SetStatus("published").SetDefinition(tc.def))
-			assertTwilioError(t, err, http.StatusBadRequest, 20001, tc.want)
-			assert.Contains(t, err.Error(), "Invalid Flow Definition")
+			assertTwilioError(t, err, http.StatusBadRequest, 81022, tc.want)
+			assert.Contains(t, err.Error(), "Flow definition validation failed")
 			var te *client.TwilioRestError
 			require.True(t, errors.As(err, &te))
 			problems, _ := te.Details["errors"].([]any)
@@ -181,7 +181,7 @@ func TestInvalidDefinitionsAreRejectedWithTheProblemNamed(t *testing.T) {
 	t.Run("a definition passed as a string is named as such", func(t *testing.T) {
 		_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).
 			SetFriendlyName("bad").SetStatus("published").SetDefinition(`{"initial_state":"Trigger"}`))
-		assertTwilioError(t, err, http.StatusBadRequest, 20001, "got a JSON string")
+		assertTwilioError(t, err, http.StatusBadRequest, 81022, "got a JSON string")
 	})
 	t.Run("property paths point at the problem", func(t *testing.T) {
 		_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).
@@ -196,10 +196,17 @@ func TestInvalidDefinitionsAreRejectedWithTheProblemNamed(t *testing.T) {
 	t.Run("update with an invalid definition keeps the flow as it was", func(t *testing.T) {
 		f := createFlow(t, sb, "ok", "published", sayFlow("hi"))
 		_, err := sb.client.StudioV2.UpdateFlow(*f.Sid, (&studiov2.UpdateFlowParams{}).SetStatus("published").SetDefinition(flowOf(trigger("gone"))))
-		assertTwilioError(t, err, http.StatusBadRequest, 20001, `unknown state "gone"`)
+		assertTwilioError(t, err, http.StatusBadRequest, 81022, `unknown state "gone"`)
 		again, err := sb.client.StudioV2.FetchFlow(*f.Sid)
 		require.NoError(t, err)
 		assert.Equal(t, 1, again.Revision)
+	})
+	// Twilio's Flow Validate page: it "returns {"valid":true} ... otherwise, if the definition
+	// fails validation, the endpoint returns an error response": the same 81022.
+	t.Run("validate answers the same error", func(t *testing.T) {
+		_, err := sb.client.StudioV2.UpdateFlowValidate((&studiov2.UpdateFlowValidateParams{}).
+			SetFriendlyName("x").SetStatus("draft").SetDefinition(flowOf(trigger("gone"))))
+		assertTwilioError(t, err, http.StatusBadRequest, 81022, `unknown state "gone"`)
 	})
 	t.Run("missing and bad parameters", func(t *testing.T) {
 		_, err := sb.client.StudioV2.CreateFlow((&studiov2.CreateFlowParams{}).SetStatus("published").SetDefinition(sayFlow("x")))

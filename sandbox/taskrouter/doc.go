@@ -35,9 +35,12 @@
 //     its TTL or an attribute update that makes a filter match. Updating a pending task's
 //     attributes routes it again from the first filter.
 //   - Expressions: a comparison involving a missing attribute is false whatever the operator
-//     (!= and NOT IN included); "x == null" is true for a missing x. Strings compare
+//     (!= and NOT IN included); "x == null" is true for a missing x (Twilio: a missing key
+//     "resolves to NULL"), an index past an array's end too. Strings compare
 //     case-sensitively. AND binds tighter than OR. skip_if sees "workers.available", the
-//     number of workers that could be reserved in that target now.
+//     number of workers that could be reserved in that target now. worker.activity_name and
+//     the worker's other fields win over attributes of the same name; a plain activity_name
+//     is an attribute when the worker has one.
 //   - Errors: accepting or rejecting a reservation that is not pending is 400 with 20001 and
 //     Twilio's message ("is already in state [x] and cannot be updated to [y]"); an
 //     Instruction on a non-pending reservation is 400 with the instruction's code (40135
@@ -48,7 +51,13 @@
 //   - Instructions: dequeue and conference accept the reservation (no call is placed by this
 //     engine); call and redirect are refused as not supported.
 //   - Events go out in the order they are produced, per workspace, from one goroutine per
-//     workspace; a delivery that fails (transport error or non-2xx) is tried 4 times in all,
-//     then dropped and recorded (Kind "webhook"). URL-fragment overrides (#rc=, #rt=) are not
-//     honoured. Filtered events are still recorded, with Detail["sent"] = "false".
+//     workspace, through the shared webhook sender: Twilio's connection defaults (one retry,
+//     on a connection failure only) or the EventCallbackUrl's fragment overrides (#ct=, #rt=,
+//     #tt=, #rc=, #rp=) decide the attempts. TaskRouter documents no retry policy of its own,
+//     so the engine adds none: an event still not delivered is dropped and recorded (Kind
+//     "webhook"). SetEventRedeliveries(n) posts it up to n more times (docs silent; 0 by
+//     default). Filtered events are still recorded, with Detail["sent"] = "false".
+//   - An omitted or empty TargetWorkers is "1==1" (TaskQueue resource: "Defaults to 1==1"); the
+//     same description says tasks "will wait in the TaskQueue" without one, so
+//     SetEmptyTargetWorkersWait(true) makes such a queue match nobody.
 package taskrouter

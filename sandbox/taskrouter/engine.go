@@ -85,6 +85,38 @@ type Options struct {
 	// TimeoutsCountAsRejections: reservation time-outs count toward the 1,000 rejections that
 	// cancel a task. Off by default: the documentation speaks of rejections only.
 	TimeoutsCountAsRejections bool
+	// EventRedeliveries: how many more times the engine itself posts an event whose delivery
+	// failed, on top of the retries the EventCallbackUrl's connection overrides ask for. 0 by
+	// default: Twilio documents no TaskRouter retry policy of its own, only the webhook
+	// connection defaults and the URL fragment overrides.
+	EventRedeliveries int
+	// EmptyTargetWorkersWait: a queue created or updated with an empty TargetWorkers matches no
+	// worker, so its tasks wait ("If no TargetWorkers parameter is provided, Tasks will wait in
+	// the TaskQueue"). Off by default: the same description says "Defaults to 1==1".
+	EmptyTargetWorkersWait bool
+}
+
+// Options returns the choices in force.
+func (e *Engine) Options() Options {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.options
+}
+
+// SetEventRedeliveries sets how many extra deliveries the engine makes of an event whose
+// delivery failed after the URL's own retries (0, the default: none). Negative is 0.
+func (e *Engine) SetEventRedeliveries(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.EventRedeliveries = max(n, 0)
+}
+
+// SetEmptyTargetWorkersWait chooses what an empty TargetWorkers means for queues created or
+// updated afterwards: false (the default) stores "1==1", every worker; true matches nobody.
+func (e *Engine) SetEmptyTargetWorkersWait(wait bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.options.EmptyTargetWorkersWait = wait
 }
 
 // SetReofferRejected chooses whether a worker who rejected a task may be offered it again
@@ -430,7 +462,7 @@ func (e *Engine) eligibleWorkers(ws *workspace, t *task, q *taskQueue, tg *routi
 		if w.wsSid != ws.sid || !e.activityAvailable(w.activitySid) || t.excluded[w.sid] || e.workerBusy(w.sid) {
 			continue
 		}
-		env := &exprEnv{workerSide: true, task: t.attrs, worker: w.attrs}
+		env := &exprEnv{workerSide: true, task: t.attrs, worker: w.attrs, fields: e.workerFields(w)}
 		if !q.targetExpr.eval(env) || (tg != nil && !tg.match.eval(env)) {
 			continue
 		}

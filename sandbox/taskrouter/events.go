@@ -20,10 +20,11 @@ type event struct {
 	sid    string
 	typ    string
 	params url.Values
+	// deliveries is how many times the sender posts the event before dropping it: 1 plus the
+	// engine's EventRedeliveries option. Each one is a webhook send, with the retries the URL's
+	// connection overrides (or Twilio's defaults) allow.
+	deliveries int
 }
-
-// Delivery attempts per event: the first and a few retries, then the event is dropped.
-const deliveryAttempts = 4
 
 // emit builds an event, records it, and queues it for the workspace's EventCallbackUrl unless
 // the workspace has none or its EventsFilter leaves the type out.
@@ -32,7 +33,8 @@ func (e *Engine) emit(ws *workspace, typ, desc, resourceType, resourceSid string
 		return
 	}
 	now := e.now()
-	ev := &event{wsSid: ws.sid, url: ws.eventCallbackURL, sid: twilioapi.NewSID("EV"), typ: typ}
+	ev := &event{wsSid: ws.sid, url: ws.eventCallbackURL, sid: twilioapi.NewSID("EV"), typ: typ,
+		deliveries: 1 + e.options.EventRedeliveries}
 	p := url.Values{}
 	p.Set("EventType", typ)
 	p.Set("AccountSid", e.cfg.Credentials.AccountSid)
@@ -235,12 +237,15 @@ func (s *sender) run() {
 	}
 }
 
-// deliver posts one event, retrying a failed delivery (an error or a non-2xx answer) a few
-// times before dropping it, as Twilio does with callbacks it cannot deliver.
+// deliver posts one event through the shared webhook sender, which makes the attempts the URL's
+// connection settings allow (Twilio's defaults: one retry, on a connection failure only). An
+// event still not delivered (an error or a non-2xx answer) is posted again only when the
+// EventRedeliveries option asks for it, then dropped and recorded.
 func (s *sender) deliver(ev *event) {
 	var last string
-	for attempt := 1; attempt <= deliveryAttempts; attempt++ {
-		ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	for attempt := 1; attempt <= max(ev.deliveries, 1); attempt++ {
+		// Send bounds itself by the URL's total time (at most 15 s); this is a backstop.
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		resp, err := s.hooks.Send(ctx, "POST", ev.url, ev.params)
 		cancel()
 		switch {

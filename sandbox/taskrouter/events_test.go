@@ -98,32 +98,82 @@ func TestDeliveryFaultReorder(t *testing.T) {
 	assert.Equal(t, []string{"workflow.target-matched", "task.created", "reservation.created", "task-queue.entered"}, h.next(1))
 }
 
-func TestFailedDeliveryIsRetriedThenDropped(t *testing.T) {
-	h := newHarness(t)
-	h.workspace("")
-	q := h.queue("q", "")
-	wf := h.simpleWorkflow(q)
+// workspaceAt creates a workspace whose events go to the sink at the given URL suffix (a
+// fragment carries connection overrides) and sets up queue "q" and its workflow.
+func (h *harness) workspaceAt(suffix string) (workflow string) {
+	ws, err := h.tr.CreateWorkspace((&trapi.CreateWorkspaceParams{}).SetFriendlyName("ws").SetEventCallbackUrl(h.sink.srv.URL + "/events" + suffix))
+	require.NoError(h.t, err)
+	h.ws = *ws.Sid
+	return h.simpleWorkflow(h.queue("q", ""))
+}
 
-	// Two failures: the third attempt delivers.
-	h.sink.mu.Lock()
-	h.sink.failures = 2
-	h.sink.mu.Unlock()
-	h.task(wf, nil)
-	assert.Equal(t, []string{"task.created", "workflow.target-matched", "task-queue.entered"}, h.next(1))
-
-	// More failures than attempts: the event is dropped and recorded, the next one goes through.
-	h.sink.mu.Lock()
-	h.sink.failures = deliveryAttempts
-	h.sink.mu.Unlock()
-	task := h.task(wf, nil)
-	require.Eventually(t, func() bool {
+// dropped waits for the record of task's first event dropped and returns its error.
+func (h *harness) dropped(task, typ string) string {
+	h.t.Helper()
+	var got string
+	require.Eventually(h.t, func() bool {
 		for _, e := range h.rec.Entries(task) {
-			if e.Kind == "webhook" && e.What == "event dropped: task.created" {
-				return e.Detail["error"] == "HTTP 500"
+			if e.Kind == "webhook" && e.What == "event dropped: "+typ {
+				got = e.Detail["error"]
+				return true
 			}
 		}
 		return false
 	}, 5*time.Second, 2*time.Millisecond)
+	return got
+}
+
+// Twilio's webhook connection defaults (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides):
+// one retry, on a connection failure only. TaskRouter documents no retry policy of its own
+// (Event reference: answer within 15 s), so a 5xx answer to an event is not retried: the event
+// is lost, and the next one goes through.
+func TestEventAnswered5xxIsNotRetriedByDefault(t *testing.T) {
+	h := newHarness(t)
+	wf := h.workspaceAt("")
+	h.sink.fail(1)
+	task := h.task(wf, nil)
+	assert.Equal(t, "HTTP 500", h.dropped(task, "task.created"))
+	require.Eventually(t, func() bool { return len(h.sink.all()) == 2 }, 5*time.Second, 2*time.Millisecond)
+	var types []string
+	for _, ev := range h.sink.all() {
+		types = append(types, ev.Get("EventType"))
+	}
+	assert.Equal(t, []string{"workflow.target-matched", "task-queue.entered"}, types)
+	assert.Equal(t, 3, h.sink.tries(), "one attempt per event, none repeated")
+}
+
+// The EventCallbackUrl's fragment decides the retries (#rc=2&rp=5xx: three attempts on a 5xx),
+// and the engine adds no deliveries of its own on top.
+func TestEventRetriesFollowTheURLFragmentOnly(t *testing.T) {
+	h := newHarness(t)
+	wf := h.workspaceAt("#rc=2&rp=5xx")
+	h.sink.fail(2)
+	h.task(wf, nil)
+	assert.Equal(t, []string{"task.created", "workflow.target-matched", "task-queue.entered"}, h.next(1))
+	assert.Equal(t, 5, h.sink.tries(), "task.created on its third attempt, then one each")
+
+	// Three failures use up rc=2: the event is dropped (a fourth attempt would have succeeded).
+	h.sink.fail(3)
+	task := h.task(wf, nil)
+	assert.Equal(t, "HTTP 500", h.dropped(task, "task.created"))
+	require.Eventually(t, func() bool { return len(h.sink.all()) == 5 }, 5*time.Second, 2*time.Millisecond)
+	assert.Equal(t, 5+3+2, h.sink.tries())
+}
+
+// Docs silent on any TaskRouter redelivery beyond the connection overrides: SetEventRedeliveries
+// makes the engine post a failed event again, each time with the URL's own retries.
+func TestEventRedeliveriesOption(t *testing.T) {
+	h := newHarness(t)
+	h.engine.SetEventRedeliveries(3)
+	wf := h.workspaceAt("")
+	h.sink.fail(3)
+	h.task(wf, nil)
+	assert.Equal(t, []string{"task.created", "workflow.target-matched", "task-queue.entered"}, h.next(1))
+	assert.Equal(t, 6, h.sink.tries(), "task.created delivered on the fourth delivery")
+
+	h.sink.fail(4)
+	task := h.task(wf, nil)
+	assert.Equal(t, "HTTP 500", h.dropped(task, "task.created"))
 	require.Eventually(t, func() bool { return len(h.sink.all()) == 5 }, 5*time.Second, 2*time.Millisecond)
 	all := h.sink.all()
 	assert.Equal(t, "workflow.target-matched", all[3].Get("EventType"))

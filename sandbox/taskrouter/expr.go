@@ -10,7 +10,13 @@ import (
 
 // This file is TaskRouter's expression language, the subset real workflows and queues use:
 // comparisons (== = != <> > < >= <=), HAS, IN, NOT IN, CONTAINS, NOT CONTAINS, AND/OR (also &&
-// and ||), parentheses, string/number/bool/array literals and dotted attribute paths.
+// and ||), parentheses, string/number/bool/array literals and attribute paths: dot notation for
+// sub-properties and square brackets for array indices ("object.array[2]"), as Twilio's
+// "Using TaskRouter Expressions" documents; a key that is not in the document resolves to NULL
+// (an index past the end included). "Hyphens are not supported in TaskRouter expressions": a
+// hyphenated key is refused when the expression is parsed. On the worker side, worker.sid,
+// worker.friendly_name, worker.activity_sid and worker.activity_name name the worker's own
+// fields ("Activity Based Routing"; the Workers list's TargetWorkersExpression).
 //
 // Semantics chosen where Twilio's documentation is silent: an operand that names a missing
 // attribute makes its comparison false, whatever the operator (!= and NOT IN included), so a
@@ -29,6 +35,10 @@ type exprEnv struct {
 	workerSide bool
 	task       map[string]any
 	worker     map[string]any
+	// fields are the worker's own fields (sid, friendly_name, activity_sid, activity_name):
+	// "worker.activity_name" names them before any attribute of that name; a plain
+	// "activity_name" names them only when the worker has no such attribute (docs silent).
+	fields map[string]any
 	// extra holds names that are not attributes, such as skip_if's "workers.available".
 	extra map[string]any
 }
@@ -43,25 +53,64 @@ func (env *exprEnv) resolve(path string) (any, bool) {
 	case env.workerSide && parts[0] == "task" && len(parts) > 1:
 		root, parts = env.task, parts[1:]
 	case env.workerSide && parts[0] == "worker" && len(parts) > 1:
+		if v, ok := env.fields[parts[1]]; ok && len(parts) == 2 {
+			return v, v != nil
+		}
 		root, parts = env.worker, parts[1:]
 	case env.workerSide:
+		if v, ok := env.fields[parts[0]]; ok && len(parts) == 1 && !hasKey(env.worker, parts[0]) {
+			return v, v != nil
+		}
 		root = env.worker
 	case parts[0] == "task" && len(parts) > 1 && !hasKey(env.task, "task"):
 		root, parts = env.task, parts[1:]
 	default:
 		root = env.task
 	}
+	return walk(root, parts)
+}
+
+// walk follows path segments ("name" or "name[i][j]") from root; a missing key, an index past
+// the end or a step into something that is not an object or an array resolves to nothing.
+func walk(root map[string]any, parts []string) (any, bool) {
 	var cur any = root
 	for _, p := range parts {
+		name, indices := splitSegment(p)
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
 		}
-		if cur, ok = m[p]; !ok {
+		if cur, ok = m[name]; !ok {
 			return nil, false
+		}
+		for _, i := range indices {
+			arr, ok := cur.([]any)
+			if !ok || i >= len(arr) {
+				return nil, false
+			}
+			cur = arr[i]
 		}
 	}
 	return cur, cur != nil
+}
+
+// splitSegment splits "name[1][2]" into "name" and [1 2]. The lexer only lets digits between
+// the brackets.
+func splitSegment(seg string) (string, []int) {
+	open := strings.IndexByte(seg, '[')
+	if open < 0 {
+		return seg, nil
+	}
+	var indices []int
+	for _, part := range strings.Split(seg[open+1:], "[") {
+		n, err := strconv.Atoi(strings.TrimSuffix(part, "]"))
+		if err != nil {
+			// Unreachable through the lexer; an impossible index matches nothing.
+			n = math.MaxInt
+		}
+		indices = append(indices, n)
+	}
+	return seg[:open], indices
 }
 
 func hasKey(m map[string]any, k string) bool {
@@ -185,17 +234,63 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tkNumber, string(rs[i:j]), i})
 			i = j
 		case unicode.IsLetter(c) || c == '_' || c == '$':
-			j := i + 1
-			for j < len(rs) && (unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j]) || rs[j] == '_' || rs[j] == '.' || rs[j] == '-' || rs[j] == '$') {
-				j++
+			tok, j, err := lexWord(src, rs, i)
+			if err != nil {
+				return nil, err
 			}
-			toks = append(toks, wordToken(string(rs[i:j]), i))
+			toks = append(toks, tok)
 			i = j
 		default:
 			return nil, fmt.Errorf("expression %q: unexpected %q at offset %d", src, string(c), i)
 		}
 	}
 	return append(toks, token{tkEOF, "end of expression", len(rs)}), nil
+}
+
+func isKeyRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '.' || r == '$'
+}
+
+// lexWord reads a keyword or an attribute path starting at i: key characters, dots, and array
+// indices written "[digits]" right after a key. A hyphen inside a key is refused: "Hyphens are
+// not supported in TaskRouter expressions".
+func lexWord(src string, rs []rune, i int) (token, int, error) {
+	j := i + 1
+	for j < len(rs) && isKeyRune(rs[j]) {
+		j++
+	}
+	if tok := wordToken(string(rs[i:j]), i); tok.kind != tkIdent {
+		return tok, j, nil
+	}
+	for j < len(rs) {
+		switch {
+		case isKeyRune(rs[j]):
+			j++
+		case rs[j] == '[' && closingIndex(rs, j) > 0:
+			j = closingIndex(rs, j) + 1
+		case rs[j] == '-' && j+1 < len(rs) && isKeyRune(rs[j+1]):
+			k := j + 1
+			for k < len(rs) && (isKeyRune(rs[k]) || rs[k] == '-') {
+				k++
+			}
+			return token{}, 0, fmt.Errorf("expression %q: key %q at offset %d: hyphens are not supported in TaskRouter expressions", src, string(rs[i:k]), i)
+		default:
+			return token{tkIdent, string(rs[i:j]), i}, j, nil
+		}
+	}
+	return token{tkIdent, string(rs[i:j]), i}, j, nil
+}
+
+// closingIndex is the offset of the "]" closing an index "[digits]" opened at open, or -1.
+func closingIndex(rs []rune, open int) int {
+	k := open + 1
+	for k < len(rs) && unicode.IsDigit(rs[k]) {
+		k++
+	}
+	if k == open+1 || k >= len(rs) || rs[k] != ']' {
+		return -1
+	}
+	return k
 }
 
 type parser struct {

@@ -14,8 +14,16 @@ import (
 // The resources' REST API: per resource, its kind (rest.go), that is its parameter and
 // list-filter tables, and what Twilio does besides storing parameters.
 
-func workerEnv(attrs map[string]any) *exprEnv {
-	return &exprEnv{workerSide: true, worker: attrs, task: map[string]any{}}
+// workerEnv is the worker side of an expression about w, with no task (a queue's TargetWorkers
+// checked outside routing, the Workers list's TargetWorkersExpression).
+func (e *Engine) workerEnv(w *worker) *exprEnv {
+	return &exprEnv{workerSide: true, worker: w.attrs, fields: e.workerFields(w), task: map[string]any{}}
+}
+
+// workerFields are the worker's own fields an expression may name as worker.<field>.
+func (e *Engine) workerFields(w *worker) map[string]any {
+	return map[string]any{"sid": w.sid, "friendly_name": w.friendlyName,
+		"activity_sid": w.activitySid, "activity_name": e.activityName(w.activitySid)}
 }
 
 // some tells whether any item of m satisfies f.
@@ -131,8 +139,12 @@ var queueKind = &kind[*taskQueue]{name: "TaskQueues", key: "task_queues", param:
 	filters: []listFilter[*taskQueue]{eq("FriendlyName", func(_ *Engine, q *taskQueue) string { return q.friendlyName }), queuesOfWorker},
 	create: func(c *call) *taskQueue {
 		c.required("FriendlyName")
-		return &taskQueue{record: c.e.newRecord("WQ", c.ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
+		q := &taskQueue{record: c.e.newRecord("WQ", c.ws.sid), targetWorkers: "1==1", targetExpr: constExpr(true),
 			maxReservedWorkers: 1, taskOrder: "FIFO"}
+		if c.e.options.EmptyTargetWorkersWait {
+			q.targetWorkers, q.targetExpr = "", constExpr(false)
+		}
+		return q
 	},
 	createParams: queueParams, params: queueParams,
 	updated: func(c *call, _ *taskQueue) { c.e.dispatch(c.ws) },
@@ -159,9 +171,13 @@ var queueParams = []param[*taskQueue]{
 	{"AssignmentActivitySid", optional(activityIn), func(_ *call, q *taskQueue, v value) { q.assignmentActivitySid = v.s }},
 }
 
-// targetWorkers parses a queue's TargetWorkers; empty means every worker.
-func targetWorkers(_ *call, _, s string) (value, error) {
-	s = cmp.Or(s, "1==1")
+// targetWorkers parses a queue's TargetWorkers; empty means every worker ("Defaults to 1==1"),
+// or nobody under the EmptyTargetWorkersWait option ("Tasks will wait in the TaskQueue").
+func targetWorkers(c *call, _, s string) (value, error) {
+	if strings.TrimSpace(s) == "" && c.e.options.EmptyTargetWorkersWait {
+		return value{s: "", x: constExpr(false)}, nil
+	}
+	s = cmp.Or(strings.TrimSpace(s), "1==1")
 	x, err := parseExpr(s)
 	if err != nil {
 		return value{}, refused("Invalid TargetWorkers: %v", err)
@@ -189,7 +205,7 @@ func queuesOfWorker(c *call) func(*taskQueue) bool {
 	if w == nil {
 		return nil
 	}
-	return func(q *taskQueue) bool { return q.targetExpr.eval(workerEnv(w.attrs)) }
+	return func(q *taskQueue) bool { return q.targetExpr.eval(c.e.workerEnv(w)) }
 }
 
 // Workers.
@@ -201,7 +217,7 @@ var workerKind = &kind[*worker]{name: "Workers", key: "workers", param: "sid", e
 		eq("ActivityName", func(e *Engine, w *worker) string { return e.activityName(w.activitySid) }),
 		eq("FriendlyName", func(_ *Engine, w *worker) string { return w.friendlyName }),
 		is("Available", func(e *Engine, w *worker) bool { return e.activityAvailable(w.activitySid) }),
-		matching("TargetWorkersExpression", func(w *worker) *exprEnv { return workerEnv(w.attrs) }),
+		matching("TargetWorkersExpression", (*Engine).workerEnv),
 		workersOfQueue},
 	create: func(c *call) *worker {
 		c.required("FriendlyName")
@@ -258,7 +274,7 @@ func workersOfQueue(c *call) func(*worker) bool {
 	case q == nil:
 		return never
 	}
-	return func(w *worker) bool { return q.targetExpr.eval(workerEnv(w.attrs)) }
+	return func(w *worker) bool { return q.targetExpr.eval(c.e.workerEnv(w)) }
 }
 
 // workerUpdated moves the worker to the ActivitySid the update names, rejecting her pending
@@ -335,7 +351,7 @@ var taskKind = &kind[*task]{name: "Tasks", key: "tasks", param: "sid", etag: tru
 		eq("TaskQueueSid", func(_ *Engine, t *task) string { return t.queueSid }),
 		eq("TaskQueueName", func(e *Engine, t *task) string { return e.queueName(t.queueSid) }),
 		eq("Priority", func(_ *Engine, t *task) string { return strconv.Itoa(t.priority) }),
-		matching("EvaluateTaskAttributes", func(t *task) *exprEnv { return &exprEnv{task: t.attrs} })},
+		matching("EvaluateTaskAttributes", func(_ *Engine, t *task) *exprEnv { return &exprEnv{task: t.attrs} })},
 	create: func(c *call) *task {
 		t := c.e.newTask(c.ws.sid)
 		if sid := c.r.PostForm.Get("WorkflowSid"); sid != "" {

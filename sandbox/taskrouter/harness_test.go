@@ -28,6 +28,7 @@ type sink struct {
 	badSigs  int
 	status   int
 	failures int // answer 500 to this many deliveries first
+	attempts int // every request received, failed ones included
 	srv      *httptest.Server
 }
 
@@ -37,6 +38,7 @@ func newSink(t *testing.T) *sink {
 		form, valid := sandboxtest.SignedForm(r, "http://"+r.Host, sandboxtest.Token)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.attempts++
 		if s.failures > 0 {
 			s.failures--
 			w.WriteHeader(http.StatusInternalServerError)
@@ -50,6 +52,20 @@ func newSink(t *testing.T) *sink {
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// tries counts the requests received so far, failed ones included.
+func (s *sink) tries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
+}
+
+// fail answers 500 to the next n requests.
+func (s *sink) fail(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = n
 }
 
 func (s *sink) all() []url.Values {

@@ -241,7 +241,7 @@ func is[P any](name string, get func(e *Engine, x P) bool) listFilter[P] {
 	}
 }
 
-func matching[P any](name string, env func(x P) *exprEnv) listFilter[P] {
+func matching[P any](name string, env func(e *Engine, x P) *exprEnv) listFilter[P] {
 	return func(c *call) func(P) bool {
 		s := c.r.URL.Query().Get(name)
 		if s == "" {
@@ -250,8 +250,9 @@ func matching[P any](name string, env func(x P) *exprEnv) listFilter[P] {
 		x, err := parseExpr(s)
 		if err != nil {
 			c.fail(twilioapi.Errorf(http.StatusBadRequest, 20001, "Invalid %s: %v", name, err))
+			return func(P) bool { return false }
 		}
-		return func(it P) bool { return x.eval(env(it)) }
+		return func(it P) bool { return x.eval(env(c.e, it)) }
 	}
 }
 

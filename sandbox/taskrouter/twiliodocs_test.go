@@ -53,6 +53,7 @@ func TestTaskCanceledCarriesTaskCanceledReason(t *testing.T) {
 	require.NoError(t, err)
 	h.next(1)
 	assert.Equal(t, "customer hung up", h.lastEvent("task.canceled").Get("TaskCanceledReason"))
+	assert.Equal(t, "customer hung up", *h.fetchTask(task).Reason, "the Task resource's reason too")
 
 	wf = h.workflow(map[string]any{"task_routing": map[string]any{"filters": []any{
 		map[string]any{"expression": "1==1", "targets": []any{map[string]any{"queue": h.queue("q2", ""), "timeout": 5}}}}}}, 0)
@@ -170,4 +171,45 @@ func TestDequeueOfNonPendingReservationIs14215(t *testing.T) {
 	var te *twilioapi.Error
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, 14215, te.Code)
+}
+
+// TaskQueue resource, TargetWorkers: "If no TargetWorkers parameter is provided, Tasks will wait
+// in the TaskQueue until they are either deleted or moved to another TaskQueue ... Defaults to
+// 1==1." The two sentences disagree: by default an omitted or empty TargetWorkers is "1==1"
+// (every worker); SetEmptyTargetWorkersWait(true) makes the queue match nobody, so its tasks
+// wait unreserved until the target times out.
+func TestEmptyTargetWorkers(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default 1==1", true: "option: tasks wait"}[wait], func(t *testing.T) {
+			h := newHarness(t)
+			h.engine.SetEmptyTargetWorkersWait(wait)
+			h.workspace("")
+			alice := h.worker("alice", nil, h.available)
+			omitted := h.queue("omitted", "")
+			empty, err := h.tr.CreateTaskQueue(h.ws, (&trapi.CreateTaskQueueParams{}).SetFriendlyName("empty").SetTargetWorkers(""))
+			require.NoError(t, err)
+			for _, q := range []string{omitted, *empty.Sid} {
+				fetched, err := h.tr.FetchTaskQueue(h.ws, q)
+				require.NoError(t, err)
+				wf := h.workflow(map[string]any{"task_routing": map[string]any{"filters": []any{
+					map[string]any{"expression": "1==1", "targets": []any{map[string]any{"queue": q, "timeout": 60}}}}}}, 0)
+				task := h.task(wf, nil)
+				if !wait {
+					assert.Equal(t, "1==1", *fetched.TargetWorkers)
+					res := h.pendingReservation(task)
+					assert.Equal(t, alice, *res.WorkerSid)
+					_, err = h.tr.UpdateTaskReservation(h.ws, task, *res.Sid, (&trapi.UpdateTaskReservationParams{}).SetReservationStatus("rejected"))
+					require.NoError(t, err)
+					_, err = h.tr.UpdateTask(h.ws, task, (&trapi.UpdateTaskParams{}).SetAssignmentStatus("canceled").SetReason("test"))
+					require.NoError(t, err)
+					continue
+				}
+				assert.Empty(t, h.reservations(task), "nobody matches an empty TargetWorkers")
+				assert.Equal(t, "pending", *h.fetchTask(task).AssignmentStatus)
+				assert.Equal(t, q, *h.fetchTask(task).TaskQueueSid, "the task waits in the queue")
+				h.clock.Advance(60 * time.Second)
+				assert.Equal(t, "canceled", *h.fetchTask(task).AssignmentStatus, "then the target times out")
+			}
+		})
+	}
 }
