@@ -211,10 +211,12 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 }
 
 // OpenReservations returns up to limit reservations still open (pending, dialing, ringing,
-// bridging) that were created before before, oldest first: the reconciler's work list.
+// bridging) with an agent leg, created before before, oldest first: the reconciler's work list.
+// One without a leg yet is its dial job's, which the dispatcher resolves.
 func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int) ([]taskrouter.Reservation, error) {
 	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations
-		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging') AND created_at < ? ORDER BY created_at, sid LIMIT ?`,
+		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging') AND call_sid != '' AND created_at < ?
+		ORDER BY created_at, sid LIMIT ?`,
 		millis(before), limit))
 	if err != nil {
 		return nil, fmt.Errorf("reading open reservations: %w", err)

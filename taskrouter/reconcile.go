@@ -73,9 +73,6 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 		if ctx.Err() != nil {
 			break // shutting down: the next start reconciles again
 		}
-		if r.CallSID == "" && (r.State == StatePending || r.State == StateDialing) {
-			continue // its dial job is in the outbox: the dispatcher resolves it
-		}
 		what, err := b.reconcileOne(ctx, r, tick.C)
 		if err != nil {
 			errs = append(errs, err)
@@ -104,10 +101,15 @@ func (b *Bridge) reconcileOne(ctx context.Context, r Reservation, tick <-chan ti
 		return err
 	})
 	var re *RemoteError
-	if errors.As(err, &re) && re.Status == http.StatusNotFound {
-		status, err = "canceled", nil // TaskRouter deletes a task minutes after it ended
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &re) && re.Status == http.StatusNotFound && r.State == StateBridging:
+		// TaskRouter deletes a task minutes after it ended: the dequeue may have bridged the
+		// call (its accepted event lost). Ending the leg could cut a live conversation; the
+		// leg's own status decides below.
+		status = "pending"
+	case errors.As(err, &re) && re.Status == http.StatusNotFound:
+		status = "canceled" // the task is gone, and the caller with it
+	case err != nil:
 		return "", err
 	}
 	if typ, ok := reservationEvents[status]; ok {

@@ -205,9 +205,14 @@ func openReservations(t *testing.T, s taskrouter.Store) {
 			open = append([]taskrouter.Reservation{r}, open...)
 		}
 	}
+	for i, st := range []taskrouter.State{taskrouter.StatePending, taskrouter.StateDialing} {
+		r := reservation(sid("WR", 200+i), wt1, st)
+		r.CallSID, r.CallStatus = "", "" // no leg yet: its dial job's, not the reconciler's
+		put(t, s, r)
+	}
 	list, err := s.OpenReservations(t.Context(), at(time.Hour), 100)
 	require.NoError(t, err)
-	require.Len(t, list, len(open), "only pending, dialing, ringing and bridging are open")
+	require.Len(t, list, len(open), "only pending, dialing, ringing and bridging with a leg are listed")
 	for i := range open {
 		assertSame(t, open[i], list[i], "open reservation %d, oldest first", i)
 	}
