@@ -47,6 +47,12 @@ type faultMode struct {
 	always map[string]testkit.Fault
 	// agents is how many agents answer; fewer means the same agent is offered a task again.
 	agents int
+	// callbackDelay holds the agent legs' status callbacks that long (real time), as a slow
+	// network would: a leg created behind a failed answer then reports only after the bridge
+	// would have re-sent a blind create.
+	callbackDelay time.Duration
+	// callers is how many callers dial (default faultCallers).
+	callers int
 	// speed is the sandbox's clock against real time (default faultSpeed). A mode whose faults
 	// cost real seconds runs slower, or the bridge's delays, magnified, would time every
 	// reservation out.
@@ -60,7 +66,7 @@ var faultModes = []faultMode{
 	{name: "503", pool: []testkit.Fault{testkit.Status(503)}},
 	{name: "slow", pool: []testkit.Fault{testkit.Slow(300 * time.Millisecond), testkit.Slow(2 * faultTimeout)}},
 	{name: "reset", pool: []testkit.Fault{testkit.ConnReset(), testkit.Applied(testkit.ConnReset())}},
-	{name: "slow or queued creation", ops: []string{"create_call"},
+	{name: "slow or queued creation", ops: []string{"create_call"}, callbackDelay: 500 * time.Millisecond, callers: 160,
 		pool: []testkit.Fault{testkit.Applied(testkit.Timeout()), testkit.Applied(testkit.Status(500)), testkit.Applied(testkit.ConnReset())}},
 	{name: "Calls list 4xx", ops: []string{"create_call"}, pool: []testkit.Fault{testkit.Applied(testkit.Timeout()), testkit.Timeout()},
 		always: map[string]testkit.Fault{"list_calls": testkit.Code(403, 20003)}},
@@ -203,11 +209,18 @@ func runFaultMode(t *testing.T, mode faultMode, seed uint64) {
 		r.front.Fail(op, f, -1)
 	}
 	r.front.FailRandom(seed, faultFraction, mode.pool, mode.ops...)
+	if mode.callbackDelay > 0 {
+		r.env.Sandbox.Voice().SetWebhookFaults(voice.WebhookFaults{Delay: mode.callbackDelay, Kinds: []string{voice.HookStatus}})
+	}
 
-	sids := make([]string, faultCallers)
-	errs := make([]error, faultCallers)
+	callers := mode.callers
+	if callers == 0 {
+		callers = faultCallers
+	}
+	sids := make([]string, callers)
+	errs := make([]error, callers)
 	var wg sync.WaitGroup
-	for i := range faultCallers {
+	for i := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -232,8 +245,8 @@ func runFaultMode(t *testing.T, mode faultMode, seed uint64) {
 		}
 	}
 	t.Logf("mode %q seed %d: %d callers (%d bridged, %d voicemail), %d reservations, %d agent legs, %d faults injected in %d requests",
-		mode.name, seed, faultCallers, bridged, voicemail, reservations, len(legs), faults, len(r.front.Requests()))
-	assert.Equal(t, faultCallers, bridged+voicemail, "every caller resolved")
+		mode.name, seed, callers, bridged, voicemail, reservations, len(legs), faults, len(r.front.Requests()))
+	assert.Equal(t, callers, bridged+voicemail, "every caller resolved")
 	assert.Positive(t, faults, "faults were injected")
 }
 
