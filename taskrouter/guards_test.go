@@ -136,21 +136,21 @@ func TestARedeliveredWrapupCompletesTheTaskOnce(t *testing.T) {
 	assert.Equal(t, taskrouter.StateWrapping, stored(t, db, res).State)
 }
 
-// delayStore records the delay each RetryJob asks for, on a clock that stands still, and makes
-// the job due at once so the next attempt comes without waiting for it.
+// delayStore records the delay each RetryJob asks for (to within the time the call took), and
+// makes the job due at once so the next attempt comes without waiting for it.
 type delayStore struct {
 	*store.DB
-	now time.Time
 
 	mu     sync.Mutex
 	delays []time.Duration
 }
 
 func (s *delayStore) RetryJob(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	now := time.Now()
 	s.mu.Lock()
-	s.delays = append(s.delays, at.Sub(s.now))
+	s.delays = append(s.delays, at.Sub(now))
 	s.mu.Unlock()
-	return s.DB.RetryJob(ctx, id, s.now, lastErr)
+	return s.DB.RetryJob(ctx, id, now, lastErr)
 }
 
 func (s *delayStore) recorded() []time.Duration {
@@ -163,9 +163,7 @@ func (s *delayStore) recorded() []time.Duration {
 // uncapped backoff would leave a reservation waiting past its own timeout for a retry.
 func TestRetryBackoffIsCappedAtRetryMax(t *testing.T) {
 	db := openStore(t)
-	// The store stamps a new job due at its own clock's now: the bridge's stands a little later.
-	now := time.Now().Add(time.Minute)
-	st := &delayStore{DB: db, now: now}
+	st := &delayStore{DB: db}
 	tw := &fakeTwilio{place: func(taskrouter.CallRequest) (string, error) {
 		// Refused before Twilio created anything: safe to send again, every time.
 		return "", &taskrouter.RemoteError{Kind: taskrouter.NotSent, Status: 429, Code: 20429, Err: errors.New("too many requests")}
@@ -173,16 +171,20 @@ func TestRetryBackoffIsCappedAtRetryMax(t *testing.T) {
 	const base, limit = 10 * time.Millisecond, 40 * time.Millisecond
 	b := newBridgeWith(t, st, tw, func(o *taskrouter.Options) {
 		o.Workers, o.RetryBase, o.RetryMax = 1, base, limit
-		o.Now = func() time.Time { return now }
+		// A job due at once can be claimed while its last run finishes and wait out its lease
+		// (see TestAJobClaimedWhileItsLastRunFinishesRunsAgain): a short lease keeps that brief.
+		// A lease's re-claim counts an attempt more, which only raises the lower bound below.
+		o.JobLease = 20 * time.Millisecond
 	})
 	require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", testkit.SID("WR"), testkit.SID("WT"))))
 	stop := run(t, b)
 	require.Eventually(t, func() bool { return len(st.recorded()) >= 10 }, 10*time.Second, time.Millisecond, "ten retries")
 	stop()
 	delays := st.recorded()
+	const slack = 5 * time.Millisecond // between the bridge computing the time and RetryJob
 	for i, d := range delays {
 		assert.LessOrEqual(t, d, limit, "retry %d waits at most RetryMax", i+1)
-		assert.GreaterOrEqual(t, d, min(base<<i, limit)/2, "retry %d backs off exponentially, with jitter", i+1)
+		assert.GreaterOrEqual(t, d, min(base<<i, limit)/2-slack, "retry %d backs off exponentially, with jitter", i+1)
 	}
 }
 
@@ -209,7 +211,12 @@ func TestRecoveryNeverAdoptsALegAnotherReservationHolds(t *testing.T) {
 			return []taskrouter.CallInfo{legOfR1}
 		},
 	}
-	b := newBridge(t, db, tw, 1)
+	b := newBridgeWith(t, db, tw, func(o *taskrouter.Options) {
+		o.Workers, o.RetryBase, o.RetryMax, o.LegReportWait = 1, time.Millisecond, 5*time.Millisecond, time.Millisecond
+		// See TestAJobClaimedWhileItsLastRunFinishesRunsAgain: a short lease keeps a retry
+		// claimed while its last run finishes from waiting a minute.
+		o.JobLease = 50 * time.Millisecond
+	})
 	stop := run(t, b)
 	defer stop()
 	r1, r2 := testkit.SID("WR"), testkit.SID("WR")
