@@ -189,6 +189,47 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		assert.Equal(t, taskrouter.StateBridging, h.reservation(r).State)
 		assert.Empty(t, h.tw.Requests("update_call"), "a live conversation is never cut")
 	})
+	bridged := func(t *testing.T, h *harness) (res, string) {
+		r, call := ringing(t, h)
+		h.answer(r, call, "human")
+		h.sendEvent("reservation.accepted", r)
+		h.waitIdle()
+		require.Equal(t, taskrouter.StateAccepted, h.reservation(r).State)
+		return r, call
+	}
+	t.Run("wrap-up lost after the leg ended: the task is completed", func(t *testing.T) {
+		h := newHarness(t)
+		r, call := bridged(t, h)
+		h.callStatus(r, call, "completed")
+		h.waitIdle()
+		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "wrapping"})
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		h.waitIdle()
+		assert.Equal(t, taskrouter.StateWrapping, h.reservation(r).State)
+		require.Len(t, h.tw.Requests("update_task"), 1, "the task is completed: the agent leaves wrap-up")
+		assert.Equal(t, "completed", h.tw.Requests("update_task")[0].Form.Get("AssignmentStatus"))
+		assert.Contains(t, h.metrics(), `queuebridge_reconciler_repairs_total{repair="taskrouter_wrapping"} 1`)
+	})
+	t.Run("wrap-up and the leg's end both lost: found by the once-a-minute check of conversations", func(t *testing.T) {
+		h := newHarness(t)
+		r, _ := bridged(t, h)
+		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "wrapping"})
+		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		h.waitIdle()
+		assert.Len(t, h.tw.Requests("update_task"), 1)
+
+		r2, _ := bridged(t, h) // a conversation, checked at most once a minute
+		fetches := len(h.tw.Requests("fetch_reservation"))
+		n, err = h.bridge.Reconcile(context.Background(), later.Add(30*time.Second), time.Millisecond)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		assert.Len(t, h.tw.Requests("fetch_reservation"), fetches, "not again within the minute")
+		assert.Equal(t, taskrouter.StateAccepted, h.reservation(r2).State)
+	})
 	t.Run("leg ended unanswered, status callback lost: the reservation is rejected", func(t *testing.T) {
 		h := newHarness(t)
 		r, call := ringing(t, h)

@@ -24,3 +24,25 @@ func TestTwilioSignatureTestVector(t *testing.T) {
 		assert.Equal(t, ok, err == nil, sig)
 	}
 }
+
+// The whole signature is compared: one character changed anywhere, a prefix, or anything
+// appended is refused.
+func TestSignerComparesTheWholeSignature(t *testing.T) {
+	const token, base, uri = "12345", "https://mycompany.com", "/myapp.php?foo=1&bar=2"
+	form := url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+12349013030"}, "Digits": {"1234"},
+		"From": {"+12349013030"}, "To": {"+18005551212"}}
+	s := newSigner(token, base)
+	const good = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+	assert.True(t, s.valid(uri, form, good))
+	for i := range len(good) {
+		for _, c := range []byte{'A', 'z', '+', '='} {
+			if good[i] == c {
+				continue
+			}
+			bad := good[:i] + string(c) + good[i+1:]
+			assert.False(t, s.valid(uri, form, bad), "character %d changed: %s", i, bad)
+		}
+		assert.False(t, s.valid(uri, form, good[:i]), "a prefix of %d characters", i)
+	}
+	assert.False(t, s.valid(uri, form, good+"A"), "a character appended")
+}

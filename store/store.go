@@ -210,12 +210,12 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 	return out, nil
 }
 
-// OpenReservations returns up to limit reservations still open (pending, dialing, ringing,
-// bridging) with an agent leg, created before before, oldest first: the reconciler's work list.
-// One without a leg yet is its dial job's, which the dispatcher resolves.
+// OpenReservations returns up to limit reservations the reconciler watches (pending, dialing,
+// ringing, bridging, accepted) with an agent leg, created before before, oldest first. One
+// without a leg yet is its dial job's, which the dispatcher resolves.
 func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int) ([]taskrouter.Reservation, error) {
 	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations
-		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging') AND call_sid != '' AND created_at < ?
+		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging', 'accepted') AND call_sid != '' AND created_at < ?
 		ORDER BY created_at, sid LIMIT ?`,
 		millis(before), limit))
 	if err != nil {

@@ -20,6 +20,9 @@ type Bridge struct {
 	hooks  Hooks
 	// refusedFrom holds the From numbers Twilio refused (21210): each is logged at ERROR once.
 	refusedFrom sync.Map
+	// talkChecked is when the reconciler last checked the conversations (talkCheckDue).
+	talkMu      sync.Mutex
+	talkChecked time.Time
 }
 
 // Hooks let an observer (metrics) see what the bridge decides. Every field is optional.

@@ -26,9 +26,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 		slots = make(chan struct{}, b.opts.Workers)
 		// done wakes the loop when a job ends; a full buffer already means "look again".
 		done = make(chan struct{}, 1)
-		// running holds the jobs this process runs: a job whose lease ended while it still
-		// runs here is claimed again (that renews its lease) but not started twice.
-		running sync.Map
+		// running holds the jobs this process runs: a job claimed again while it still runs
+		// here (a retry due at once, or a lease that ended) is not started twice; its run
+		// goes once more when the current one ends, on the new claim.
+		running = inflight{jobs: map[int64]*Job{}}
 	)
 	defer wg.Wait()
 	for {
@@ -40,17 +41,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 				claimFailed = true
 			}
 			for _, j := range jobs {
-				if _, busy := running.LoadOrStore(j.ID, true); busy {
+				if !running.start(j) {
 					continue
 				}
 				slots <- struct{}{}
 				wg.Add(1)
 				go func(j Job) {
 					defer wg.Done()
-					defer running.Delete(j.ID)
-					// In-flight jobs finish even when ctx ends: they are short, bounded by the
-					// HTTP client's timeout, and leaving them would leave calls half placed.
-					b.runJob(context.WithoutCancel(ctx), j)
+					for again := true; again; j, again = running.end(j.ID) {
+						// In-flight jobs finish even when ctx ends: they are short, bounded by
+						// the HTTP client's timeout, and leaving them would leave calls half placed.
+						b.runJob(context.WithoutCancel(ctx), j)
+					}
 					<-slots
 					select {
 					case done <- struct{}{}:
@@ -88,6 +90,36 @@ func (b *Bridge) Run(ctx context.Context) error {
 			timer.Stop()
 		}
 	}
+}
+
+// inflight tracks the jobs this process is running, and those claimed again meanwhile.
+type inflight struct {
+	mu   sync.Mutex
+	jobs map[int64]*Job // running job → its new claim, if claimed again while it ran
+}
+
+// start records a claimed job; false when it is running already (its new claim is kept for end).
+func (f *inflight) start(j Job) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, busy := f.jobs[j.ID]; busy {
+		f.jobs[j.ID] = &j
+		return false
+	}
+	f.jobs[j.ID] = nil
+	return true
+}
+
+// end records that a run of the job ended and returns its new claim if it was claimed again.
+func (f *inflight) end(id int64) (Job, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if next := f.jobs[id]; next != nil {
+		f.jobs[id] = nil
+		return *next, true
+	}
+	delete(f.jobs, id)
+	return Job{}, false
 }
 
 func (b *Bridge) runJob(ctx context.Context, j Job) {

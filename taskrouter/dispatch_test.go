@@ -30,9 +30,11 @@ type fakeTwilio struct {
 	placed int
 	ended  []string
 	reject []string
-	finds  int
-	place  func(req taskrouter.CallRequest) (string, error)
-	find   func(since time.Time) []taskrouter.CallInfo
+	// completed lists the tasks TaskRouter was asked to complete, once per request.
+	completed []string
+	finds     int
+	place     func(req taskrouter.CallRequest) (string, error)
+	find      func(since time.Time) []taskrouter.CallInfo
 }
 
 var (
@@ -74,7 +76,12 @@ func (f *fakeTwilio) RejectReservation(_ context.Context, _, _, sid, _ string) e
 	return nil
 }
 
-func (f *fakeTwilio) CompleteTask(context.Context, string, string, string) error { return nil }
+func (f *fakeTwilio) CompleteTask(_ context.Context, _, task, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.completed = append(f.completed, task)
+	return nil
+}
 
 func (f *fakeTwilio) FetchCall(_ context.Context, sid string) (taskrouter.CallInfo, error) {
 	return taskrouter.CallInfo{SID: sid, Status: taskrouter.CallRinging}, nil

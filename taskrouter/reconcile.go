@@ -18,12 +18,22 @@ import (
 // Reconciler tuning.
 const (
 	// reconcileSlack is added to ring + AMD time before an open reservation counts as overdue:
-	// creating the call, the webhooks, the dequeue.
-	reconcileSlack = 15 * time.Second
+	// creating the call and its webhooks. It is well inside bootstrap's reservation margin
+	// (provision.SpecReservationMargin, 15 s), so that a pass finds a lost update before
+	// TaskRouter times the reservation out and moves the agent to its time-out activity.
+	reconcileSlack = 5 * time.Second
+	// talkCheckEvery spaces the checks of accepted reservations whose leg is, as far as the
+	// bridge knows, still connected (conversations): one TaskRouter request each, once a
+	// minute, finds a reservation.wrapup lost together with the leg's completed callback (the
+	// agent would stay in wrap-up). An accepted reservation whose leg ended is checked at
+	// every pass until its wrap-up arrives.
+	talkCheckEvery = time.Minute
 	// reconcileBatch bounds the reservations looked at in one pass.
 	reconcileBatch = 200
-	// DefaultReconcileEvery is how often the reconciler runs.
-	DefaultReconcileEvery = 30 * time.Second
+	// DefaultReconcileEvery is how often the reconciler runs: a pass costs one indexed query
+	// and Twilio requests only for reservations overdue, and two passes fit in the margin
+	// between reconcileSlack and the reservation time-out.
+	DefaultReconcileEvery = 5 * time.Second
 	// DefaultReconcilePace spaces the reconciler's Twilio requests: 5 a second at most.
 	DefaultReconcilePace = 200 * time.Millisecond
 )
@@ -69,9 +79,13 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 	defer tick.Stop()
 	repaired := 0
 	var errs []error
+	talks := b.talkCheckDue(now)
 	for _, r := range list {
 		if ctx.Err() != nil {
 			break // shutting down: the next start reconciles again
+		}
+		if r.State == StateAccepted && !r.CallStatus.Final() && !talks {
+			continue // bridged, and talking as far as the bridge knows
 		}
 		what, err := b.reconcileOne(ctx, r, tick.C)
 		if err != nil {
@@ -87,6 +101,17 @@ func (b *Bridge) Reconcile(ctx context.Context, now time.Time, pace time.Duratio
 		}
 	}
 	return repaired, errors.Join(errs...)
+}
+
+// talkCheckDue reports whether this pass checks conversations too (once per talkCheckEvery).
+func (b *Bridge) talkCheckDue(now time.Time) bool {
+	b.talkMu.Lock()
+	defer b.talkMu.Unlock()
+	if now.Sub(b.talkChecked) < talkCheckEvery {
+		return false
+	}
+	b.talkChecked = now
+	return true
 }
 
 // reconcileOne asks TaskRouter, then Voice, about one reservation and applies what it learns. It

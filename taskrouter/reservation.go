@@ -131,10 +131,11 @@ type Store interface {
 	CallOwner(ctx context.Context, callSID string) (string, error)
 	// TaskReservations returns the task's reservations, oldest first.
 	TaskReservations(ctx context.Context, taskSID string) ([]Reservation, error)
-	// OpenReservations returns up to limit open reservations (pending, dialing, ringing,
-	// bridging) that have an agent leg, created before before, oldest first. One without a leg
-	// is left out: its dial job (in the outbox, leased) resolves it, and a long run of them must
-	// not keep the reconciler from the reservations it can check.
+	// OpenReservations returns up to limit reservations not yet over for the reconciler: open
+	// (pending, dialing, ringing, bridging) or accepted, with an agent leg, created before
+	// before, oldest first. One without a leg is left out: its dial job (in the outbox, leased)
+	// resolves it, and a long run of them must not keep the reconciler from the reservations it
+	// can check.
 	OpenReservations(ctx context.Context, before time.Time, limit int) ([]Reservation, error)
 	// PruneEvents forgets processed event SIDs recorded before before; it returns how many.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)

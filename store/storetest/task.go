@@ -23,7 +23,7 @@ var readTests = []test{
 	{"CallOwner finds the reservation of a call", callOwner},
 	{"TaskReservations lists the task's reservations oldest first", taskReservationsOldestFirst},
 	{"PruneEvents forgets old event SIDs only", pruneEvents},
-	{"OpenReservations lists the open ones created before a time, oldest first", openReservations},
+	{"OpenReservations lists the open and accepted ones with a leg created before a time, oldest first", openReservations},
 	{"Ping", func(t *testing.T, s taskrouter.Store) { assert.NoError(t, s.Ping(t.Context())) }},
 }
 
@@ -201,7 +201,7 @@ func openReservations(t *testing.T, s taskrouter.Store) {
 		r := reservation(sid("WR", 100+i), wt1, st)
 		r.CreatedAt = at(time.Duration(len(states)-i) * time.Second) // stored newest first
 		put(t, s, r)
-		if st.Open() {
+		if st.Open() || st == taskrouter.StateAccepted {
 			open = append([]taskrouter.Reservation{r}, open...)
 		}
 	}
@@ -212,7 +212,7 @@ func openReservations(t *testing.T, s taskrouter.Store) {
 	}
 	list, err := s.OpenReservations(t.Context(), at(time.Hour), 100)
 	require.NoError(t, err)
-	require.Len(t, list, len(open), "only pending, dialing, ringing and bridging with a leg are listed")
+	require.Len(t, list, len(open), "only pending, dialing, ringing, bridging and accepted with a leg are listed")
 	for i := range open {
 		assertSame(t, open[i], list[i], "open reservation %d, oldest first", i)
 	}
