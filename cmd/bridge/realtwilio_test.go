@@ -255,6 +255,22 @@ func TestRealAccountA5xxIsRetriedBecauseOfTheOverrides(t *testing.T) {
 		e.assertReservations(caller.TaskSid, "Alice rejected", "Bob completed")
 		assert.Zero(t, e.metric("queuebridge_reconciler_repairs_total"), "the re-delivery, not the reconciler, rejected it")
 	})
+	t.Run("the TaskRouter event callback", func(t *testing.T) {
+		t.Parallel()
+		// The sandbox's event sender retries only as the URL's overrides say (a 5xx is not
+		// retried by default): without rp=5xx this reservation would wait for its time-out.
+		f := &failOnce{path: "/taskrouter/events", match: func(v url.Values) bool { return v.Get("EventType") == "reservation.created" }}
+		e := newSandboxE2E(t, e2eSpeed, e2eSpec, nil, app.WithMiddleware(f.wrap))
+		e.setAgents(map[string]voice.Persona{"Alice": human(), "Bob": human()})
+		caller := e.ended(e.call(voice.Human(0, 0)))
+
+		e.bridgedTo(caller, "Alice")
+		got := f.deliveries()
+		require.Len(t, got, 2, "answered 503, then re-delivered")
+		assert.Equal(t, got[0].Get("Sid"), got[1].Get("Sid"), "the same event")
+		assert.Empty(t, e.legs("Bob"))
+		e.assertReservations(caller.TaskSid, "Alice completed")
+	})
 }
 
 // Item 5: the start-up checks, with the sandbox as the account and cmd/bridge's run as a user
