@@ -14,7 +14,6 @@ import (
 	"queuebridge/internal/app"
 	sbtr "queuebridge/sandbox/taskrouter"
 	"queuebridge/sandbox/voice"
-	"queuebridge/scripts/demo"
 )
 
 func TestE2ECallerHangsUp(t *testing.T) {
@@ -182,21 +181,7 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 	}
 	wg.Wait()
 
-	bridged, voicemail := 0, 0
-	for _, sid := range sids {
-		info, err := demo.WaitCallEnded(context.Background(), e.env, sid, 2*time.Minute)
-		require.NoError(t, err)
-		switch {
-		case info.BridgedWith != "":
-			bridged++
-			leg, _ := e.env.Sandbox.Voice().Call(info.BridgedWith)
-			assert.Equal(t, "human", leg.AnsweredBy, "caller %s bridged to a machine", sid)
-		case info.QueueResult == "leave":
-			voicemail++
-		default:
-			t.Errorf("caller %s ended neither bridged nor in voicemail: queue result %q", sid, info.QueueResult)
-		}
-	}
+	bridged, voicemail := resolveCallers(t, e.env, sids, 2*time.Minute)
 	require.Eventually(t, func() bool { n, err := e.env.App.Store.PendingJobs(context.Background()); return err == nil && n == 0 }, 30*time.Second, 20*time.Millisecond, "the bridge carries out every queued job")
 	t.Logf("%d callers: %d bridged, %d to voicemail", callers, bridged, voicemail)
 	assert.Equal(t, callers, bridged+voicemail)

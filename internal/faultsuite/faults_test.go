@@ -253,22 +253,12 @@ func runFaultMode(t *testing.T, mode faultMode, seed uint64) {
 // callersResolved waits for every caller's call to end and checks each was bridged to a human
 // or left a voicemail.
 func (r *faultRun) callersResolved(sids []string) (bridged, voicemail int) {
-	t := r.t
-	for _, sid := range sids {
-		info, err := demo.WaitCallEnded(context.Background(), r.env, sid, 3*time.Minute)
-		require.NoError(t, err)
-		switch {
-		case info.BridgedWith != "":
-			bridged++
-			leg, _ := r.env.Sandbox.Voice().Call(info.BridgedWith)
-			assert.Equal(t, "human", leg.AnsweredBy, "caller %s bridged to a machine", sid)
-		case info.QueueResult == "leave":
-			voicemail++
-		default:
-			t.Errorf("caller %s ended neither bridged nor in voicemail: queue result %q", sid, info.QueueResult)
-		}
+	f, err := demo.WaitFates(context.Background(), r.env, sids, 3*time.Minute)
+	require.NoError(r.t, err)
+	for _, p := range f.Problems {
+		r.t.Error(p)
 	}
-	return bridged, voicemail
+	return f.Bridged, f.Voicemail
 }
 
 // settled waits until no reservation is open at TaskRouter or in the bridge and no agent leg is

@@ -429,3 +429,34 @@ func AgentNumbers(spec *provision.Spec) map[string]string {
 	}
 	return m
 }
+
+// Fates is how a batch of callers ended: the fates the product allows (bridged to a human, or a
+// voicemail left), and a line for each caller that ended any other way (bridged to a machine,
+// neither bridged nor in voicemail). Tests report Problems as errors.
+type Fates struct {
+	Bridged, Voicemail int
+	Problems           []string
+}
+
+// WaitFates waits (each up to limit) for every caller's call to end and sorts them.
+func WaitFates(ctx context.Context, env *app.SandboxEnv, sids []string, limit time.Duration) (Fates, error) {
+	var f Fates
+	for _, sid := range sids {
+		info, err := WaitCallEnded(ctx, env, sid, limit)
+		if err != nil {
+			return f, err
+		}
+		switch {
+		case info.BridgedWith != "":
+			f.Bridged++
+			if leg, _ := env.Sandbox.Voice().Call(info.BridgedWith); leg.AnsweredBy != "human" {
+				f.Problems = append(f.Problems, fmt.Sprintf("caller %s bridged to a leg AMD called %q", sid, leg.AnsweredBy))
+			}
+		case info.QueueResult == "leave":
+			f.Voicemail++
+		default:
+			f.Problems = append(f.Problems, fmt.Sprintf("caller %s ended neither bridged nor in voicemail: queue result %q", sid, info.QueueResult))
+		}
+	}
+	return f, nil
+}
