@@ -137,6 +137,14 @@ func TestEverySignedRouteRefusesABadSignature(t *testing.T) {
 
 // TestReconcilerAppliesWhatTheWebhooksLost: Twilio retries a webhook once, and only when the
 // connection fails, so a lost event must not leave a reservation open.
+// reconcile runs one reconciler pass as of at and returns how many reservations it repaired.
+func reconcile(t *testing.T, h *harness, at time.Time) int {
+	t.Helper()
+	n, err := h.bridge.Reconcile(context.Background(), at, time.Millisecond)
+	require.NoError(t, err)
+	return n
+}
+
 func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 	later := time.Now().Add(time.Hour) // every open reservation is overdue by then
 	ringing := func(t *testing.T, h *harness) (res, string) {
@@ -156,8 +164,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		h := newHarness(t)
 		r, call := ringing(t, h)
 		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "canceled"})
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Equal(t, 1, n)
 		h.waitIdle()
 		assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
@@ -169,8 +176,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 	t.Run("task deleted at TaskRouter (404): the leg is ended", func(t *testing.T) {
 		h := newHarness(t)
 		r, _ := ringing(t, h)
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Equal(t, 1, n)
 		h.waitIdle()
 		assert.Equal(t, taskrouter.StateCanceled, h.reservation(r).State)
@@ -182,8 +188,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		h.answer(r, call, "human")
 		require.Equal(t, taskrouter.StateBridging, h.reservation(r).State)
 		h.tw.Add(calls, map[string]any{"sid": call, "status": "in-progress"})
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Zero(t, n, "the dequeue may have bridged the call: nothing to repair")
 		h.waitIdle()
 		assert.Equal(t, taskrouter.StateBridging, h.reservation(r).State)
@@ -203,8 +208,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		h.callStatus(r, call, "completed")
 		h.waitIdle()
 		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "wrapping"})
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Equal(t, 1, n)
 		h.waitIdle()
 		assert.Equal(t, taskrouter.StateWrapping, h.reservation(r).State)
@@ -216,16 +220,14 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		h := newHarness(t)
 		r, _ := bridged(t, h)
 		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "wrapping"})
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Equal(t, 1, n)
 		h.waitIdle()
 		assert.Len(t, h.tw.Requests("update_task"), 1)
 
 		r2, _ := bridged(t, h) // a conversation, checked at most once a minute
 		fetches := len(h.tw.Requests("fetch_reservation"))
-		n, err = h.bridge.Reconcile(context.Background(), later.Add(30*time.Second), time.Millisecond)
-		require.NoError(t, err)
+		n = reconcile(t, h, later.Add(30*time.Second))
 		assert.Zero(t, n)
 		assert.Len(t, h.tw.Requests("fetch_reservation"), fetches, "not again within the minute")
 		assert.Equal(t, taskrouter.StateAccepted, h.reservation(r2).State)
@@ -235,8 +237,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		r, call := ringing(t, h)
 		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "pending"})
 		h.tw.Add(calls, map[string]any{"sid": call, "status": "no-answer"})
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Equal(t, 1, n)
 		h.waitIdle()
 		got := h.reservation(r)
@@ -250,8 +251,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 		h.tw.Add(reservations(r), map[string]any{"sid": r.SID, "reservation_status": "pending"})
 		h.tw.Add(calls, map[string]any{"sid": call, "status": "ringing"})
 		writes := len(h.tw.Writes())
-		n, err := h.bridge.Reconcile(context.Background(), later, time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, later)
 		assert.Zero(t, n)
 		assert.Equal(t, taskrouter.StateRinging, h.reservation(r).State)
 		assert.Len(t, h.tw.Writes(), writes)
@@ -259,8 +259,7 @@ func TestReconcilerAppliesWhatTheWebhooksLost(t *testing.T) {
 	t.Run("not overdue yet: Twilio is not asked", func(t *testing.T) {
 		h := newHarness(t)
 		ringing(t, h)
-		n, err := h.bridge.Reconcile(context.Background(), time.Now(), time.Millisecond)
-		require.NoError(t, err)
+		n := reconcile(t, h, time.Now())
 		assert.Zero(t, n)
 		assert.Empty(t, h.tw.Requests("fetch_reservation", "fetch_call"))
 	})

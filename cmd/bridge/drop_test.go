@@ -71,24 +71,7 @@ const faultySpeed = 20
 // workflow keeps Twilio's default reservation timeout (120 s), which leaves the reconciler
 // time to act before TaskRouter's own time-out (see TestRealAccountReconcilerRepairsLostWebhooks).
 func faultyRunAgents() (spec string, personas map[string]voice.Persona) {
-	var workers strings.Builder
-	personas = map[string]voice.Persona{}
-	for i := range 20 {
-		name := fmt.Sprintf("Agent%02d", i)
-		number := fmt.Sprintf("+1500555%04d", 2000+i)
-		fmt.Fprintf(&workers, "  - {name: %s, contact_uri: %q, activity: Available}\n", name, number)
-		switch i % 5 {
-		case 0:
-			personas[number] = voice.Voicemail(2*time.Second, 6*time.Second, true)
-		case 1:
-			personas[number] = voice.NoAnswer()
-		case 2:
-			personas[number] = voice.Busy()
-		default:
-			personas[number] = voice.Human(2*time.Second, 5*time.Second)
-		}
-	}
-	spec = e2eSpec[:strings.Index(e2eSpec, "\nworkers:")] + "\nworkers:\n" + workers.String() + e2eSpec[strings.Index(e2eSpec, "\nworkflow:"):]
+	spec, personas = mixedAgents(2000, 5*time.Second)
 	spec = strings.Replace(spec, "  name: Inbound\n", "  name: Inbound\n  reservation_timeout: 120\n", 1)
 	return strings.Replace(spec, "timeout: 300", "timeout: 400", 1), personas
 }

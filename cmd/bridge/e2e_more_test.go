@@ -140,15 +140,14 @@ func TestE2EBridgeRestartedMidCall(t *testing.T) {
 }
 
 // TestE2EManyCallersManyAgents runs alone (not parallel): it loads the machine on its own.
-func TestE2EManyCallersManyAgents(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200 callers: not in -short")
-	}
+// mixedAgents is e2eSpec with 20 agents numbered from +1500555<first>: of each five, one's
+// voicemail picks up, one never answers, one is busy and two answer and talk for talk.
+func mixedAgents(first int, talk time.Duration) (spec string, personas map[string]voice.Persona) {
 	var workers strings.Builder
-	personas := map[string]voice.Persona{}
+	personas = map[string]voice.Persona{}
 	for i := range 20 {
 		name := fmt.Sprintf("Agent%02d", i)
-		number := fmt.Sprintf("+1500555%04d", 1000+i)
+		number := fmt.Sprintf("+1500555%04d", first+i)
 		fmt.Fprintf(&workers, "  - {name: %s, contact_uri: %q, activity: Available}\n", name, number)
 		switch i % 5 {
 		case 0:
@@ -158,10 +157,18 @@ func TestE2EManyCallersManyAgents(t *testing.T) {
 		case 2:
 			personas[number] = voice.Busy()
 		default:
-			personas[number] = voice.Human(2*time.Second, 20*time.Second)
+			personas[number] = voice.Human(2*time.Second, talk)
 		}
 	}
-	spec := e2eSpec[:strings.Index(e2eSpec, "\nworkers:")] + "\nworkers:\n" + workers.String() + e2eSpec[strings.Index(e2eSpec, "\nworkflow:"):]
+	spec = e2eSpec[:strings.Index(e2eSpec, "\nworkers:")] + "\nworkers:\n" + workers.String() + e2eSpec[strings.Index(e2eSpec, "\nworkflow:"):]
+	return spec, personas
+}
+
+func TestE2EManyCallersManyAgents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 callers: not in -short")
+	}
+	spec, personas := mixedAgents(1000, 20*time.Second)
 	spec = strings.Replace(spec, "timeout: 300", "timeout: 900", 1)
 	e := newE2EWithSpec(t, spec, map[string]string{"RING_TIMEOUT": "15"})
 	for number, p := range personas {
