@@ -22,10 +22,10 @@ type arrival struct {
 
 // latencyResult is one run: commit → Work start, per job.
 type latencyResult struct {
-	queue, arrival          string
-	n, duplicates           int
-	p50, p90, p99, max, sum time.Duration
-	elapsed                 time.Duration
+	queue, arrival     string
+	n, duplicates      int
+	p50, p90, p99, max time.Duration
+	elapsed            time.Duration
 }
 
 func (r latencyResult) String() string {

@@ -77,7 +77,7 @@ func (q *riverQueue) setup(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("River migrations: %w", err)
+		return fmt.Errorf("river migrations: %w", err)
 	}
 	q.pool, err = newPool(ctx, q.url, 32)
 	if err != nil {

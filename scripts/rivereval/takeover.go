@@ -103,7 +103,7 @@ func measureTakeover(ctx context.Context, o *options, pool *pgxpool.Pool, q jobQ
 		} else if _, err := start("L", "idle"); err != nil {
 			return res, err
 		} else if err := waitFor(ctx, 40*time.Second, func() bool { return riverLeader(ctx, pool, schema) == "L" }); err != nil {
-			return res, fmt.Errorf("L never became leader: %w", err)
+			return res, fmt.Errorf("worker L never became leader: %w", err)
 		}
 	}
 	a, err := start("A", "dial")
@@ -112,7 +112,7 @@ func measureTakeover(ctx context.Context, o *options, pool *pgxpool.Pool, q jobQ
 	}
 	if impl == "river" && killLeader {
 		if err := waitFor(ctx, 40*time.Second, func() bool { return riverLeader(ctx, pool, schema) == "A" }); err != nil {
-			return res, fmt.Errorf("A never became leader: %w", err)
+			return res, fmt.Errorf("worker A never became leader: %w", err)
 		}
 	}
 	for i := 1; i <= jobs; i++ {
@@ -121,7 +121,7 @@ func measureTakeover(ctx context.Context, o *options, pool *pgxpool.Pool, q jobQ
 		}
 	}
 	if err := waitFor(ctx, 30*time.Second, func() bool { return runsBy(ctx, pool, schema, "A") == jobs }); err != nil {
-		return res, fmt.Errorf("A did not start its jobs: %w", err)
+		return res, fmt.Errorf("worker A did not start its jobs: %w", err)
 	}
 	if _, err := start("C", "dial"); err != nil {
 		return res, err
@@ -129,7 +129,7 @@ func measureTakeover(ctx context.Context, o *options, pool *pgxpool.Pool, q jobQ
 	a.kill()
 	killed := time.Now()
 	if err := waitFor(ctx, 3*time.Minute, func() bool { return runsBy(ctx, pool, schema, "C") == jobs }); err != nil {
-		return res, fmt.Errorf("C did not take A's jobs over: %w", err)
+		return res, fmt.Errorf("worker C did not take A's jobs over: %w", err)
 	}
 	var first, last time.Time
 	err = pool.QueryRow(ctx, "SELECT min(started_at), max(started_at) FROM "+schema+".runs WHERE worker = 'C'").Scan(&first, &last)
