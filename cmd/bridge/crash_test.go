@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,9 +72,13 @@ func crashSpec() string {
 	for _, a := range crashAgents {
 		fmt.Fprintf(&workers, "  - {name: %s, contact_uri: %q, activity: Available}\n", a.name, a.number)
 	}
-	spec := e2eSpec[:strings.Index(e2eSpec, "\nworkers:")] + "\nworkers:\n" + workers.String() + e2eSpec[strings.Index(e2eSpec, "\nworkflow:"):]
-	// Callers wait in the queue up to 600 s of the sandbox's clock (30 s) before voicemail, and
-	// an agent whose reservation timed out (the bridge was down) is made available again.
+	return crashTimeouts(e2eSpec[:strings.Index(e2eSpec, "\nworkers:")] + "\nworkers:\n" + workers.String() + e2eSpec[strings.Index(e2eSpec, "\nworkflow:"):])
+}
+
+// crashTimeouts: callers wait in the queue up to 600 s of the sandbox's clock (30 s at 20×)
+// before voicemail, and an agent whose reservation timed out (a bridge was down) is made
+// available again.
+func crashTimeouts(spec string) string {
 	spec = strings.Replace(spec, "timeout: 300", "timeout: 600", 1)
 	return strings.Replace(spec, "timeout_activity: Missed Call", "timeout_activity: Available", 1)
 }
@@ -187,27 +194,33 @@ func (c *crashRig) start() {
 	c.t.Helper()
 	log := &testkit.SyncBuffer{}
 	c.logs = append(c.logs, log)
-	cmd := exec.Command(c.bin, "-env-file", "")
-	cmd.Env, cmd.Stdout, cmd.Stderr = c.env, io.Discard, log
-	require.NoError(c.t, cmd.Start())
-	exited := make(chan error, 1)
+	c.proc, c.exited = startBridge(c.t, c.bin, c.env, c.port, log)
+}
+
+// startBridge runs the bridge binary with env, its stderr into log, and waits until it answers
+// /healthz on port; exited receives its end.
+func startBridge(t *testing.T, bin string, env []string, port string, log *testkit.SyncBuffer) (proc *exec.Cmd, exited chan error) {
+	t.Helper()
+	cmd := exec.Command(bin, "-env-file", "")
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, io.Discard, log
+	require.NoError(t, cmd.Start())
+	exited = make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	c.proc, c.exited = cmd, exited
-	c.t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case err := <-exited:
-			c.t.Fatalf("bridge exited at start (%v): %s", err, log.String())
+			t.Fatalf("bridge exited at start (%v): %s", err, log.String())
 		default:
 		}
-		if resp, err := http.Get("http://127.0.0.1:" + c.port + "/healthz"); err == nil {
+		if resp, err := http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return cmd, exited
 			}
 		}
-		require.True(c.t, time.Now().Before(deadline), "bridge not healthy after 30 s: %s", log.String())
+		require.True(t, time.Now().Before(deadline), "bridge not healthy after 30 s: %s", log.String())
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -520,11 +533,14 @@ type crashRESTProxy struct {
 	srv      *httptest.Server
 	upstream string
 	client   *http.Client
+	// rate is the fraction of Calls and Tasks requests that fail (crashFaultRate unless set).
+	rate float64
 
 	mu      sync.Mutex
 	rng     *rand.Rand
 	faults  int
 	created map[string]string // call SID → reservation SID
+	ended   map[string]string // call SID → the status this proxy's bridge set (canceled, completed)
 	// hold, when set, holds the answer of the next Calls.create after the sandbox created the
 	// call: the test kills the bridge meanwhile. held is signalled once one is held.
 	hold chan struct{}
@@ -576,8 +592,8 @@ func (p *crashRESTProxy) waitIfHeld(r *http.Request) {
 }
 
 func newCrashRESTProxy(t *testing.T, upstream string, rng *rand.Rand) *crashRESTProxy {
-	p := &crashRESTProxy{upstream: upstream, rng: rng, created: map[string]string{},
-		client: &http.Client{Timeout: 20 * time.Second}}
+	p := &crashRESTProxy{upstream: upstream, rng: rng, rate: crashFaultRate, created: map[string]string{},
+		ended: map[string]string{}, client: &http.Client{Timeout: 20 * time.Second}}
 	p.srv = httptest.NewServer(p)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -591,7 +607,7 @@ func (p *crashRESTProxy) draw(r *http.Request) string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.rng.Float64() >= crashFaultRate {
+	if p.rng.Float64() >= p.rate {
 		return ""
 	}
 	p.faults++
@@ -642,14 +658,23 @@ func (p *crashRESTProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
-var crashReservationInURL = regexp.MustCompile(`reservation=(WR[0-9a-f]{32})`)
+var (
+	crashReservationInURL = regexp.MustCompile(`reservation=(WR[0-9a-f]{32})`)
+	crashCallUpdate       = regexp.MustCompile(`/Calls/(CA[0-9a-f]{32})\.json$`)
+)
 
 // recordCall notes a call the sandbox created, with the reservation its URL names.
 func (p *crashRESTProxy) recordCall(r *http.Request, body []byte, status int, answer []byte) {
+	form, _ := url.ParseQuery(string(body))
+	if m := crashCallUpdate.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost && status == http.StatusOK && form.Get("Status") != "" {
+		p.mu.Lock()
+		p.ended[m[1]] = form.Get("Status")
+		p.mu.Unlock()
+		return
+	}
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Calls.json") || status != http.StatusCreated {
 		return
 	}
-	form, _ := url.ParseQuery(string(body))
 	var call struct {
 		Sid string `json:"sid"`
 	}
@@ -666,11 +691,14 @@ func (p *crashRESTProxy) recordCall(r *http.Request, body []byte, status int, an
 func (p *crashRESTProxy) createdCalls() map[string]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]string, len(p.created))
-	for k, v := range p.created {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.created)
+}
+
+// endedCalls are the calls this proxy's bridge ended, with the status it set.
+func (p *crashRESTProxy) endedCalls() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.ended)
 }
 
 func (p *crashRESTProxy) faulted() int {
@@ -691,47 +719,77 @@ type crashDelivery struct {
 	query  url.Values
 	form   url.Values
 	status int
+	// target is the index of the bridge that answered (-1: none).
+	target int
+	at     time.Time
 }
 
-// crashHookRecorder is the bridge's public URL: it forwards every webhook to the bridge and records
-// its answer.
+// crashHookRecorder is the bridges' public URL: a reverse proxy that forwards every webhook to
+// one of its targets, round robin, and records the answer. Like a load balancer's "next
+// upstream on connection error", a target that refuses the connection (a dead replica) is
+// skipped; a request that reached a bridge is never sent to another.
 type crashHookRecorder struct {
-	srv    *httptest.Server
-	target string
-	client *http.Client
+	srv     *httptest.Server
+	targets []string
+	client  *http.Client
+	next    atomic.Uint64
+	// avoid, when set, names the target a delivery should not start with (-1: none).
+	avoid func(query, form url.Values) int
 
 	mu  sync.Mutex
 	log []crashDelivery
 }
 
-func newCrashHookRecorder(t *testing.T, target string) *crashHookRecorder {
-	h := &crashHookRecorder{target: target,
+func newCrashHookRecorder(t *testing.T, targets ...string) *crashHookRecorder {
+	h := &crashHookRecorder{targets: targets,
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	h.srv = httptest.NewServer(h)
 	t.Cleanup(h.srv.Close)
 	return h
 }
 
+// forward sends the request to the next target, or the ones after it while they refuse the
+// connection, and returns the answer and the target's index.
+func (h *crashHookRecorder) forward(r *http.Request, body []byte, d crashDelivery) (*http.Response, int, error) {
+	n := len(h.targets)
+	first := int(h.next.Add(1)-1) % n
+	if h.avoid != nil && n > 1 && h.avoid(d.query, d.form) == first {
+		first = (first + 1) % n
+	}
+	var err error
+	for i := range n {
+		target := (first + i) % n
+		req, rerr := http.NewRequestWithContext(r.Context(), r.Method, h.targets[target]+r.URL.RequestURI(), bytes.NewReader(body))
+		if rerr != nil {
+			return nil, -1, rerr
+		}
+		req.Header = r.Header.Clone()
+		var resp *http.Response
+		if resp, err = h.client.Do(req); err == nil {
+			return resp, target, nil
+		}
+		if op := (*net.OpError)(nil); !errors.As(err, &op) || op.Op != "dial" {
+			return nil, -1, err // it may have reached the bridge: never sent twice
+		}
+	}
+	return nil, -1, err
+}
+
 func (h *crashHookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	form, _ := url.ParseQuery(string(body))
-	d := crashDelivery{path: r.URL.Path, query: r.URL.Query(), form: form}
+	d := crashDelivery{path: r.URL.Path, query: r.URL.Query(), form: form, target: -1, at: time.Now()}
 	defer func() {
 		h.mu.Lock()
 		h.log = append(h.log, d)
 		h.mu.Unlock()
 	}()
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, h.target+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := h.client.Do(req)
+	resp, target, err := h.forward(r, body, d)
 	if err != nil {
 		http.Error(w, "bridge unreachable: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	d.target = target
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	d.status = resp.StatusCode

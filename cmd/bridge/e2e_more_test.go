@@ -143,9 +143,14 @@ func TestE2EBridgeRestartedMidCall(t *testing.T) {
 // mixedAgents is e2eSpec with 20 agents numbered from +1500555<first>: of each five, one's
 // voicemail picks up, one never answers, one is busy and two answer and talk for talk.
 func mixedAgents(first int, talk time.Duration) (spec string, personas map[string]voice.Persona) {
+	return mixedAgentsN(20, first, talk)
+}
+
+// mixedAgentsN is mixedAgents with n agents.
+func mixedAgentsN(n, first int, talk time.Duration) (spec string, personas map[string]voice.Persona) {
 	var workers strings.Builder
 	personas = map[string]voice.Persona{}
-	for i := range 20 {
+	for i := range n {
 		name := fmt.Sprintf("Agent%02d", i)
 		number := fmt.Sprintf("+1500555%04d", first+i)
 		fmt.Fprintf(&workers, "  - {name: %s, contact_uri: %q, activity: Available}\n", name, number)

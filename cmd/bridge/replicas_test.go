@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"queuebridge/internal/app"
+	"queuebridge/internal/testkit"
+	"queuebridge/sandbox"
+	"queuebridge/sandbox/clock"
+	sbtr "queuebridge/sandbox/taskrouter"
+	"queuebridge/sandbox/voice"
+	"queuebridge/scripts/demo"
+)
+
+// The replicas test: several bridge processes (the real binary) share one database, behind a
+// reverse proxy that spreads the sandbox's webhooks over them round robin, steering every
+// webhook about a reservation away from the replica that placed its agent leg (so an answer, a
+// leg's status and a task's cancel are handled by another replica than the dial). TaskRouter's
+// events are duplicated and reordered. Each replica talks to the sandbox's REST API through its
+// own recording proxy, so the test knows which replica created and which ended every leg.
+// Mid-run one replica is SIGKILLed while Twilio's answer to its Calls.create is in flight.
+
+const (
+	replicaSeed = 12
+	replicaRate = 40 // callers placed per second
+	// replicaImpatient is the share of callers who hang up in the queue after a random wait: their
+	// task is canceled, often while an agent's phone rings.
+	replicaImpatient = 0.15
+)
+
+// replicaRig is the sandbox, the proxies, and the bridge processes.
+type replicaRig struct {
+	t      *testing.T
+	sb     *sandbox.Sandbox
+	rest   []*crashRESTProxy
+	hooks  *crashHookRecorder
+	bin    string
+	ports  []string
+	envs   [][]string
+	procs  []*exec.Cmd
+	exited []chan error
+	alive  []bool
+	logs   []*testkit.SyncBuffer
+}
+
+// newReplicaRig provisions n agents of mixed personas (mixedAgentsN) in a sandbox whose clock
+// runs speed times faster than real time, for n bridges on databaseURL.
+func newReplicaRig(t *testing.T, bin string, replicas int, databaseURL string, agents int, speed float64) *replicaRig {
+	t.Helper()
+	sb, err := sandbox.New(sandbox.Config{Clock: clock.NewScaled(speed)})
+	require.NoError(t, err)
+	require.NoError(t, sb.Start())
+	t.Cleanup(func() { _ = sb.Close() })
+	spec, personas := mixedAgentsN(agents, 3000, 8*time.Second)
+	for number, p := range personas {
+		sb.SetPersona(number, p)
+	}
+	sb.Voice().SetCallsPerSecond(0)
+	sb.TaskRouter().SetDeliveryFaults(sbtr.DeliveryFaults{Duplicate: true, Reorder: true})
+
+	r := &replicaRig{t: t, sb: sb, bin: bin}
+	rng := rand.New(rand.NewPCG(replicaSeed, replicaSeed))
+	var targets []string
+	for range replicas {
+		port := crashFreePort(t)
+		p := newCrashRESTProxy(t, sb.URL(), rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+		p.rate = 0
+		r.ports, r.rest = append(r.ports, port), append(r.rest, p)
+		targets = append(targets, "http://127.0.0.1:"+port)
+	}
+	r.hooks = newCrashHookRecorder(t, targets...)
+	r.hooks.avoid = r.placer
+	r.provision(crashTimeouts(spec), databaseURL)
+	r.procs, r.exited, r.alive = make([]*exec.Cmd, replicas), make([]chan error, replicas), make([]bool, replicas)
+	return r
+}
+
+// provision applies the spec for bridges whose public URL is the reverse proxy's, and builds
+// each replica's environment: its port and its own REST proxy.
+func (r *replicaRig) provision(spec, databaseURL string) {
+	vars := map[string]string{"RING_TIMEOUT": "15", "DATABASE_URL": filepath.Join(r.t.TempDir(), "provision.db")}
+	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
+	require.NoError(r.t, err)
+	account, token := r.sb.Credentials()
+	cfg.PublicBaseURL = r.hooks.srv.URL
+	cfg.Twilio.AccountSID, cfg.Twilio.AuthToken, cfg.Twilio.APIURL = account, token, r.sb.URL()
+	outputs, err := app.Provision(context.Background(), cfg, []byte(spec))
+	require.NoError(r.t, err)
+	vars["DATABASE_URL"] = databaseURL
+	vars["TWILIO_ACCOUNT_SID"], vars["TWILIO_AUTH_TOKEN"] = account, token
+	vars["TWILIO_WORKSPACE_SID"], vars["PUBLIC_BASE_URL"], vars["LOG_LEVEL"] = outputs.WorkspaceSID, r.hooks.srv.URL, "info"
+	for i, port := range r.ports {
+		vars["PORT"], vars["TWILIO_API_URL"] = port, r.rest[i].srv.URL
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		for k, v := range vars {
+			env = append(env, k+"="+v)
+		}
+		r.envs = append(r.envs, env)
+	}
+}
+
+func (r *replicaRig) start(i int) {
+	r.t.Helper()
+	log := &testkit.SyncBuffer{}
+	r.logs = append(r.logs, log)
+	r.procs[i], r.exited[i] = startBridge(r.t, r.bin, r.envs[i], r.ports[i], log)
+	r.alive[i] = true
+}
+
+// kill SIGKILLs replica i and waits for it to be gone.
+func (r *replicaRig) kill(i int) {
+	r.t.Helper()
+	require.NoError(r.t, r.procs[i].Process.Kill())
+	testkit.Receive(r.t, r.exited[i], 10*time.Second, "the killed bridge to exit")
+	r.alive[i] = false
+}
+
+// stopAll ends the live replicas gracefully and checks each exits 0.
+func (r *replicaRig) stopAll() {
+	r.t.Helper()
+	for i, p := range r.procs {
+		if r.alive[i] {
+			require.NoError(r.t, p.Process.Signal(os.Interrupt))
+		}
+	}
+	for i := range r.procs {
+		if r.alive[i] {
+			assert.NoError(r.t, testkit.Receive(r.t, r.exited[i], 30*time.Second, "a bridge to stop"))
+			r.alive[i] = false
+		}
+	}
+}
+
+// placer is the replica that created an agent leg for the reservation a webhook names (or for a
+// reservation of the task it names), -1 when none: the reverse proxy starts elsewhere.
+func (r *replicaRig) placer(query, form url.Values) int {
+	reservations := map[string]bool{}
+	for _, sid := range []string{query.Get("reservation"), form.Get("ReservationSid")} {
+		if sid != "" {
+			reservations[sid] = true
+		}
+	}
+	if task := form.Get("TaskSid"); task != "" && form.Get("ReservationSid") == "" {
+		for _, res := range r.sb.TaskRouter().TaskReservations(task) {
+			reservations[res.Sid] = true
+		}
+	}
+	if len(reservations) == 0 {
+		return -1
+	}
+	for i, p := range r.rest {
+		for _, res := range p.createdCalls() {
+			if reservations[res] {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// caller is one placed caller and whether they may hang up in the queue.
+type replicaCaller struct {
+	sid       string
+	impatient bool
+}
+
+// placeCallers places n callers, replicaRate a second, from another goroutine: each waits in
+// the queue and leaves a message if nobody takes the call, or (replicaImpatient of them) hangs
+// up after a random wait. It sends each caller as placed, and closes the channel at the end.
+func (r *replicaRig) placeCallers(n int, rng *rand.Rand) <-chan replicaCaller {
+	type plan struct {
+		persona   voice.Persona
+		impatient bool
+	}
+	plans := make([]plan, n)
+	for i := range plans {
+		plans[i].persona = voice.Human(0, 0).WithMessage(3 * time.Second)
+		if rng.Float64() < replicaImpatient {
+			plans[i] = plan{plans[i].persona.WithPatience(time.Duration(5+rng.IntN(60)) * time.Second), true}
+		}
+	}
+	out := make(chan replicaCaller, n)
+	go func() {
+		defer close(out)
+		start := time.Now()
+		for i, p := range plans {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / replicaRate)))
+			from := fmt.Sprintf("+1555040%04d", i)
+			r.sb.SetPersona(from, p.persona)
+			sid, err := r.sb.PlaceCall(context.Background(), from, demo.Number)
+			if err != nil {
+				r.t.Errorf("placing caller %d: %v", i, err)
+				continue
+			}
+			out <- replicaCaller{sid: sid, impatient: p.impatient}
+		}
+	}()
+	return out
+}
+
+// created is every agent leg created through the replicas' REST proxies: call → reservation,
+// and call → the replica that created it.
+func (r *replicaRig) created() (reservation map[string]string, replica map[string]int) {
+	reservation, replica = map[string]string{}, map[string]int{}
+	for i, p := range r.rest {
+		for call, res := range p.createdCalls() {
+			reservation[call], replica[call] = res, i
+		}
+	}
+	return reservation, replica
+}
+
+// waitResolved polls until every caller's call ended, every task is over, no reservation is
+// pending or accepted at TaskRouter, every agent leg ended, and the outbox is empty.
+func (r *replicaRig) waitResolved(callers []replicaCaller, limit time.Duration) {
+	r.t.Helper()
+	var sids []string
+	for _, c := range callers {
+		sids = append(sids, c.sid)
+	}
+	c := &crashRig{t: r.t, sb: r.sb, hooks: r.hooks, logs: r.logs}
+	for i, alive := range r.alive {
+		if alive {
+			c.port = r.ports[i]
+		}
+	}
+	c.waitResolved(sids, limit)
+}
+
+// checkFates: a patient caller is bridged to a human or leaves a voicemail; an impatient one
+// may also have hung up in the queue.
+func (r *replicaRig) checkFates(callers []replicaCaller) (bridged, voicemail, hungUp int) {
+	r.t.Helper()
+	var patient []string
+	for _, c := range callers {
+		if !c.impatient {
+			patient = append(patient, c.sid)
+			continue
+		}
+		info, ok := r.sb.Voice().Call(c.sid)
+		require.True(r.t, ok)
+		switch {
+		case info.BridgedWith != "":
+			bridged++
+			leg, _ := r.sb.Voice().Call(info.BridgedWith)
+			assert.Equal(r.t, "human", leg.AnsweredBy, "caller %s bridged to a machine", c.sid)
+		case info.QueueResult == "leave":
+			voicemail++
+		case info.QueueResult == "hangup":
+			hungUp++
+		default:
+			r.t.Errorf("impatient caller %s ended with queue result %q", c.sid, info.QueueResult)
+		}
+	}
+	f, err := demo.WaitFates(context.Background(), &app.SandboxEnv{Sandbox: r.sb}, patient, time.Minute)
+	require.NoError(r.t, err)
+	for _, p := range f.Problems {
+		r.t.Error(p)
+	}
+	return bridged + f.Bridged, voicemail + f.Voicemail, hungUp
+}
+
+// checkLegs: every agent leg was created through a replica's proxy, no reservation has two, and
+// no task ever had two legs answered at the same time. It returns how many legs a replica other
+// than the one that placed them canceled or hung up.
+func (r *replicaRig) checkLegs() (legs, endedElsewhere int) {
+	r.t.Helper()
+	reservation, placedBy := r.created()
+	perReservation := map[string][]string{}
+	for call, res := range reservation {
+		perReservation[res] = append(perReservation[res], call)
+	}
+	for res, calls := range perReservation {
+		assert.Len(r.t, calls, 1, "reservation %s has %d agent legs: %v", res, len(calls), calls)
+	}
+	type up struct {
+		call     string
+		from, to time.Time
+	}
+	perTask := map[string][]up{}
+	for _, leg := range r.sb.Voice().Calls() {
+		if leg.Direction != "outbound-api" {
+			continue
+		}
+		legs++
+		require.Contains(r.t, reservation, leg.Sid, "agent leg %s created without a replica's request", leg.Sid)
+		info, _ := r.sb.Voice().Call(leg.Sid)
+		for _, e := range info.Timeline {
+			if e.What == "status: in-progress" {
+				task := r.taskOf(reservation[leg.Sid])
+				perTask[task] = append(perTask[task], up{leg.Sid, e.Time, info.EndTime})
+			}
+		}
+	}
+	for task, ups := range perTask {
+		slices.SortFunc(ups, func(a, b up) int { return a.from.Compare(b.from) })
+		for i := 1; i < len(ups); i++ {
+			assert.False(r.t, ups[i].from.Before(ups[i-1].to), "task %s: legs %s and %s answered at the same time", task, ups[i-1].call, ups[i].call)
+		}
+	}
+	for i, p := range r.rest {
+		for call := range p.endedCalls() {
+			if by, ok := placedBy[call]; ok && by != i {
+				endedElsewhere++
+			}
+		}
+	}
+	return legs, endedElsewhere
+}
+
+// taskOf is the task of a reservation, from the reservation.created events delivered.
+func (r *replicaRig) taskOf(reservation string) string {
+	r.hooks.mu.Lock()
+	defer r.hooks.mu.Unlock()
+	for _, d := range r.hooks.log {
+		if d.form.Get("ReservationSid") == reservation && d.form.Get("TaskSid") != "" {
+			return d.form.Get("TaskSid")
+		}
+	}
+	return "unknown task of " + reservation
+}
+
+func TestE2EReplicasShareOneDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs three bridges: not in -short")
+	}
+	databaseURL, replicas := replicaDatabase(t)
+	began := time.Now()
+	bin := crashBuildBridge(t)
+	r := newReplicaRig(t, bin, replicas, databaseURL, 30, 20)
+	for i := range replicas {
+		r.start(i)
+	}
+	t.Logf("%d bridges built and started in %s", replicas, time.Since(began).Round(100*time.Millisecond))
+	placed := r.placeCallers(300, rand.New(rand.NewPCG(replicaSeed, 1)))
+	var callers []replicaCaller
+	for c := range placed {
+		callers = append(callers, c)
+		if len(callers) == 150 {
+			break
+		}
+	}
+	if replicas > 1 {
+		r.killMidDial(0)
+	}
+	for c := range placed {
+		callers = append(callers, c)
+	}
+	r.waitResolved(callers, 2*time.Minute)
+	bridged, voicemail, hungUp := r.checkFates(callers)
+	legs, endedElsewhere := r.checkLegs()
+	t.Logf("%d callers: %d bridged, %d to voicemail, %d hung up in the queue; %d agent legs, %d ended by another replica than the one that placed them; %s",
+		len(callers), bridged, voicemail, hungUp, legs, endedElsewhere, time.Since(began).Round(100*time.Millisecond))
+	if replicas > 1 {
+		assert.Positive(t, endedElsewhere, "no leg was ended by another replica than the one that placed it: the test did not exercise it")
+	}
+	r.stopAll()
+}
+
+// killMidDial SIGKILLs replica victim while Twilio's answer to one of its Calls.create is in
+// flight: the call exists, the replica never learns its SID.
+func (r *replicaRig) killMidDial(victim int) {
+	r.t.Helper()
+	before := r.rest[victim].createdCalls()
+	require.True(r.t, r.rest[victim].holdNextCreate(10*time.Second), "replica %d placed no call within 10 s", victim)
+	r.kill(victim)
+	killed := time.Now()
+	r.rest[victim].release()
+	var inFlight []string
+	for call, res := range r.rest[victim].createdCalls() {
+		if _, ok := before[call]; !ok {
+			inFlight = append(inFlight, res)
+		}
+	}
+	r.t.Logf("replica %d killed with the answer to its Calls.create for %v in flight", victim, inFlight)
+	_ = killed
+}
+
+// replicaDatabase is the database the replicas share, and how many run on it.
+func replicaDatabase(t *testing.T) (string, int) {
+	if os.Getenv("REPLICA_HARNESS_SQLITE") != "" {
+		return filepath.Join(t.TempDir(), "qb.db"), 1
+	}
+	t.Skip("needs PostgreSQL")
+	return "", 0
+}
