@@ -54,7 +54,23 @@ func (db *DB) RetryJob(ctx context.Context, id int64, notBefore time.Time, lastE
 	})
 }
 
-// ResumeJobs queues again the jobs a stopped process left running.
+// ExtendLeases moves the leases of the running jobs ids to until (never back).
+func (db *DB) ExtendLeases(ctx context.Context, ids []int64, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.inLazyTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := db.txStmt(ctx, tx, db.w.extendLease).ExecContext(ctx, millis(until), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ResumeJobs queues again the jobs a stopped process left running: one process owns the
+// database (the lock file), so every running job is a stopped process's.
 func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
 	return db.execCount(ctx, `UPDATE jobs SET state = 'queued' WHERE state = 'running'`)
 }

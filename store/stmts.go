@@ -16,6 +16,7 @@ type writeStmts struct {
 	insertEvent, upsert, update    *sql.Stmt
 	updateState, insertJob         *sql.Stmt
 	claimJobs, deleteJob, retryJob *sql.Stmt
+	extendLease                    *sql.Stmt
 }
 
 // readStmts run on the read pool.
@@ -47,6 +48,7 @@ func (db *DB) prepareAll(ctx context.Context) error {
 				ORDER BY not_before, id LIMIT ?3)
 			RETURNING id, kind, reservation_sid, call_sid, attempts, not_before, deadline, last_error`},
 		{db.write, &w.deleteJob, `DELETE FROM jobs WHERE id = ?`},
+		{db.write, &w.extendLease, `UPDATE jobs SET lease_until = ?1 WHERE id = ?2 AND state = 'running' AND lease_until < ?1`},
 		{db.write, &w.retryJob, `UPDATE jobs SET state = 'queued', attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?`},
 		{db.read, &r.reservation, `SELECT ` + resSQL.columns + ` FROM reservations WHERE sid = ?`},
 		{db.read, &r.callOwner, `SELECT sid FROM reservations WHERE call_sid = ?`},

@@ -148,7 +148,13 @@ type Store interface {
 	FinishJob(ctx context.Context, id int64, outcome string) error
 	// RetryJob puts a job back to run again at notBefore.
 	RetryJob(ctx context.Context, id int64, notBefore time.Time, lastErr string) error
-	// ResumeJobs puts back jobs left running by a process that stopped; it returns how many.
+	// ExtendLeases moves the leases of the running jobs ids to until (never back): the process
+	// running them is alive, and no other claims them while they run. A job that is no longer
+	// running (finished, rescheduled) is left alone.
+	ExtendLeases(ctx context.Context, ids []int64, until time.Time) error
+	// ResumeJobs puts back jobs left running by a process that stopped; it returns how many. A
+	// store shared by several processes puts back only the jobs whose lease has ended: the
+	// others are being run by a live process.
 	ResumeJobs(ctx context.Context) (int, error)
 	// NextJobAt returns when the earliest queued job is due or running job's lease ends, if any.
 	NextJobAt(ctx context.Context) (time.Time, bool, error)
@@ -157,6 +163,14 @@ type Store interface {
 
 	// Ping checks that the store can be reached (for /readyz).
 	Ping(ctx context.Context) error
+}
+
+// JobSignal is what a store shared by several processes may offer the dispatcher: a channel
+// that receives a value when another process queued jobs (and whenever jobs may have been
+// queued unnoticed, e.g. after the store reconnected), so that an idle dispatcher claims them at
+// once instead of at its next timer. The dispatcher uses it when its store implements it.
+type JobSignal interface {
+	JobsQueued() <-chan struct{}
 }
 
 // CallRequest is the agent leg to place.

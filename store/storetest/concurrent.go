@@ -18,11 +18,29 @@ import (
 // committed.
 
 var concurrencyTests = []test{
-	{"one of concurrent compare-and-sets wins", compareAndSetOneWins},
-	{"a duplicate event delivered concurrently is applied once", concurrentDuplicateEvent},
-	{"concurrent updates are each all or nothing", concurrentAllOrNothing},
-	{"UpdateTask and UpdateReservation serialize", taskAndReservationSerialize},
-	{"concurrent claimers claim each job once", concurrentClaimers},
+	{"one of concurrent compare-and-sets wins", alone(compareAndSetOneWins)},
+	{"one of concurrent creations of a reservation wins, its task given or not", alone(createOneWins)},
+	{"a duplicate event delivered concurrently is applied once", alone(concurrentDuplicateEvent)},
+	{"concurrent updates are each all or nothing", alone(concurrentAllOrNothing)},
+	{"UpdateTask and UpdateReservation serialize", alone(taskAndReservationSerialize)},
+	{"concurrent claimers claim each job once", alone(concurrentClaimers)},
+}
+
+// A concurrency test runs its writers on two stores, s and o, the even ones on s and the odd
+// ones on o: one store alone passes itself as both; two stores on one database (several
+// processes, see RunShared) must keep the same promises between them.
+type raceTest func(t *testing.T, s, o taskrouter.Store)
+
+func alone(f raceTest) func(t *testing.T, s taskrouter.Store) {
+	return func(t *testing.T, s taskrouter.Store) { f(t, s, s) }
+}
+
+// either is writer i's store.
+func either(i int, s, o taskrouter.Store) taskrouter.Store {
+	if i%2 == 0 {
+		return s
+	}
+	return o
 }
 
 const writers = 50
@@ -43,13 +61,13 @@ func together(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func compareAndSetOneWins(t *testing.T, s taskrouter.Store) {
+func compareAndSetOneWins(t *testing.T, s, o taskrouter.Store) {
 	put(t, s, reservation(wr1, wt1, taskrouter.StatePending))
 	won := make([]bool, writers)
 	results := make([]taskrouter.Reservation, writers)
 	errs := make([]error, writers)
 	together(writers, func(i int) {
-		results[i], _, errs[i] = s.UpdateReservation(t.Context(), wr1, "", "", func(snap taskrouter.Snapshot) (taskrouter.Change, error) {
+		results[i], _, errs[i] = either(i, s, o).UpdateReservation(t.Context(), wr1, "", "", func(snap taskrouter.Snapshot) (taskrouter.Change, error) {
 			won[i] = snap.Reservation.State == taskrouter.StatePending
 			if !won[i] {
 				return taskrouter.Change{}, nil
@@ -76,12 +94,46 @@ func compareAndSetOneWins(t *testing.T, s taskrouter.Store) {
 	assert.Equal(t, []string{name}, labels(claim(t, s, at(time.Hour))), "one job, the winner's")
 }
 
-func concurrentDuplicateEvent(t *testing.T, s taskrouter.Store) {
+// createOneWins races creations of a reservation not stored yet, without an event SID, half
+// of them naming its task and half not (an answer or a callback that comes first knows only the
+// reservation): exactly one finds it missing and creates it.
+func createOneWins(t *testing.T, s, o taskrouter.Store) {
+	won := make([]bool, writers)
+	errs := make([]error, writers)
+	together(writers, func(i int) {
+		task := ""
+		if i%4 < 2 {
+			task = wt1
+		}
+		_, _, errs[i] = either(i, s, o).UpdateReservation(t.Context(), wr1, task, "", func(snap taskrouter.Snapshot) (taskrouter.Change, error) {
+			won[i] = !snap.Found
+			if snap.Found {
+				return taskrouter.Change{}, nil
+			}
+			r := reservation(wr1, wt1, taskrouter.StatePending)
+			r.WorkerName = fmt.Sprint("writer ", i)
+			return taskrouter.Change{Reservation: &r, Jobs: []taskrouter.Job{job(taskrouter.JobDial, "", r.WorkerName, at(0))}}, nil
+		})
+	})
+	var winners []int
+	for i := range writers {
+		require.NoError(t, errs[i], "writer %d", i)
+		if won[i] {
+			winners = append(winners, i)
+		}
+	}
+	require.Len(t, winners, 1, "exactly one creates the reservation")
+	name := fmt.Sprint("writer ", winners[0])
+	assert.Equal(t, name, get(t, s, wr1).WorkerName)
+	assert.Equal(t, []string{name}, labels(claim(t, s, at(time.Hour))), "one job, the creator's")
+}
+
+func concurrentDuplicateEvent(t *testing.T, s, o taskrouter.Store) {
 	ran := make([]bool, writers)
 	dups := make([]bool, writers)
 	errs := make([]error, writers)
 	together(writers, func(i int) {
-		_, dups[i], errs[i] = s.UpdateReservation(t.Context(), wr1, wt1, ev1, func(snap taskrouter.Snapshot) (taskrouter.Change, error) {
+		_, dups[i], errs[i] = either(i, s, o).UpdateReservation(t.Context(), wr1, wt1, ev1, func(snap taskrouter.Snapshot) (taskrouter.Change, error) {
 			ran[i] = true
 			r := reservation(wr1, wt1, taskrouter.StatePending)
 			r.WorkerName = fmt.Sprint("writer ", i)
@@ -106,7 +158,7 @@ func concurrentDuplicateEvent(t *testing.T, s taskrouter.Store) {
 // concurrentAllOrNothing runs updates of different reservations at once, every third failing: a
 // store that shares work between concurrent updates (a group commit) must still keep each one
 // whole.
-func concurrentAllOrNothing(t *testing.T, s taskrouter.Store) {
+func concurrentAllOrNothing(t *testing.T, s, o taskrouter.Store) {
 	errs := make([]error, writers)
 	together(writers, func(i int) {
 		r := reservation(sid("WR", i), sid("WT", i), taskrouter.StatePending)
@@ -114,7 +166,7 @@ func concurrentAllOrNothing(t *testing.T, s taskrouter.Store) {
 		if i%3 == 0 {
 			fn = refuse(r)
 		}
-		_, _, errs[i] = s.UpdateReservation(t.Context(), r.SID, r.TaskSID, sid("EV", i), fn)
+		_, _, errs[i] = either(i, s, o).UpdateReservation(t.Context(), r.SID, r.TaskSID, sid("EV", i), fn)
 	})
 	var stored []string
 	for i := range writers {
@@ -139,7 +191,7 @@ func concurrentAllOrNothing(t *testing.T, s taskrouter.Store) {
 // taskAndReservationSerialize races a task-wide update against a reservation update, each
 // appending its mark to WorkerName: a lost update or a torn read leaves a result that no serial
 // order gives.
-func taskAndReservationSerialize(t *testing.T, s taskrouter.Store) {
+func taskAndReservationSerialize(t *testing.T, s, o taskrouter.Store) {
 	const rounds = 20
 	type outcome struct {
 		stored, returned taskrouter.Reservation
@@ -154,7 +206,7 @@ func taskAndReservationSerialize(t *testing.T, s taskrouter.Store) {
 			if i == 0 {
 				got[n].returned, _, got[n].resErr = s.UpdateReservation(t.Context(), r.SID, "", "", markRes)
 			} else {
-				_, got[n].taskErr = s.UpdateTask(t.Context(), r.TaskSID, "hangup", "", markTask)
+				_, got[n].taskErr = o.UpdateTask(t.Context(), r.TaskSID, "hangup", "", markTask)
 			}
 		})
 		got[n].stored = get(t, s, r.SID)
@@ -192,7 +244,7 @@ func markTask(snap taskrouter.Snapshot) (taskrouter.Change, error) {
 	return taskrouter.Change{Reservation: &r}, nil
 }
 
-func concurrentClaimers(t *testing.T, s taskrouter.Store) {
+func concurrentClaimers(t *testing.T, s, o taskrouter.Store) {
 	const jobs, claimers = 120, 8
 	var queued []taskrouter.Job
 	for i := range jobs {
@@ -203,7 +255,7 @@ func concurrentClaimers(t *testing.T, s taskrouter.Store) {
 	errs := make([]error, claimers)
 	together(claimers, func(i int) {
 		for {
-			batch, err := s.ClaimJobs(t.Context(), at(time.Second), lease, 5)
+			batch, err := either(i, s, o).ClaimJobs(t.Context(), at(time.Second), lease, 5)
 			if err != nil || len(batch) == 0 {
 				errs[i] = err
 				return

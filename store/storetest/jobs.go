@@ -17,6 +17,7 @@ var jobTests = []test{
 	{"RetryJob queues the job again, counting the attempt", retryJob},
 	{"ResumeJobs queues running jobs again", resumeJobs},
 	{"a running job whose lease ended is claimed again, one attempt more", leaseEnds},
+	{"ExtendLeases moves a running job's lease later, never earlier", extendLeases},
 	{"NextJobAt reports the earliest queued job", nextJobAt},
 	{"PendingJobs counts queued and running jobs", pendingJobs},
 }
@@ -183,4 +184,30 @@ func pendingJobs(t *testing.T, s taskrouter.Store) {
 	assert.Equal(t, 3, pending(t, s), "a running job is pending")
 	require.NoError(t, s.FinishJob(t.Context(), jobs[0].ID, "done"))
 	assert.Equal(t, 2, pending(t, s))
+}
+
+func extendLeases(t *testing.T, s taskrouter.Store) {
+	require.NoError(t, s.ExtendLeases(t.Context(), nil, at(time.Hour)), "nothing to extend")
+	queue(t, s, job(taskrouter.JobDial, wr1, "a", at(0)), job(taskrouter.JobReject, wr1, "b", at(0)))
+	first := claim(t, s, at(0))
+	require.Equal(t, []string{"a", "b"}, labels(first))
+	a, b := first[0], first[1]
+
+	require.NoError(t, s.ExtendLeases(t.Context(), []int64{a.ID}, at(2*lease)))
+	again := claim(t, s, at(lease))
+	assert.Equal(t, []string{"b"}, labels(again), "a's lease was extended; b's ended")
+	require.NoError(t, s.ExtendLeases(t.Context(), []int64{a.ID, b.ID}, at(lease)), "earlier than both leases")
+	assert.Empty(t, claim(t, s, at(2*lease-time.Millisecond)), "a lease is never moved back")
+	assert.Equal(t, []string{"a", "b"}, labels(claim(t, s, at(2*lease))))
+
+	// A job no longer running is left alone: a queued job keeps its time, a finished one is gone.
+	require.NoError(t, s.RetryJob(t.Context(), a.ID, at(5*lease), "later"))
+	require.NoError(t, s.FinishJob(t.Context(), b.ID, "done"))
+	require.NoError(t, s.ExtendLeases(t.Context(), []int64{a.ID, b.ID}, at(10*lease)))
+	next, ok, err := s.NextJobAt(t.Context())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.True(t, at(5*lease).Equal(next), "the rescheduled job is due at its time: %v", next)
+	assert.Equal(t, []string{"a"}, labels(claim(t, s, at(5*lease))))
+	assert.Equal(t, 1, pending(t, s))
 }
