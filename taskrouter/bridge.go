@@ -2,6 +2,7 @@ package taskrouter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -307,7 +308,7 @@ type Answer struct {
 func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, error) {
 	now := b.opts.Now()
 	var ins Instruction
-	res, _, err := b.store.UpdateReservation(ctx, a.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+	decide := func(s Snapshot) (Change, error) {
 		r := s.Reservation
 		ins = Instruction{Kind: Goodbye, Message: MsgNotNeeded}
 		if !s.Found || (r.CallSID != "" && r.CallSID != a.CallSID) {
@@ -346,7 +347,19 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 			ins = Instruction{Kind: Hangup}
 			return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
 		}
-	})
+	}
+	// A request that changes nothing (Twilio retrying for a reservation already decided, a leg
+	// that is not the reservation's) is answered from a read: only a change takes the write path.
+	res, err := b.store.Reservation(ctx, a.ReservationSID)
+	wrote := false
+	if err == nil || errors.Is(err, ErrNotFound) {
+		if change, _ := decide(Snapshot{Reservation: res, Found: err == nil}); change.Reservation != nil || len(change.Jobs) > 0 {
+			res, _, err = b.store.UpdateReservation(ctx, a.ReservationSID, "", "", decide)
+			wrote = true
+		} else {
+			err = nil
+		}
+	}
 	if err != nil {
 		return Instruction{}, fmt.Errorf("answer for reservation %s (call %s): %w", a.ReservationSID, a.CallSID, err)
 	}
@@ -365,7 +378,9 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	case Goodbye:
 		log.Info("agent answered but the reservation is over", "state", res.State)
 	}
-	b.notify()
+	if wrote {
+		b.notify()
+	}
 	return ins, nil
 }
 

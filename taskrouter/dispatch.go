@@ -11,7 +11,14 @@ import (
 
 // Run processes queued jobs until ctx is done, then waits for the jobs in flight to finish
 // (graceful shutdown). Jobs a previous process left running are resumed first: that is how work
-// acknowledged before a crash is carried out after it.
+// acknowledged before a crash is carried out after it. While a job runs, its lease is extended
+// (keepLeases), so that a job running longer than JobLease is not claimed again; a process that
+// dies stops extending, and its jobs are claimed again (by another process sharing the store,
+// or by this one restarted) when their leases end.
+//
+// With a store that signals jobs queued by other processes (JobSignal), the loop also wakes on
+// that signal, and it never sleeps longer than JobLease: a job another process rescheduled and
+// then left (it died) is found at most a lease after it is due.
 func (b *Bridge) Run(ctx context.Context) error {
 	n, err := b.store.ResumeJobs(ctx)
 	if err != nil {
@@ -31,7 +38,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 		// goes once more when the current one ends, on the new claim.
 		running = inflight{jobs: map[int64]*Job{}}
 	)
-	defer wg.Wait()
+	var queued <-chan struct{}
+	maxWait := time.Minute
+	if sig, ok := b.store.(JobSignal); ok {
+		queued, maxWait = sig.JobsQueued(), b.opts.JobLease
+	}
+	stopKeeping, kept := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(kept)
+		b.keepLeases(stopKeeping, &running)
+	}()
+	defer func() {
+		wg.Wait()
+		close(stopKeeping)
+		<-kept
+	}()
 	for {
 		claimFailed := false
 		if free := cap(slots) - len(slots); free > 0 {
@@ -69,9 +90,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case len(slots) == cap(slots):
 			// Every worker is busy: only a job ending (or shutdown) frees one.
 		default:
-			wait := time.Minute
+			wait := maxWait
 			if next, ok, err := b.store.NextJobAt(ctx); err == nil && ok {
-				wait = max(0, next.Sub(b.opts.Now()))
+				wait = min(maxWait, max(0, next.Sub(b.opts.Now())))
 			}
 			timer = time.NewTimer(wait)
 			timeout = timer.C
@@ -83,6 +104,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-b.wake:
+		case <-queued:
 		case <-done:
 		case <-timeout:
 		}
@@ -108,6 +130,39 @@ func (f *inflight) start(j Job) bool {
 	}
 	f.jobs[j.ID] = nil
 	return true
+}
+
+// ids lists the jobs running.
+func (f *inflight) ids() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]int64, 0, len(f.jobs))
+	for id := range f.jobs {
+		out = append(out, id)
+	}
+	return out
+}
+
+// keepLeases extends the leases of the jobs running here by JobLease, every third of JobLease,
+// until stop. The ticks are real time while leases are on Options.Now's clock: with a clock
+// that runs faster than real time, JobLease must be scaled by its speed.
+func (b *Bridge) keepLeases(stop <-chan struct{}, running *inflight) {
+	t := time.NewTicker(max(b.opts.JobLease/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ids := running.ids()
+		if len(ids) == 0 {
+			continue
+		}
+		if err := b.store.ExtendLeases(context.Background(), ids, b.opts.Now().Add(b.opts.JobLease)); err != nil {
+			b.log.Warn("extending job leases: they may be claimed again while they run", "jobs", len(ids), "err", err)
+		}
+	}
 }
 
 // end records that a run of the job ended and returns its new claim if it was claimed again.

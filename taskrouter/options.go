@@ -19,9 +19,11 @@ const (
 	// DefaultLegReportWait gives a leg Twilio created time to send its `initiated` callback
 	// (sent as Twilio starts dialing it) before the calls are listed.
 	DefaultLegReportWait = 10 * time.Second
-	// DefaultJobLease outlasts any one job: a job sends at most three Twilio requests, each
-	// bounded by the REST client's timeout (10 s), and a few store writes.
-	DefaultJobLease = time.Minute
+	// DefaultJobLease is how long a claimed job is another process's: the dispatcher extends
+	// the leases of the jobs it runs every third of it, so a job may run longer (three Twilio
+	// requests of up to 10 s each), and a dead process's jobs are claimed again by another one
+	// sharing the store within a lease (plus the claim's wake-up).
+	DefaultJobLease = 5 * time.Second
 )
 
 // URLs builds the URLs Twilio is given for an agent leg. The HTTP layer owns the paths and
@@ -80,9 +82,11 @@ type Options struct {
 	// with a 5xx) waits for its leg to report through its status callback before the calls are
 	// looked up (default DefaultLegReportWait).
 	LegReportWait time.Duration
-	// JobLease is how long a claimed job may run before it is claimed again (default
-	// DefaultJobLease): a job neither finished nor rescheduled by then was stranded by a crash
-	// or by a store that refused the write ending it.
+	// JobLease is how long a claimed job is leased (default DefaultJobLease); the dispatcher
+	// extends the leases of the jobs it runs. A job neither finished nor rescheduled when its
+	// lease ends was stranded by a crash or by a store that refused the write ending it, and is
+	// claimed again. It is on Now's clock, and the extensions tick in real time (keepLeases):
+	// with a clock faster than real time, scale it by the clock's speed.
 	JobLease time.Duration
 	// RetryBase and RetryMax bound the exponential backoff of retried Twilio requests
 	// (defaults 200 ms and 10 s).

@@ -23,6 +23,7 @@ import (
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/voice"
 	"queuebridge/scripts/demo"
+	"queuebridge/taskrouter"
 )
 
 // The issue-10 behaviours of a real account, each asserted over the sandbox (which models them
@@ -43,6 +44,8 @@ func newSandboxE2E(t *testing.T, speed float64, spec string, vars map[string]str
 	require.NoError(t, err)
 	clk := clock.NewScaled(speed)
 	cfg.Options.Now = clk.Now
+	// Leases are on that clock and extended in real time: a lease as long in real time as the default.
+	cfg.Options.JobLease = time.Duration(speed * float64(taskrouter.DefaultJobLease))
 	e.cfg = cfg
 	env, err := app.StartSandbox(context.Background(), app.SandboxSetup{
 		Config: cfg, Spec: []byte(spec), Clock: clk, Options: opts,

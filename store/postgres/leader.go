@@ -51,6 +51,7 @@ func (db *DB) leadOnce(ctx context.Context, fn func(ctx context.Context)) bool {
 	for k, v := range leaderKeepalive {
 		conf.RuntimeParams[k] = v
 	}
+	conf.RuntimeParams["application_name"] += " leader"
 	conn, err := pgx.ConnectConfig(ctx, conf)
 	if err != nil {
 		if ctx.Err() == nil {

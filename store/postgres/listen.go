@@ -86,7 +86,9 @@ func (db *DB) listen(ctx context.Context) {
 
 // listenOnce connects, listens, and forwards notifications until the connection fails.
 func (db *DB) listenOnce(ctx context.Context, connected func()) error {
-	conn, err := pgx.ConnectConfig(ctx, db.conf)
+	conf := db.conf.Copy()
+	conf.RuntimeParams["application_name"] += " listener"
+	conn, err := pgx.ConnectConfig(ctx, conf)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*DB, error) 
 	if !strings.Contains(databaseURL, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "queuebridge"
+	}
 	db.conf = cfg.ConnConfig.Copy()
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", db.where, err)
