@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -37,7 +38,29 @@ type bridgeProcess struct {
 	jobRetries   atomic.Int64
 }
 
-func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Writer) (*bridgeProcess, error) {
+// startBridges starts o.replicas bridges in process on one database (PostgreSQL when more than
+// one), each with its own store, dispatcher and listener, all with the first one's URL as their
+// PUBLIC_BASE_URL: requests are signed for it and may be sent to any of them, as behind a load
+// balancer.
+func startBridges(ctx context.Context, o options, twilioURL string, stderr io.Writer) ([]*bridgeProcess, error) {
+	var bridges []*bridgeProcess
+	public := ""
+	for range o.replicas {
+		b, err := startBridge(ctx, o, twilioURL, public, stderr)
+		if err != nil {
+			for _, b := range bridges {
+				b.stop()
+			}
+			return nil, err
+		}
+		bridges = append(bridges, b)
+		public = bridges[0].url
+	}
+	return bridges, nil
+}
+
+// startBridge starts one bridge in process; publicURL is its PUBLIC_BASE_URL ("": its own URL).
+func startBridge(ctx context.Context, o options, twilioURL, publicURL string, stderr io.Writer) (*bridgeProcess, error) {
 	b := &bridgeProcess{}
 	path := o.dbPath
 	if path == "" {
@@ -65,7 +88,7 @@ func startBridge(ctx context.Context, o options, twilioURL string, stderr io.Wri
 	cfg := app.Config{
 		Twilio:        config.Twilio{Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: o.token}, APIURL: twilioURL},
 		WorkspaceSID:  workspaceSID,
-		PublicBaseURL: b.url, DatabaseURL: path,
+		PublicBaseURL: cmp.Or(publicURL, b.url), DatabaseURL: path,
 		Options: taskrouter.Options{Workers: o.workers},
 	}
 	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithoutStartupChecks(), app.WithHooks(b.countFailures))

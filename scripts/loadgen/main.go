@@ -19,6 +19,14 @@
 //	created     reservation.created only; the reservations stay in flight (ringing)
 //	dial-queue  a human answers a ringing agent leg; the ringing reservations are made first
 //	            (not measured); -rate counts answers per second
+//	dial-queue-retry
+//	            Twilio retries that answer for reservations already decided (each answered
+//	            once first, not measured): the bridge answers from a read; a bare net/http
+//	            handler is measured first with the same requests, and the report gives the ratio
+//
+// -replicas N starts N bridges in process on one PostgreSQL database (-db postgres://…, whose
+// search_path schema must exist) and spreads the requests over them round robin; -url takes
+// several comma-separated bridges too (their PUBLIC_BASE_URL must be the first one's).
 //
 // Everything stays on the loopback interface, and every run is bounded in count and time.
 package main
@@ -33,6 +41,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -76,24 +85,26 @@ type options struct {
 	logLevel   string
 	cpuProfile string
 	workers    int
+	replicas   int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "flow", "flow, created or dial-queue")
+	fs.StringVar(&o.scenario, "scenario", "flow", "flow, created, dial-queue or dial-queue-retry")
 	fs.Float64Var(&o.rate, "rate", 0, "units per second (reservations for flow and created, answers for dial-queue); 0: full speed")
 	fs.IntVar(&o.conns, "c", 32, "connections (concurrent units) at full speed; the most units in flight at a rate")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
 	fs.IntVar(&o.count, "n", 0, "stop after this many units (0: the duration alone decides; at most 1,000,000)")
-	fs.StringVar(&o.url, "url", "", "drive the bridge at this loopback URL instead of starting one in process")
+	fs.StringVar(&o.url, "url", "", "drive the bridge at this loopback URL (or several, comma-separated, signed for the first) instead of starting one in process")
 	fs.StringVar(&o.token, "token", defaultToken, "the auth token requests are signed with (the bridge's TWILIO_AUTH_TOKEN)")
 	fs.StringVar(&o.twilioAddr, "twilio-addr", "127.0.0.1:0", "where the fake Twilio listens (loopback)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.jsonOut, "json-out", "", "also write the report as JSON to this file")
 	fs.IntVar(&o.preload, "preload", 0, "store this many finished reservations first (in-process bridge only)")
-	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's SQLite file (default: a new one in a temporary directory)")
+	fs.StringVar(&o.dbPath, "db", "", "the in-process bridge's DATABASE_URL: a SQLite file or postgres://… (default: a new SQLite file in a temporary directory)")
+	fs.IntVar(&o.replicas, "replicas", 1, "bridges to start in process on -db (more than 1 needs PostgreSQL)")
 	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (loadgen and in-process bridge together) to this file")
 	fs.IntVar(&o.workers, "workers", 0, "the in-process bridge's dispatcher workers (0: the bridge's default)")
@@ -106,9 +117,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		bad("unexpected arguments %q", fs.Args())
 	}
 	switch o.scenario {
-	case "flow", "created", "dial-queue":
+	case "flow", "created", "dial-queue", "dial-queue-retry":
 	default:
-		bad("-scenario %q: want flow, created or dial-queue", o.scenario)
+		bad("-scenario %q: want flow, created, dial-queue or dial-queue-retry", o.scenario)
+	}
+	if o.replicas < 1 || o.replicas > 16 {
+		bad("-replicas %d: want 1 to 16", o.replicas)
+	} else if o.replicas > 1 && !strings.HasPrefix(o.dbPath, "postgres://") && !strings.HasPrefix(o.dbPath, "postgresql://") {
+		bad("-replicas %d: several bridges share a PostgreSQL database: set -db postgres://…", o.replicas)
 	}
 	if o.rate < 0 || o.rate > 100_000 {
 		bad("-rate %g: want 0 (full speed) to 100000 per second", o.rate)
@@ -126,11 +142,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		bad("-preload %d: want 0 to %d", o.preload, maxCount)
 	}
 	if o.url != "" {
-		if err := loopbackURL(o.url); err != nil {
-			bad("-url: %v", err)
+		for _, u := range strings.Split(o.url, ",") {
+			if err := loopbackURL(u); err != nil {
+				bad("-url: %v", err)
+			}
 		}
 		if o.preload > 0 {
 			bad("-preload needs the in-process bridge: drop -url")
+		}
+		if o.replicas > 1 {
+			bad("-replicas starts bridges in process: drop -url")
 		}
 	}
 	if host, _, err := net.SplitHostPort(o.twilioAddr); err != nil || !loopbackHost(host) {
@@ -190,24 +211,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer fake.close()
 
-	target := o.url
-	var inproc *bridgeProcess
-	if target == "" {
-		if inproc, err = startBridge(ctx, o, fake.URL(), stderr); err != nil {
+	var targets []string
+	var inproc []*bridgeProcess
+	if o.url == "" {
+		if inproc, err = startBridges(ctx, o, fake.URL(), stderr); err != nil {
 			return err
 		}
-		defer inproc.stop()
-		target = inproc.url
-	} else if err := waitHealthy(ctx, target); err != nil {
-		return err
+		defer func() {
+			for _, b := range inproc {
+				b.stop()
+			}
+		}()
+		for _, b := range inproc {
+			targets = append(targets, b.url)
+		}
+	} else {
+		targets = strings.Split(o.url, ",")
+		for _, t := range targets {
+			if err := waitHealthy(ctx, t); err != nil {
+				return err
+			}
+		}
 	}
 	if o.preload > 0 {
 		fmt.Fprintf(stderr, "loadgen: preloading %d finished reservations…\n", o.preload)
-		if err := inproc.preload(ctx, o.preload); err != nil {
+		if err := inproc[0].preload(ctx, o.preload); err != nil {
 			return fmt.Errorf("preloading: %w", err)
 		}
 	}
-	g := newGenerator(o, target, fake)
+	g := newGenerator(o, targets, fake)
 	defer g.client.CloseIdleConnections()
 	rep, err := g.run(ctx)
 	if err != nil {
@@ -215,7 +247,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.TwilioErrors, rep.JobRetries = -1, -1
 	if inproc != nil {
-		rep.TwilioErrors, rep.JobRetries = inproc.twilioErrors.Load(), inproc.jobRetries.Load()
+		rep.TwilioErrors, rep.JobRetries = 0, 0
+		for _, b := range inproc {
+			rep.TwilioErrors += b.twilioErrors.Load()
+			rep.JobRetries += b.jobRetries.Load()
+		}
 	}
 	if o.jsonOut != "" {
 		f, err := os.Create(o.jsonOut)

@@ -56,6 +56,24 @@ func TestDialQueueAndCreatedScenariosRun(t *testing.T) {
 	}
 }
 
+// The retried answers are measured against a bare handler with the same requests, and every
+// retry gets the TwiML of the first answer.
+func TestDialQueueRetryMeasuresTheBareHandlerToo(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-scenario", "dial-queue-retry", "-n", "200", "-c", "4", "-json"}, &out, io.Discard)
+	require.NoError(t, err)
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	assert.Zero(t, rep.Errors, rep.ErrorSamples)
+	require.Len(t, rep.Lines, 1)
+	assert.Equal(t, "dial-queue retried answer", rep.Lines[0].Name)
+	assert.Equal(t, 200, rep.Lines[0].Count)
+	require.NotNil(t, rep.Bare)
+	assert.Equal(t, 200, rep.Bare.Count)
+	assert.Positive(t, rep.BareRatio())
+	assert.Zero(t, rep.JobRetries)
+}
+
 func TestBadFlagsAreRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"-scenario", "nope"},
@@ -67,6 +85,9 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{"-twilio-addr", "0.0.0.0:8099"},
 		{"-url", "http://127.0.0.1:8080", "-preload", "10"},
 		{"-token", "not-alphanumeric"},
+		{"-replicas", "3"},
+		{"-replicas", "0"},
+		{"-url", "http://127.0.0.1:8080,http://example.com:8080"},
 		{"stray"},
 	} {
 		t.Run(args[0], func(t *testing.T) {

@@ -95,6 +95,17 @@ type Report struct {
 	// retried jobs (-1 with -url, where they are not known).
 	TwilioErrors int64 `json:"bridge_twilio_errors"`
 	JobRetries   int64 `json:"bridge_job_retries"`
+	// Bare is the bare net/http handler measured with the same requests (dial-queue-retry).
+	Bare *Line `json:"bare_handler,omitempty"`
+}
+
+// BareRatio is the bridge's throughput on the measured requests over the bare handler's
+// (dial-queue-retry), 0 when not measured.
+func (r Report) BareRatio() float64 {
+	if r.Bare == nil || r.Bare.PerSecond == 0 || len(r.Lines) == 0 {
+		return 0
+	}
+	return r.Lines[0].PerSecond / r.Bare.PerSecond
 }
 
 const createdToCall = "created→CreateCall"
@@ -178,12 +189,18 @@ func (r Report) writeTable(w io.Writer) error {
 	if r.CreatedCalls != nil {
 		rows = append(slices.Clone(rows), *r.CreatedCalls)
 	}
+	if r.Bare != nil {
+		rows = append(slices.Clone(rows), *r.Bare)
+	}
 	for _, l := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
 			l.Name, l.Count, l.Errors, l.PerSecond, l.P50Millis, l.P90Millis, l.P99Millis, l.MaxMillis)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if ratio := r.BareRatio(); ratio > 0 {
+		fmt.Fprintf(w, "\nthe bridge's retried answers: %.2f of the bare net/http handler's throughput\n", ratio)
 	}
 	if len(r.ErrorSamples) > 0 {
 		fmt.Fprintf(w, "\n%d errors; samples:\n", r.Errors)

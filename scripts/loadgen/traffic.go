@@ -53,17 +53,21 @@ func (s sids) newCall() string { return newSID("CA") }
 
 // generator sends the traffic and records what it measures.
 type generator struct {
-	o      options
-	target string
-	fake   *fakeTwilio
-	client *http.Client
-	stats  atomic.Pointer[stats]
+	o options
+	// public is the URL requests are signed for (the bridges' PUBLIC_BASE_URL); targets are
+	// where they are sent, round robin.
+	public  string
+	targets []string
+	next    atomic.Uint64
+	fake    *fakeTwilio
+	client  *http.Client
+	stats   atomic.Pointer[stats]
 
 	open    atomic.Int64 // reservations created and not finished
 	created atomic.Int64 // reservation.created answered 200
 }
 
-func newGenerator(o options, target string, fake *fakeTwilio) *generator {
+func newGenerator(o options, targets []string, fake *fakeTwilio) *generator {
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        0,
@@ -71,8 +75,11 @@ func newGenerator(o options, target string, fake *fakeTwilio) *generator {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	g := &generator{o: o, target: strings.TrimRight(target, "/"), fake: fake,
-		client: &http.Client{Transport: transport, Timeout: 10 * time.Second}}
+	g := &generator{o: o, fake: fake, client: &http.Client{Transport: transport, Timeout: 10 * time.Second}}
+	for _, t := range targets {
+		g.targets = append(g.targets, strings.TrimRight(t, "/"))
+	}
+	g.public = g.targets[0]
 	g.stats.Store(newStats())
 	return g
 }
@@ -83,7 +90,7 @@ type signedRequest struct {
 }
 
 func (g *generator) sign(target string, form url.Values) signedRequest {
-	return signedRequest{target: target, body: form.Encode(), sig: twiliosig.Sign(g.o.token, g.target+target, form)}
+	return signedRequest{target: target, body: form.Encode(), sig: twiliosig.Sign(g.o.token, g.public+target, form)}
 }
 
 // post signs and sends one webhook and records its latency under name.
@@ -91,9 +98,14 @@ func (g *generator) post(ctx context.Context, name, target string, form url.Valu
 	return g.send(ctx, name, g.sign(target, form), want)
 }
 
-// send sends one signed webhook and records its latency under name.
+// send sends one signed webhook to the next target and records its latency under name.
 func (g *generator) send(ctx context.Context, name string, s signedRequest, want int) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.target+s.target, strings.NewReader(s.body))
+	return g.sendTo(ctx, g.targets[(g.next.Add(1)-1)%uint64(len(g.targets))], name, s, want)
+}
+
+// sendTo sends one signed webhook to base and records its latency under name.
+func (g *generator) sendTo(ctx context.Context, base, name string, s signedRequest, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+s.target, strings.NewReader(s.body))
 	if err != nil {
 		return "", err
 	}
@@ -172,10 +184,15 @@ func (g *generator) answerRequest(r sids, call, answeredBy string) signedRequest
 
 // answer sends the agent leg's TwiML request and checks the TwiML has the verb.
 func (g *generator) answer(ctx context.Context, s signedRequest, wantVerb string) error {
-	body, err := g.send(ctx, "dial-queue answer", s, http.StatusOK)
+	return g.answerAs(ctx, "dial-queue answer", s, wantVerb)
+}
+
+// answerAs is answer, its latency recorded under name.
+func (g *generator) answerAs(ctx context.Context, name string, s signedRequest, wantVerb string) error {
+	body, err := g.send(ctx, name, s, http.StatusOK)
 	if err == nil && !strings.Contains(body, "<"+wantVerb) {
-		err = fmt.Errorf("dial-queue answer: TwiML without <%s>: %s", wantVerb, body)
-		g.stats.Load().fail("dial-queue answer (TwiML)", err)
+		err = fmt.Errorf("%s: TwiML without <%s>: %s", name, wantVerb, body)
+		g.stats.Load().fail(name+" (TwiML)", err)
 	}
 	return err
 }
@@ -397,7 +414,7 @@ func (g *generator) run(ctx context.Context) (Report, error) {
 	if limit == 0 {
 		limit = maxCount
 	}
-	rep := Report{Scenario: g.o.scenario, Target: g.target, Rate: g.o.rate, Connections: g.o.conns,
+	rep := Report{Scenario: g.o.scenario, Target: strings.Join(g.targets, ","), Rate: g.o.rate, Connections: g.o.conns,
 		Preloaded: g.o.preload, GoVersion: runtime.Version()}
 	var unit func(context.Context, int)
 	switch g.o.scenario {
@@ -405,7 +422,7 @@ func (g *generator) run(ctx context.Context) (Report, error) {
 		unit = g.flow
 	case "created":
 		unit = g.createdOnly
-	case "dial-queue":
+	case "dial-queue", "dial-queue-retry":
 		n := g.o.count
 		if n == 0 && g.o.rate > 0 {
 			n = int(g.o.rate*g.o.duration.Seconds()) + 1
@@ -425,6 +442,14 @@ func (g *generator) run(ctx context.Context) (Report, error) {
 		}
 		limit = n
 		unit = func(ctx context.Context, i int) { _ = g.answer(ctx, answers[i], "Dial") }
+		if g.o.scenario == "dial-queue-retry" {
+			bare, err := g.retryPhase(ctx, answers)
+			if err != nil {
+				return rep, err
+			}
+			rep.Bare = &bare
+			unit = func(ctx context.Context, i int) { _ = g.answerAs(ctx, "dial-queue retried answer", answers[i], "Dial") }
+		}
 	}
 	st := newStats()
 	g.stats.Store(st)
