@@ -278,7 +278,7 @@ func (r *replicaRig) checkFates(callers []replicaCaller) (bridged, voicemail, hu
 
 // checkLegs: every agent leg was created through a replica's proxy, no reservation has two, and
 // no task ever had two legs answered at the same time. It returns how many legs a replica other
-// than the one that placed them canceled or hung up.
+// than the one that placed them canceled (their task or reservation ended while they rang).
 func (r *replicaRig) checkLegs() (legs, endedElsewhere int) {
 	r.t.Helper()
 	reservation, placedBy := r.created()
@@ -315,13 +315,36 @@ func (r *replicaRig) checkLegs() (legs, endedElsewhere int) {
 		}
 	}
 	for i, p := range r.rest {
-		for call := range p.endedCalls() {
-			if by, ok := placedBy[call]; ok && by != i {
+		for call, status := range p.endedCalls() {
+			if by, ok := placedBy[call]; ok && by != i && status == "canceled" {
 				endedElsewhere++
 			}
 		}
 	}
 	return legs, endedElsewhere
+}
+
+// spreadDuplicates counts the TaskRouter events (by event Sid) that the sandbox delivered more
+// than once and that reached more than one replica.
+func (r *replicaRig) spreadDuplicates() int {
+	r.hooks.mu.Lock()
+	defer r.hooks.mu.Unlock()
+	replicas := map[string]map[int]bool{}
+	for _, d := range r.hooks.log {
+		if sid := d.form.Get("Sid"); d.form.Get("EventType") != "" && sid != "" && d.target >= 0 {
+			if replicas[sid] == nil {
+				replicas[sid] = map[int]bool{}
+			}
+			replicas[sid][d.target] = true
+		}
+	}
+	n := 0
+	for _, targets := range replicas {
+		if len(targets) > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // taskOf is the task of a reservation, from the reservation.created events delivered.
@@ -363,9 +386,11 @@ func TestE2EThreeReplicasOnOnePostgreSQL(t *testing.T) {
 	r.waitResolved(callers, 2*time.Minute)
 	bridged, voicemail, hungUp := r.checkFates(callers)
 	legs, endedElsewhere := r.checkLegs()
-	t.Logf("%d callers: %d bridged, %d to voicemail, %d hung up in the queue; %d agent legs, %d ended by another replica than the one that placed them; %s",
-		len(callers), bridged, voicemail, hungUp, legs, endedElsewhere, time.Since(began).Round(100*time.Millisecond))
-	assert.Positive(t, endedElsewhere, "no leg was ended by another replica than the one that placed it: the test did not exercise it")
+	spread := r.spreadDuplicates()
+	t.Logf("%d callers: %d bridged, %d to voicemail, %d hung up in the queue; %d agent legs, %d canceled by another replica than the one that placed them; %d events delivered to several replicas; %s",
+		len(callers), bridged, voicemail, hungUp, legs, endedElsewhere, spread, time.Since(began).Round(100*time.Millisecond))
+	assert.Positive(t, endedElsewhere, "no leg was canceled by another replica than the one that placed it: the test did not exercise it")
+	assert.Positive(t, spread, "no duplicated event reached two replicas: the test did not exercise it")
 	assert.Less(t, takeover, replicaTakeoverTarget, "a dead replica's job is taken over within the target")
 	r.stopAll()
 }
