@@ -694,6 +694,18 @@ func (p *crashRESTProxy) createdCalls() map[string]string {
 	return maps.Clone(p.created)
 }
 
+// createdAnyOf reports whether this proxy's bridge created a call for one of the reservations.
+func (p *crashRESTProxy) createdAnyOf(reservations map[string]bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, res := range p.created {
+		if reservations[res] {
+			return true
+		}
+	}
+	return false
+}
+
 // endedCalls are the calls this proxy's bridge ended, with the status it set.
 func (p *crashRESTProxy) endedCalls() map[string]string {
 	p.mu.Lock()

@@ -165,10 +165,8 @@ func (r *replicaRig) placer(query, form url.Values) int {
 		return -1
 	}
 	for i, p := range r.rest {
-		for _, res := range p.createdCalls() {
-			if reservations[res] {
-				return i
-			}
+		if p.createdAnyOf(reservations) {
+			return i
 		}
 	}
 	return -1
