@@ -15,7 +15,6 @@ import (
 
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
-	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -26,7 +25,7 @@ import (
 type bridgeProcess struct {
 	url    string
 	app    *app.App
-	db     *store.DB
+	db     app.Store
 	cancel context.CancelFunc
 	served chan error
 	tmp    string
