@@ -22,7 +22,6 @@ import (
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
 	"queuebridge/internal/testkit"
-	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -47,7 +46,7 @@ type harness struct {
 	tw     *testkit.Twilio
 	hooks  testkit.Webhooks
 	dbPath string
-	db     *store.DB
+	db     app.Store
 	bridge *taskrouter.Bridge
 	srv    *httptest.Server
 	opts   taskrouter.Options

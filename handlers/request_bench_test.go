@@ -14,7 +14,6 @@ import (
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
 	"queuebridge/internal/testkit"
-	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -25,7 +24,7 @@ import (
 //	go test ./handlers -run '^$' -bench Request
 
 type benchServer struct {
-	db    *store.DB
+	db    app.Store
 	hooks testkit.Webhooks
 }
 

@@ -17,7 +17,6 @@ import (
 	"queuebridge/handlers"
 	"queuebridge/internal/config"
 	"queuebridge/metrics"
-	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -62,9 +61,10 @@ func WithLogger(l *slog.Logger) Option { return func(b *build) { b.logger = l } 
 
 // App is a wired queuebridge.
 type App struct {
-	Config  Config
-	Bridge  *taskrouter.Bridge
-	Store   *store.DB
+	Config Config
+	Bridge *taskrouter.Bridge
+	// Store is SQLite or PostgreSQL, as DATABASE_URL says (OpenStore).
+	Store   Store
 	Metrics *metrics.Metrics
 	// Handler serves every route.
 	Handler   http.Handler
@@ -96,11 +96,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 			return nil, err
 		}
 	}
-	path, err := store.Path(cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
-	db, err := store.Open(ctx, path, nil, store.WithLogger(b.logger))
+	db, err := OpenStore(ctx, cfg.DatabaseURL, b.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -224,8 +220,8 @@ func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable,
 	return sid, nil
 }
 
-// Serve runs the HTTP server on ln, the dispatcher and the janitor until ctx ends, then shuts
-// down gracefully: it stops accepting, finishes the requests in flight, then the jobs in flight.
+// Serve runs the HTTP server on ln, the dispatcher, and (while this replica leads: always on
+// SQLite) the janitor and the reconciler until ctx ends, then shuts down gracefully: it stops accepting, finishes the requests in flight, then the jobs in flight.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	limited := newLimitListener(ln, a.limits.MaxConns)
 	srv := a.limits.server(a.Handler, limited)
@@ -233,7 +229,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopJobs()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := a.Bridge.Run(runCtx); err != nil {
@@ -242,11 +238,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.janitor(runCtx)
-	}()
-	go func() {
-		defer wg.Done()
-		a.Bridge.RunReconciler(runCtx, a.reconcile.every, a.reconcile.pace)
+		lead(runCtx, a.Store, a.runOnce)
 	}()
 	go func() {
 		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -267,6 +259,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	stopJobs()
 	wg.Wait()
 	return err
+}
+
+// runOnce runs the work that must run on one replica at a time, the janitor and the
+// reconciler, until ctx ends (the replica stops leading, or shuts down).
+func (a *App) runOnce(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.janitor(ctx)
+	}()
+	a.Bridge.RunReconciler(ctx, a.reconcile.every, a.reconcile.pace)
+	wg.Wait()
 }
 
 // janitor forgets processed event SIDs after eventMemory.

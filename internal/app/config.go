@@ -19,7 +19,8 @@ type Config struct {
 	// PublicBaseURL is where Twilio reaches the bridge; signatures are checked against it.
 	PublicBaseURL string
 	Port          int
-	// DatabaseURL is a file path or sqlite://path.
+	// DatabaseURL is a file path or sqlite://path (SQLite), or postgres://… or
+	// postgresql://… (PostgreSQL): see OpenStore.
 	DatabaseURL string
 	LogLevel    slog.Level
 	// Options tune the bridge; URLs, Logger and the workspace-derived fields are set by New.

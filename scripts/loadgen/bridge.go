@@ -16,7 +16,6 @@ import (
 
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
-	"queuebridge/store"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -27,7 +26,7 @@ import (
 type bridgeProcess struct {
 	url    string
 	app    *app.App
-	db     *store.DB
+	db     app.Store
 	cancel context.CancelFunc
 	served chan error
 	tmp    string
