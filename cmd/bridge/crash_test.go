@@ -745,7 +745,8 @@ type crashHookRecorder struct {
 	targets []string
 	client  *http.Client
 	next    atomic.Uint64
-	// avoid, when set, names the target a delivery should not start with (-1: none).
+	// avoid, when set, names the target a delivery should go to only when every other one
+	// refuses the connection (-1: none).
 	avoid func(query, form url.Values) int
 
 	mu  sync.Mutex
@@ -765,12 +766,21 @@ func newCrashHookRecorder(t *testing.T, targets ...string) *crashHookRecorder {
 func (h *crashHookRecorder) forward(r *http.Request, body []byte, d crashDelivery) (*http.Response, int, error) {
 	n := len(h.targets)
 	first := int(h.next.Add(1)-1) % n
-	if h.avoid != nil && n > 1 && h.avoid(d.query, d.form) == first {
-		first = (first + 1) % n
+	order := make([]int, 0, n)
+	avoid := -1
+	if h.avoid != nil {
+		avoid = h.avoid(d.query, d.form)
+	}
+	for i := range n {
+		if t := (first + i) % n; t != avoid {
+			order = append(order, t)
+		}
+	}
+	if avoid >= 0 && avoid < n {
+		order = append(order, avoid)
 	}
 	var err error
-	for i := range n {
-		target := (first + i) % n
+	for _, target := range order {
 		req, rerr := http.NewRequestWithContext(r.Context(), r.Method, h.targets[target]+r.URL.RequestURI(), bytes.NewReader(body))
 		if rerr != nil {
 			return nil, -1, rerr
