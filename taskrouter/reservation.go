@@ -115,7 +115,9 @@ type Change struct {
 type UpdateFunc func(Snapshot) (Change, error)
 
 // Store keeps reservations, the outbox of jobs and the event SIDs already processed. Every
-// update runs in one serialized write transaction, which makes each transition a compare-and-set.
+// update runs in one write transaction, serialized with every other update of the same
+// reservation or task (SQLite serializes all writes; PostgreSQL locks), which makes each
+// transition a compare-and-set, also between processes sharing the store.
 type Store interface {
 	// UpdateReservation applies fn to the reservation sid. taskSID, when given, finds a canceled
 	// task for a reservation not stored yet. When eventSID is not empty and was processed before,

@@ -23,6 +23,8 @@ const lazyCommit = `(SELECT set_config('synchronous_commit', 'off', true)) IS NO
 // oldest due first. A running job whose lease has ended is due again, one attempt more. Jobs
 // another transaction is claiming are skipped, not waited for.
 func (db *DB) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]taskrouter.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	rows, err := db.pool.Query(ctx, `WITH due AS (
 			SELECT id FROM jobs
 			WHERE (state = 'queued' AND not_before <= $1) OR (state = 'running' AND lease_until <= $1)
@@ -104,6 +106,8 @@ func (db *DB) ResumeJobs(ctx context.Context) (int, error) {
 // NextJobAt returns when the earliest queued job is due, or the earliest lease of a running
 // job ends.
 func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var at *int64
 	err := db.pool.QueryRow(ctx, `SELECT least(
 		(SELECT min(not_before) FROM jobs WHERE state = 'queued'),
@@ -119,6 +123,8 @@ func (db *DB) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 
 // PendingJobs counts queued and running jobs.
 func (db *DB) PendingJobs(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var n int
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting jobs: %w", err)
@@ -128,6 +134,8 @@ func (db *DB) PendingJobs(ctx context.Context) (int, error) {
 
 // exec runs one statement (its own transaction) and returns the rows it changed.
 func (db *DB) exec(ctx context.Context, query string, args ...any) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	tag, err := db.pool.Exec(ctx, query, args...)
 	db.noteFault(err)
 	return int(tag.RowsAffected()), err

@@ -34,8 +34,14 @@ var leaderKeepalive = map[string]string{"tcp_keepalives_idle": "5", "tcp_keepali
 // ends when leadership is lost (or ctx ends), and Lead waits for fn to return before it tries
 // to lead again.
 func (db *DB) Lead(ctx context.Context, fn func(ctx context.Context)) {
+	failing := false // warned already: a database down is logged once, not every LeaderRetry
 	for ctx.Err() == nil {
-		if led := db.leadOnce(ctx, fn); !led {
+		led, err := db.leadOnce(ctx, fn)
+		if err != nil && ctx.Err() == nil && !failing {
+			db.log.Warn("leadership: cannot reach the database; retrying every second", "database", db.where, "err", err)
+		}
+		failing = err != nil
+		if !led {
 			select {
 			case <-ctx.Done():
 			case <-time.After(LeaderRetry):
@@ -45,8 +51,8 @@ func (db *DB) Lead(ctx context.Context, fn func(ctx context.Context)) {
 }
 
 // leadOnce connects, tries the lock and, holding it, runs fn until the session is lost or ctx
-// ends. It reports whether it led.
-func (db *DB) leadOnce(ctx context.Context, fn func(ctx context.Context)) bool {
+// ends. It reports whether it led, and why it could not try.
+func (db *DB) leadOnce(ctx context.Context, fn func(ctx context.Context)) (bool, error) {
 	conf := db.conf.Copy()
 	for k, v := range leaderKeepalive {
 		conf.RuntimeParams[k] = v
@@ -54,26 +60,20 @@ func (db *DB) leadOnce(ctx context.Context, fn func(ctx context.Context)) bool {
 	conf.RuntimeParams["application_name"] += " leader"
 	conn, err := pgx.ConnectConfig(ctx, conf)
 	if err != nil {
-		if ctx.Err() == nil {
-			db.log.Warn("leadership: cannot connect", "database", db.where, "err", err)
-		}
-		return false
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) // ends the session: releases the lock
 	for {
 		var got bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, db.keys.leader).Scan(&got); err != nil {
-			if ctx.Err() == nil {
-				db.log.Warn("leadership: cannot take the lock", "database", db.where, "err", err)
-			}
-			return false
+			return false, err
 		}
 		if got {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return false, nil
 		case <-time.After(LeaderRetry):
 		}
 	}
@@ -91,7 +91,7 @@ func (db *DB) leadOnce(ctx context.Context, fn func(ctx context.Context)) bool {
 	if lost != nil {
 		db.log.Warn("leadership lost: another replica takes over", "database", db.where, "err", lost)
 	}
-	return true
+	return true, nil
 }
 
 // watchSession pings the leader's session until ctx ends (nil) or the session fails (its error).

@@ -66,6 +66,14 @@ var migrations embed.FS
 // its few round trips.
 const defaultMaxConns = 16
 
+// opTimeout bounds each operation of the store, and connectTimeout each new connection unless
+// DATABASE_URL sets connect_timeout: a database that stopped answering (a network cut without a
+// reset) fails the request, which Twilio then retries elsewhere, instead of holding it.
+const (
+	opTimeout      = 10 * time.Second
+	connectTimeout = 5 * time.Second
+)
+
 // maxAttempts bounds the retries of a transaction PostgreSQL aborted to keep it serializable.
 const maxAttempts = 5
 
@@ -135,6 +143,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*DB, error) 
 	}
 	if !strings.Contains(databaseURL, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "queuebridge"
@@ -276,7 +287,9 @@ type txFunc func(ctx context.Context, tx pgx.Tx) error
 // to keep transactions serializable (a deadlock or a serialization failure).
 func (db *DB) inTx(ctx context.Context, fn txFunc) error {
 	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
 		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
+		cancel()
 		db.noteFault(err)
 		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
@@ -292,6 +305,8 @@ func retryable(err error) bool {
 
 // Reservation returns the stored reservation or taskrouter.ErrNotFound.
 func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	r, err := scanReservation(db.pool.QueryRow(ctx, `SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, taskrouter.ErrNotFound
@@ -304,6 +319,8 @@ func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservati
 
 // TaskReservations returns the task's reservations, oldest first.
 func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskrouter.Reservation, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	out, err := scanReservations(db.pool.Query(ctx, `SELECT `+resSQL.columns+` FROM reservations
 		WHERE task_sid = $1 ORDER BY created_at, sid`, taskSID))
 	if err != nil {
@@ -315,6 +332,8 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 // OpenReservations returns up to limit reservations the reconciler watches (pending, dialing,
 // ringing, bridging, accepted) with an agent leg, created before before, oldest first.
 func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int) ([]taskrouter.Reservation, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	out, err := scanReservations(db.pool.Query(ctx, `SELECT `+resSQL.columns+` FROM reservations
 		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging', 'accepted') AND call_sid <> '' AND created_at < $1
 		ORDER BY created_at, sid LIMIT $2`, millis(before), limit))
@@ -343,6 +362,8 @@ func scanReservations(rows pgx.Rows, err error) ([]taskrouter.Reservation, error
 
 // CallOwner returns the reservation whose agent leg callSID is, or "".
 func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var sid string
 	err := db.pool.QueryRow(ctx, `SELECT sid FROM reservations WHERE call_sid = $1 AND call_sid <> '' LIMIT 1`, callSID).Scan(&sid)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -356,9 +377,9 @@ func (db *DB) CallOwner(ctx context.Context, callSID string) (string, error) {
 
 // PruneEvents forgets processed event SIDs recorded before before.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM events WHERE at < $1`, millis(before))
+	n, err := db.exec(ctx, `DELETE FROM events WHERE at < $1`, millis(before))
 	if err != nil {
 		return 0, fmt.Errorf("pruning events: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
