@@ -540,7 +540,6 @@ type crashRESTProxy struct {
 	rng     *rand.Rand
 	faults  int
 	created map[string]string // call SID → reservation SID
-	ended   map[string]string // call SID → the status this proxy's bridge set (canceled, completed)
 	// hold, when set, holds the answer of the next Calls.create after the sandbox created the
 	// call: the test kills the bridge meanwhile. held is signalled once one is held.
 	hold chan struct{}
@@ -592,8 +591,7 @@ func (p *crashRESTProxy) waitIfHeld(r *http.Request) {
 }
 
 func newCrashRESTProxy(t *testing.T, upstream string, rng *rand.Rand) *crashRESTProxy {
-	p := &crashRESTProxy{upstream: upstream, rng: rng, rate: crashFaultRate, created: map[string]string{},
-		ended: map[string]string{}, client: &http.Client{Timeout: 20 * time.Second}}
+	p := &crashRESTProxy{upstream: upstream, rng: rng, rate: crashFaultRate, created: map[string]string{}, client: &http.Client{Timeout: 20 * time.Second}}
 	p.srv = httptest.NewServer(p)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -658,20 +656,11 @@ func (p *crashRESTProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
-var (
-	crashReservationInURL = regexp.MustCompile(`reservation=(WR[0-9a-f]{32})`)
-	crashCallUpdate       = regexp.MustCompile(`/Calls/(CA[0-9a-f]{32})\.json$`)
-)
+var crashReservationInURL = regexp.MustCompile(`reservation=(WR[0-9a-f]{32})`)
 
 // recordCall notes a call the sandbox created, with the reservation its URL names.
 func (p *crashRESTProxy) recordCall(r *http.Request, body []byte, status int, answer []byte) {
 	form, _ := url.ParseQuery(string(body))
-	if m := crashCallUpdate.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost && status == http.StatusOK && form.Get("Status") != "" {
-		p.mu.Lock()
-		p.ended[m[1]] = form.Get("Status")
-		p.mu.Unlock()
-		return
-	}
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Calls.json") || status != http.StatusCreated {
 		return
 	}
@@ -704,13 +693,6 @@ func (p *crashRESTProxy) createdAnyOf(reservations map[string]bool) bool {
 		}
 	}
 	return false
-}
-
-// endedCalls are the calls this proxy's bridge ended, with the status it set.
-func (p *crashRESTProxy) endedCalls() map[string]string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return maps.Clone(p.ended)
 }
 
 func (p *crashRESTProxy) faulted() int {

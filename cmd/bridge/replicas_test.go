@@ -417,11 +417,18 @@ func (r *replicaRig) taskOf(reservation string) string {
 	return "unknown task of " + reservation
 }
 
+// TestE2EThreeReplicasOnOnePostgreSQL: three bridges on one PostgreSQL schema, 300 callers
+// (15% impatient) and 30 agents of mixed personas, events duplicated and reordered, one replica
+// SIGKILLed mid-dial when half the callers are in: every caller ends bridged to a human, in
+// voicemail or (impatient) hung up; nothing stays open; one leg per reservation and never two
+// answered legs for one task; the dead replica's dial job finished by another within 10 s; and
+// a task canceled on one replica ends the leg another placed.
 func TestE2EThreeReplicasOnOnePostgreSQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three bridges: not in -short")
 	}
-	databaseURL, replicas := replicaDatabase(t)
+	databaseURL := pgtest.Schema(t) // skips without a server, unless QUEUEBRIDGE_REQUIRE_POSTGRES=1
+	const replicas = 3
 	began := time.Now()
 	bin := crashBuildBridge(t)
 	r := newReplicaRig(t, bin, replicas, databaseURL, 30, 20)
@@ -490,10 +497,4 @@ func (r *replicaRig) killMidDial(victim int, databaseURL string) time.Duration {
 	r.t.Logf("replica %d killed with the answer to its Calls.create for %v in flight; its dial job finished by another replica %s after the kill",
 		victim, inFlight, took.Round(time.Millisecond))
 	return took
-}
-
-// replicaDatabase is a fresh PostgreSQL schema for the replicas to share (the test skips without
-// a server, unless QUEUEBRIDGE_REQUIRE_POSTGRES=1).
-func replicaDatabase(t *testing.T) (string, int) {
-	return pgtest.Schema(t), 3
 }
