@@ -44,6 +44,7 @@ lg() { # name, arguments…
 	"$OUT/loadgen" "$@" -json-out "$OUT/$name.json" | tee -a "$OUT/$name.txt"
 }
 PGURL=${QUEUEBRIDGE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+export PGOPTIONS=--client-min-messages=warning
 # pgschema NAME: a fresh schema; prints a DATABASE_URL whose search_path is it.
 pgschema() {
 	local schema="bench_$$_$1"
