@@ -28,14 +28,14 @@ import (
 	"queuebridge/store/postgres/pgtest"
 )
 
-// The replicas test: several bridge processes (the real binary) share one database, behind a
-// reverse proxy that spreads the sandbox's webhooks over them round robin, keeping every webhook
-// about a reservation away from the replica that placed its agent leg while another one is up
-// (so an answer, a leg's status and a task's cancel are handled by another replica than the
-// dial). TaskRouter's
-// events are duplicated and reordered. Each replica talks to the sandbox's REST API through its
-// own recording proxy, so the test knows which replica created and which ended every leg.
-// Mid-run one replica is SIGKILLed while Twilio's answer to its Calls.create is in flight.
+// The replicas test: several bridge processes (the real binary, built once as the crash test
+// builds it) share one PostgreSQL schema, behind a reverse proxy that spreads the sandbox's
+// webhooks over them round robin, keeping every webhook about a reservation away from the
+// replica that placed its agent leg while another one is up (so an answer, a leg's status and a
+// task's cancel are handled by another replica than the dial). TaskRouter's events are
+// duplicated and reordered. Each replica talks to the sandbox's REST API through its own
+// recording proxy, so the test knows which replica created every leg. Mid-run one replica is
+// SIGKILLed while Twilio's answer to its Calls.create is in flight.
 
 const (
 	replicaSeed = 12
@@ -65,8 +65,8 @@ type replicaRig struct {
 	agents []string // the agents' numbers
 }
 
-// newReplicaRig provisions n agents of mixed personas (mixedAgentsN) in a sandbox whose clock
-// runs speed times faster than real time, for n bridges on databaseURL.
+// newReplicaRig provisions agents of mixed personas (mixedAgentsN) in a sandbox whose clock
+// runs speed times faster than real time, for replicas bridges on databaseURL.
 func newReplicaRig(t *testing.T, bin string, replicas int, databaseURL string, agents int, speed float64) *replicaRig {
 	t.Helper()
 	sb, err := sandbox.New(sandbox.Config{Clock: clock.NewScaled(speed)})
