@@ -124,7 +124,7 @@ func MaskNumber(s string) string {
 		return s
 	}
 	keepHead, keepTail := 1, 4 // the country code's first digit and the last four
-	if digits <= 8 { // a short number: only its end
+	if digits <= 8 {           // a short number: only its end
 		keepHead, keepTail = 0, 2
 	}
 	var b strings.Builder

@@ -108,7 +108,9 @@ func TestTheOperatorTokenOpensThePageAndNothingElseDoes(t *testing.T) {
 		{"wrong bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token+"x") }, http.StatusUnauthorized},
 		{"basic scheme", func(r *http.Request) { r.Header.Set("Authorization", "Basic "+token) }, http.StatusUnauthorized},
 		{"cookie", func(r *http.Request) { r.AddCookie(session) }, http.StatusOK},
-		{"wrong cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: operator.CookieName, Value: strings.Repeat("0", 64)}) }, http.StatusUnauthorized},
+		{"wrong cookie", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: operator.CookieName, Value: strings.Repeat("0", 64)})
+		}, http.StatusUnauthorized},
 		{"the token as the cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: operator.CookieName, Value: token}) }, http.StatusUnauthorized},
 	} {
 		for _, path := range []string{operator.PathPage, operator.PathEvents} {
@@ -196,7 +198,7 @@ func TestThePageRunsOnlyItsOwnInlineCode(t *testing.T) {
 	body, csp := w.Body.String(), w.Header().Get("Content-Security-Policy")
 	assert.Contains(t, csp, "default-src 'none'")
 	for _, tag := range []string{"script", "style"} {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindAllStringSubmatch(body, -1)
+		m := regexp.MustCompile(`(?s)<`+tag+`>(.*?)</`+tag+`>`).FindAllStringSubmatch(body, -1)
 		require.Len(t, m, 1, tag)
 		sum := sha256.Sum256([]byte(m[0][1]))
 		assert.Contains(t, csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", "the CSP allows the inline %s", tag)
