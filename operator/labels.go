@@ -74,9 +74,7 @@ func (m *Model) legRow(l *leg) LegRow {
 	row := LegRow{Key: r.SID, Agent: agentName(r), Number: m.mask(r.ContactURI), Task: r.TaskSID,
 		Verdict: string(r.AnsweredBy), Started: l.started.UnixMilli(), Since: l.since.UnixMilli()}
 	row.Status, row.Label = legStatus(r)
-	if c := m.calls[r.TaskSID]; c != nil {
-		row.Caller = m.mask(c.from)
-	}
+	row.Caller = m.mask(l.from)
 	if row.Status == "ended" {
 		row.Outcome = r.Outcome.String()
 		if r.State == taskrouter.StateWrapping || r.State == taskrouter.StateCompleted {
@@ -123,8 +121,9 @@ func MaskNumber(s string) string {
 	if digits == 0 {
 		return s
 	}
-	keepHead, keepTail := 1, 4 // the country code's first digit and the last four
-	if digits <= 8 {           // a short number: only its end
+	// The country code's first digit and the last four; of a short number, only its end.
+	keepHead, keepTail := 1, 4
+	if digits <= 8 {
 		keepHead, keepTail = 0, 2
 	}
 	var b strings.Builder

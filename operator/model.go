@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,10 +67,12 @@ type call struct {
 	bridgedAt         time.Time
 	agent             string // the agent bridged to
 	tries             []string
+	legs              []string // its reservations on the page
 }
 
 type leg struct {
 	r       taskrouter.Reservation
+	from    string // the caller's number, once known
 	started time.Time
 	since   time.Time
 	status  string
@@ -210,6 +213,9 @@ func (m *Model) applyLeg(p *Patch, now time.Time, r taskrouter.Reservation) {
 	}
 	m.applyAgentLeg(p, now, r)
 	m.applyCall(p, now, r, wasLive)
+	if c := m.calls[r.TaskSID]; c != nil && c.from != "" {
+		l.from = c.from
+	}
 	if m.legs[r.SID] != nil {
 		p.Legs = append(p.Legs, m.legRow(l))
 	}
@@ -289,6 +295,9 @@ func (m *Model) applyCall(p *Patch, now time.Time, r taskrouter.Reservation, was
 	switch {
 	case live(r):
 		c.leg = r.SID
+		if !slices.Contains(c.legs, r.SID) {
+			c.legs = append(c.legs, r.SID)
+		}
 		if r.State == taskrouter.StateAccepted && !c.bridged {
 			c.bridged, c.bridgedAt, c.agent = true, now, r.WorkerName
 			m.counters.Bridged++
@@ -414,8 +423,14 @@ func (m *Model) observeTask(p *Patch, now time.Time, e taskrouter.Event) {
 	if c == nil {
 		c = m.newCall(p, e.TaskSID, now)
 	}
-	if from, _ := e.TaskAttributes["from"].(string); from != "" {
+	if from, _ := e.TaskAttributes["from"].(string); from != "" && from != c.from {
 		c.from = from
+		for _, sid := range c.legs { // legs placed before the caller's number was known
+			if l := m.legs[sid]; l != nil {
+				l.from = from
+				p.Legs = append(p.Legs, m.legRow(l))
+			}
+		}
 	}
 	if e.TaskQueueName != "" {
 		c.queue = e.TaskQueueName

@@ -309,6 +309,7 @@ func TestACallerIsShownFromItsFirstReservationWithoutTaskCreated(t *testing.T) {
 	assert.Equal(t, "dialing", c.Status)
 	assert.Equal(t, "+1••••••0002", c.Caller)
 	assert.Equal(t, "Sales", c.Queue)
+	assert.Equal(t, "+1••••••0002", p.legRow(resA).Caller, "the leg placed before the number was known learns it")
 }
 
 func TestAgentsShowTheirActivityAndMissedCallsWhenFed(t *testing.T) {

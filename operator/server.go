@@ -25,13 +25,15 @@ func NewServer(m *Model, a Access, log *slog.Logger) *Server {
 	return &Server{model: m, access: a, log: log, Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second}
 }
 
-// headers every answer carries: nothing is cached, framed, sniffed or sent on as a referrer.
+// headers every answer carries: nothing is cached, framed, sniffed or sent to another site as
+// a referrer. (Not no-referrer: with it a browser posts the login form with Origin: null, which
+// the login's same-origin check must refuse.)
 func (s *Server) headers(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 // unauthorized answers 401 and says nothing of the page's state: to a browser, the login form.
