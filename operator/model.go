@@ -17,6 +17,8 @@ const (
 	// DefaultMaxRows bounds the live calls and legs kept; past it the oldest are dropped (a
 	// task whose end was never reported, say).
 	DefaultMaxRows = 500
+	// DefaultMaxAgents bounds the agents kept.
+	DefaultMaxAgents = 1000
 	// DefaultMaxStreams bounds the pages open at once.
 	DefaultMaxStreams = 256
 	// streamBuffer is how many patches a page may lag behind before it is resynchronised.
@@ -36,6 +38,7 @@ type ModelOptions struct {
 	ShowNumbers bool
 	Recent      int
 	MaxRows     int
+	MaxAgents   int
 	MaxStreams  int
 }
 
@@ -81,6 +84,7 @@ type leg struct {
 type agent struct {
 	sid, name, activity string
 	since               time.Time
+	seen                time.Time // last named by an event: the least recently seen gives way first
 	leg                 string
 	missed              *int
 }
@@ -98,6 +102,9 @@ func NewModel(o ModelOptions) *Model {
 	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
+	}
+	if o.MaxAgents <= 0 {
+		o.MaxAgents = DefaultMaxAgents
 	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
@@ -275,11 +282,31 @@ func (m *Model) agentFor(sid, name string) *agent {
 	if a == nil {
 		a = &agent{sid: sid}
 		m.agents[sid] = a
+		m.evictAgents(a)
 	}
 	if name != "" {
 		a.name = name
 	}
+	a.seen = m.opts.Now()
 	return a
+}
+
+// evictAgents drops the agent seen least recently, without a live leg, past MaxAgents (a
+// workspace with more workers than a page can show, or a load test's made-up ones). The page
+// learns it at its next snapshot.
+func (m *Model) evictAgents(keep *agent) {
+	if len(m.agents) <= m.opts.MaxAgents {
+		return
+	}
+	var oldest *agent
+	for _, a := range m.agents {
+		if a != keep && a.leg == "" && (oldest == nil || a.seen.Before(oldest.seen)) {
+			oldest = a
+		}
+	}
+	if oldest != nil {
+		delete(m.agents, oldest.sid)
+	}
 }
 
 // applyCall moves the caller's row with the leg: the agent being tried, the bridge, the end of
@@ -497,27 +524,35 @@ func (m *Model) SeedAgents(list []Agent) {
 // Snapshot returns the whole page as it stands.
 func (m *Model) Snapshot() Snapshot {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.snapshotLocked()
+	s := m.snapshotLocked()
+	m.mu.Unlock()
+	s.sort()
+	return s
 }
 
+// snapshotLocked copies the rows; sorting and encoding them happen after the lock is released,
+// so a page that opens (or catches up) holds the webhooks up as little as possible.
 func (m *Model) snapshotLocked() Snapshot {
 	p, _ := m.change()
 	m.publish(p) // the counters rolled over at midnight: the other pages learn it too
-	s := Snapshot{Now: p.Now, Calls: []CallRow{}, Legs: []LegRow{}, Agents: []AgentRow{},
-		Recent: append([]OutcomeRow{}, m.recent...), Counters: m.counters, RecentMax: m.opts.Recent}
+	s := Snapshot{Now: p.Now, Calls: make([]CallRow, 0, len(m.calls)), Legs: make([]LegRow, 0, len(m.legs)),
+		Agents: make([]AgentRow, 0, len(m.agents)), Recent: append([]OutcomeRow{}, m.recent...), Counters: m.counters,
+		RecentMax: m.opts.Recent}
 	s.Counters.Verdicts = append([]VerdictCount(nil), m.counters.Verdicts...)
 	for _, c := range m.calls {
 		s.Calls = append(s.Calls, m.callRow(c))
 	}
-	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Since < s.Calls[j].Since })
 	for _, l := range m.legs {
 		s.Legs = append(s.Legs, m.legRow(l))
 	}
-	sort.Slice(s.Legs, func(i, j int) bool { return s.Legs[i].Started < s.Legs[j].Started })
 	for _, a := range m.agents {
 		s.Agents = append(s.Agents, m.agentRow(a))
 	}
-	sort.Slice(s.Agents, func(i, j int) bool { return s.Agents[i].Name < s.Agents[j].Name })
 	return s
+}
+
+func (s *Snapshot) sort() {
+	sort.Slice(s.Calls, func(i, j int) bool { return s.Calls[i].Since < s.Calls[j].Since })
+	sort.Slice(s.Legs, func(i, j int) bool { return s.Legs[i].Started < s.Legs[j].Started })
+	sort.Slice(s.Agents, func(i, j int) bool { return s.Agents[i].Name < s.Agents[j].Name })
 }

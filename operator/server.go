@@ -15,6 +15,9 @@ type Server struct {
 	// Heartbeat is how often an idle stream sends a comment (proxies close silent connections,
 	// and a page that went away is noticed); WriteTimeout bounds each write to a page.
 	Heartbeat, WriteTimeout time.Duration
+	// ResyncEvery is the least time between two snapshots sent to a page that keeps falling
+	// behind: a snapshot costs the model a copy of every row, under its lock.
+	ResyncEvery time.Duration
 }
 
 // NewServer returns the page's handlers over the model.
@@ -22,7 +25,8 @@ func NewServer(m *Model, a Access, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{model: m, access: a, log: log, Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second}
+	return &Server{model: m, access: a, log: log, Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second,
+		ResyncEvery: time.Second}
 }
 
 // headers every answer carries: nothing is cached, framed, sniffed or sent to another site as
@@ -149,6 +153,7 @@ func (s *Server) stream(rc *http.ResponseController, w http.ResponseWriter, r *h
 	}
 	beat := time.NewTicker(s.Heartbeat)
 	defer beat.Stop()
+	var resynced time.Time
 	for {
 		var msg []byte
 		select {
@@ -157,7 +162,10 @@ func (s *Server) stream(rc *http.ResponseController, w http.ResponseWriter, r *h
 		case <-st.done:
 			return errClosed
 		case <-st.behind:
-			msg = s.model.resync(st)
+			if err := s.waitToResync(r, st, resynced); err != nil {
+				return err
+			}
+			msg, resynced = s.model.resync(st), time.Now()
 		case m := <-st.msgs:
 			msg = drain(m, st.msgs)
 		case <-beat.C:
@@ -166,6 +174,25 @@ func (s *Server) stream(rc *http.ResponseController, w http.ResponseWriter, r *h
 		if err := write(msg); err != nil {
 			return err
 		}
+	}
+}
+
+// waitToResync holds a page that fell behind again soon after its last snapshot until
+// ResyncEvery has passed (what it is sent meanwhile is dropped: the snapshot replaces it).
+func (s *Server) waitToResync(r *http.Request, st *stream, last time.Time) error {
+	wait := s.ResyncEvery - time.Since(last)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return r.Context().Err()
+	case <-st.done:
+		return errClosed
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -26,16 +26,19 @@ var errClosed = errors.New("the operator page is shutting down")
 // every patch, so the page misses nothing and sees nothing twice.
 func (m *Model) subscribe() (*stream, []byte, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	switch {
+	case m.closed:
+		m.mu.Unlock()
 		return nil, nil, errClosed
-	}
-	if len(m.subs) >= m.opts.MaxStreams {
+	case len(m.subs) >= m.opts.MaxStreams:
+		m.mu.Unlock()
 		return nil, nil, ErrTooManyStreams
 	}
 	s := &stream{msgs: make(chan []byte, streamBuffer), behind: make(chan struct{}, 1), done: make(chan struct{})}
 	m.subs[s] = struct{}{}
-	return s, m.snapshotEventLocked(), nil
+	snap := m.snapshotLocked()
+	m.mu.Unlock()
+	return s, snapshotEvent(snap), nil
 }
 
 func (m *Model) unsubscribe(s *stream) {
@@ -47,7 +50,6 @@ func (m *Model) unsubscribe(s *stream) {
 // resync empties a stream that fell behind and returns a fresh snapshot to send in its place.
 func (m *Model) resync(s *stream) []byte {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for drained := false; !drained; {
 		select {
 		case <-s.msgs:
@@ -56,11 +58,15 @@ func (m *Model) resync(s *stream) []byte {
 			drained = true
 		}
 	}
-	return m.snapshotEventLocked()
+	snap := m.snapshotLocked()
+	m.mu.Unlock()
+	return snapshotEvent(snap)
 }
 
-func (m *Model) snapshotEventLocked() []byte {
-	data, err := json.Marshal(m.snapshotLocked())
+// snapshotEvent sorts and encodes a snapshot, outside the model's lock.
+func snapshotEvent(s Snapshot) []byte {
+	s.sort()
+	data, err := json.Marshal(s)
 	if err != nil {
 		panic(err) // plain structs of strings and numbers: cannot fail
 	}

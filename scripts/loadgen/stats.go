@@ -95,6 +95,8 @@ type Report struct {
 	// retried jobs (-1 with -url, where they are not known).
 	TwilioErrors int64 `json:"bridge_twilio_errors"`
 	JobRetries   int64 `json:"bridge_job_retries"`
+	// SSE is what the operator page's streams received (-sse, -sse-stalled).
+	SSE *SSEReport `json:"operator_streams,omitempty"`
 }
 
 const createdToCall = "created→CreateCall"
@@ -170,6 +172,10 @@ func (r Report) writeTable(w io.Writer) error {
 		r.Units, r.Seconds, r.RSSMiB, r.PeakRSSMiB, r.InFlight)
 	if r.TwilioErrors >= 0 {
 		fmt.Fprintf(w, "the bridge: %d failed Twilio requests, %d retried jobs\n", r.TwilioErrors, r.JobRetries)
+	}
+	if s := r.SSE; s != nil {
+		fmt.Fprintf(w, "operator streams: %d read, %d stalled; the readers got %d patches and %d snapshots (%d after falling behind), %.1f MiB; %d ended early\n",
+			s.Readers, s.Stalled, s.Patches, s.Snapshots, s.Snapshots-int64(s.Readers), float64(s.Bytes)/(1<<20), s.Ended)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
