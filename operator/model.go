@@ -16,13 +16,19 @@ const (
 	DefaultRecent = 20
 	// DefaultMaxRows bounds the live calls and legs kept; past it the oldest are dropped (a
 	// task whose end was never reported, say).
-	DefaultMaxRows = 500
+	DefaultMaxRows = 200
 	// DefaultMaxAgents bounds the agents kept.
-	DefaultMaxAgents = 1000
+	DefaultMaxAgents = 500
+	// DefaultPatchRate is how many patches a second the pages are sent one by one (with a
+	// burst of twice as many); past it the model coalesces: changes are held and every page is
+	// sent one snapshot every CoalesceEvery instead, encoded once for all. A page for people
+	// needs no more, and the bridge's webhooks then pay for no page at all.
+	DefaultPatchRate     = 100
+	DefaultCoalesceEvery = time.Second
 	// DefaultMaxStreams bounds the pages open at once.
 	DefaultMaxStreams = 256
 	// streamBuffer is how many patches a page may lag behind before it is resynchronised.
-	streamBuffer = 64
+	streamBuffer = 256
 	// finishedMemory is how many ended tasks are remembered, so that a late or repeated event
 	// about one does not bring its caller back.
 	finishedMemory = 4096
@@ -40,6 +46,9 @@ type ModelOptions struct {
 	MaxRows     int
 	MaxAgents   int
 	MaxStreams  int
+	// PatchRate and CoalesceEvery: see DefaultPatchRate.
+	PatchRate     float64
+	CoalesceEvery time.Duration
 }
 
 // Model is the page's state, fed by the bridge's transitions (Transition) and TaskRouter's
@@ -60,6 +69,12 @@ type Model struct {
 	counters Counters
 	subs     map[*stream]struct{}
 	closed   bool
+	// The patch budget (a token bucket) and the coalescing past it (stream.go).
+	tokens     float64
+	refilled   time.Time
+	coalescing bool
+	suppressed int // changes held since the last coalesced snapshot was copied
+	flushes    *time.Timer
 }
 
 type call struct {
@@ -109,6 +124,12 @@ func NewModel(o ModelOptions) *Model {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	if o.PatchRate <= 0 {
+		o.PatchRate = DefaultPatchRate
+	}
+	if o.CoalesceEvery <= 0 {
+		o.CoalesceEvery = DefaultCoalesceEvery
+	}
 	m := &Model{opts: o, mask: MaskNumber,
 		calls: map[string]*call{}, legs: map[string]*leg{}, agents: map[string]*agent{},
 		finished: map[string]bool{}, subs: map[*stream]struct{}{}}
@@ -116,6 +137,7 @@ func NewModel(o ModelOptions) *Model {
 		m.mask = func(s string) string { return s }
 	}
 	m.counters = newCounters(m.day(o.Now()))
+	m.tokens, m.refilled = 2*o.PatchRate, time.Now()
 	return m
 }
 
@@ -251,6 +273,9 @@ func (m *Model) evictLegs(p *Patch) {
 	if oldest != nil {
 		delete(m.legs, oldest.r.SID)
 		p.LegsGone = append(p.LegsGone, oldest.r.SID)
+		if a := m.agents[oldest.r.WorkerSID]; a != nil && a.leg == oldest.r.SID {
+			a.leg = ""
+		}
 	}
 }
 
@@ -300,7 +325,7 @@ func (m *Model) evictAgents(keep *agent) {
 	}
 	var oldest *agent
 	for _, a := range m.agents {
-		if a != keep && a.leg == "" && (oldest == nil || a.seen.Before(oldest.seen)) {
+		if a != keep && m.legs[a.leg] == nil && (oldest == nil || a.seen.Before(oldest.seen)) {
 			oldest = a
 		}
 	}

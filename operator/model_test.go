@@ -1,6 +1,7 @@
 package operator_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -397,6 +398,24 @@ func TestRowsAreBounded(t *testing.T) {
 	assert.Len(t, snap.Recent, 2)
 	assert.Equal(t, taskSID(4), snap.Recent[0].Key, "newest first")
 	assert.Equal(t, 5, snap.Counters.Abandoned, "counted even when the row had given way")
+}
+
+// Under a flood of made-up agents (a load test), agents are bounded too: the least recently
+// seen without a live leg gives way.
+func TestAgentsAreBounded(t *testing.T) {
+	p := newPage(t, operator.ModelOptions{MaxRows: 3, MaxAgents: 5})
+	for i := range 20 {
+		p.clock.advance(time.Second)
+		sid := fmt.Sprintf("WR%032d", i)
+		p.m.Transition(taskrouter.Reservation{}, taskrouter.Reservation{SID: sid, TaskSID: taskSID(i % 10), WorkerSID: fmt.Sprintf("WK%032d", i),
+			WorkerName: fmt.Sprintf("agent-%d", i), State: taskrouter.StateRinging})
+	}
+	snap := p.m.Snapshot()
+	assert.Len(t, snap.Legs, 3)
+	assert.Len(t, snap.Agents, 5)
+	for _, l := range snap.Legs {
+		assert.Contains(t, fmt.Sprint(snap.Agents), l.Agent, "an agent with a live leg on the page stays")
+	}
 }
 
 func taskSID(i int) string { return "WT0000000000000000000000000000010" + string(rune('0'+i)) }

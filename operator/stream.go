@@ -3,6 +3,7 @@ package operator
 import (
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // stream is one open page's queue of messages (Server-Sent Events, encoded once for every page).
@@ -73,16 +74,29 @@ func snapshotEvent(s Snapshot) []byte {
 	return sseEvent("snapshot", data)
 }
 
-// publish sends a patch to every open page, without ever waiting for one. Called with the lock held.
+// publish sends a patch to every open page, without ever waiting for one; past the patch
+// budget it holds the change for the next coalesced snapshot instead. Called with the lock held.
 func (m *Model) publish(p *Patch) {
 	if p.empty() || len(m.subs) == 0 {
+		return
+	}
+	if m.coalescing || !m.takeToken() {
+		m.suppressed++
+		if !m.coalescing {
+			m.coalescing = true
+			m.flushes = time.AfterFunc(m.opts.CoalesceEvery, m.flush)
+		}
 		return
 	}
 	data, err := json.Marshal(p)
 	if err != nil {
 		panic(err)
 	}
-	msg := sseEvent("patch", data)
+	m.sendAll(sseEvent("patch", data))
+}
+
+// sendAll queues msg for every page; a page whose queue is full is marked behind.
+func (m *Model) sendAll(msg []byte) {
 	for s := range m.subs {
 		select {
 		case s.msgs <- msg:
@@ -95,6 +109,43 @@ func (m *Model) publish(p *Patch) {
 	}
 }
 
+// takeToken spends one patch of the budget, refilled at PatchRate up to twice that.
+func (m *Model) takeToken() bool {
+	now := time.Now()
+	m.tokens = min(2*m.opts.PatchRate, m.tokens+now.Sub(m.refilled).Seconds()*m.opts.PatchRate)
+	m.refilled = now
+	if m.tokens < 1 {
+		return false
+	}
+	m.tokens--
+	return true
+}
+
+// flush sends every page one snapshot holding the changes held back, encoded once for all.
+// Changes held while it was encoded go into the next one; without any, patches resume.
+func (m *Model) flush() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.suppressed = 0
+	snap := m.snapshotLocked()
+	m.mu.Unlock()
+	msg := snapshotEvent(snap)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.sendAll(msg)
+	if m.suppressed > 0 {
+		m.flushes = time.AfterFunc(m.opts.CoalesceEvery, m.flush)
+		return
+	}
+	m.coalescing = false
+}
+
 // Close ends every stream (the server is shutting down: open pages must not hold it up) and
 // refuses new ones.
 func (m *Model) Close() {
@@ -104,6 +155,9 @@ func (m *Model) Close() {
 		return
 	}
 	m.closed = true
+	if m.flushes != nil {
+		m.flushes.Stop()
+	}
 	for s := range m.subs {
 		close(s.done)
 	}

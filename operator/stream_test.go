@@ -29,7 +29,7 @@ func decode(t *testing.T, msg []byte, wantEvent string, v any) {
 // dropped, and the page is marked behind; its writer then sends a fresh snapshot of everything,
 // in place of what it missed.
 func TestASlowPageIsDroppedBehindAndResynchronised(t *testing.T) {
-	m := NewModel(ModelOptions{MaxRows: 1000})
+	m := NewModel(ModelOptions{MaxRows: 100 * streamBuffer, PatchRate: 1e9}) // every change a patch
 	slow, first, err := m.subscribe()
 	require.NoError(t, err)
 	var snap Snapshot
@@ -66,7 +66,7 @@ func TestASlowPageIsDroppedBehindAndResynchronised(t *testing.T) {
 // A page that keeps up gets the snapshot then each patch, in order; a closed model ends every
 // stream and refuses new ones, and MaxStreams bounds the pages.
 func TestStreamsGetEveryPatchInOrderAndEndOnClose(t *testing.T) {
-	m := NewModel(ModelOptions{MaxStreams: 2})
+	m := NewModel(ModelOptions{MaxStreams: 2, PatchRate: 1e9})
 	s, _, err := m.subscribe()
 	require.NoError(t, err)
 	for i := range 3 {
@@ -88,6 +88,45 @@ func TestStreamsGetEveryPatchInOrderAndEndOnClose(t *testing.T) {
 	m.Close()
 	_, _, err = m.subscribe()
 	assert.Error(t, err)
+}
+
+// Past the patch budget the model stops sending a patch per change: it holds the changes and
+// sends every page one snapshot (encoded once) per CoalesceEvery; once the changes stop,
+// patches resume. So a flood of changes costs the webhooks no encoding, and the pages a few
+// snapshots a second however many changes there were.
+func TestPastThePatchBudgetChangesAreCoalescedIntoSnapshots(t *testing.T) {
+	m := NewModel(ModelOptions{MaxRows: 1000, PatchRate: 10, CoalesceEvery: 20 * time.Millisecond})
+	t.Cleanup(m.Close)
+	s, _, err := m.subscribe()
+	require.NoError(t, err)
+	for i := range 50 {
+		waiting(m, i)
+	}
+	assert.Len(t, s.msgs, 20, "the burst (twice the rate) goes out as patches, the rest is held")
+	for range 20 {
+		var p Patch
+		decode(t, <-s.msgs, "patch", &p)
+	}
+	var snap Snapshot
+	select {
+	case msg := <-s.msgs:
+		decode(t, msg, "snapshot", &snap)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no coalesced snapshot")
+	}
+	assert.Len(t, snap.Calls, 50, "the snapshot holds every change held back")
+	require.Eventually(t, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.coalescing
+	}, 5*time.Second, time.Millisecond, "coalescing ends once the changes stop")
+	m.mu.Lock()
+	m.tokens = 1 // the bucket refills with time: one patch's worth, without waiting for it
+	m.mu.Unlock()
+	waiting(m, 50)
+	var p Patch
+	decode(t, <-s.msgs, "patch", &p)
+	assert.Len(t, p.Calls, 1)
 }
 
 // A burst queued for a page goes out in one write, and the shared messages are never written into.

@@ -21,7 +21,8 @@ type SSEReport struct {
 	Readers int `json:"readers"`
 	Stalled int `json:"stalled"`
 	// Patches and Snapshots count the events the readers received; a snapshot after a
-	// reader's first is a resynchronisation (the reader fell behind and was sent the state).
+	// reader's first is a coalesced one (the changes came faster than the page's patch
+	// budget) or a resynchronisation (the reader fell behind and was sent the state).
 	Patches   int64 `json:"patches"`
 	Snapshots int64 `json:"snapshots"`
 	Bytes     int64 `json:"bytes"`

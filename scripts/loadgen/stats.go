@@ -174,7 +174,7 @@ func (r Report) writeTable(w io.Writer) error {
 		fmt.Fprintf(w, "the bridge: %d failed Twilio requests, %d retried jobs\n", r.TwilioErrors, r.JobRetries)
 	}
 	if s := r.SSE; s != nil {
-		fmt.Fprintf(w, "operator streams: %d read, %d stalled; the readers got %d patches and %d snapshots (%d after falling behind), %.1f MiB; %d ended early\n",
+		fmt.Fprintf(w, "operator streams: %d read, %d stalled; the readers got %d patches and %d snapshots (%d coalesced or after falling behind), %.1f MiB; %d ended early\n",
 			s.Readers, s.Stalled, s.Patches, s.Snapshots, s.Snapshots-int64(s.Readers), float64(s.Bytes)/(1<<20), s.Ended)
 	}
 	fmt.Fprintln(w)
