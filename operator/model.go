@@ -16,15 +16,15 @@ const (
 	DefaultRecent = 20
 	// DefaultMaxRows bounds the live calls and legs kept; past it the oldest are dropped (a
 	// task whose end was never reported, say).
-	DefaultMaxRows = 200
+	DefaultMaxRows = 100
 	// DefaultMaxAgents bounds the agents kept.
-	DefaultMaxAgents = 500
+	DefaultMaxAgents = 200
 	// DefaultPatchRate is how many patches a second the pages are sent one by one (with a
 	// burst of twice as many); past it the model coalesces: changes are held and every page is
 	// sent one snapshot every CoalesceEvery instead, encoded once for all. A page for people
 	// needs no more, and the bridge's webhooks then pay for no page at all.
-	DefaultPatchRate     = 100
-	DefaultCoalesceEvery = time.Second
+	DefaultPatchRate     = 50
+	DefaultCoalesceEvery = 2 * time.Second
 	// DefaultMaxStreams bounds the pages open at once.
 	DefaultMaxStreams = 256
 	// streamBuffer is how many patches a page may lag behind before it is resynchronised.
