@@ -45,6 +45,17 @@ type Config struct {
 	// MaxBody bounds a webhook's body (default 64 KiB; Twilio's are a few KiB).
 	MaxBody int64
 	Logger  *slog.Logger
+	// Operator serves the live operator page's routes; nil: they answer 404.
+	Operator *OperatorRoutes
+	// OnEvent, when set, is told of every TaskRouter event the bridge handled (or ignored)
+	// without error: the operator page's view of callers and agents. It must not block.
+	OnEvent func(taskrouter.Event)
+}
+
+// OperatorRoutes are the operator page's handlers (package operator builds them).
+type OperatorRoutes struct {
+	// Page serves GET /operator, Events its stream, Login and Logout the token's cookie.
+	Page, Events, Login, Logout http.Handler
 }
 
 type server struct {
@@ -111,6 +122,9 @@ func (s *server) events(c echo.Context) error {
 	}
 	if err := s.Bridge.HandleEvent(c.Request().Context(), ev); err != nil {
 		return err
+	}
+	if s.OnEvent != nil {
+		s.OnEvent(ev)
 	}
 	return c.NoContent(http.StatusOK)
 }

@@ -17,6 +17,12 @@ func (s *server) routes(e *echo.Echo) {
 	if s.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(s.Metrics))
 	}
+	if o := s.Operator; o != nil {
+		e.GET(PathOperator, echo.WrapHandler(o.Page))
+		e.GET(PathOperatorEvents, echo.WrapHandler(o.Events))
+		e.POST(PathOperatorLogin, echo.WrapHandler(o.Login))
+		e.POST(PathOperatorLogout, echo.WrapHandler(o.Logout))
+	}
 }
 
 // observe reports each request's route, status and duration to Config.Observe.

@@ -13,6 +13,15 @@ const (
 	PathStatusCallback = "/status-callback"
 )
 
+// The operator page's paths, for people (docs/DESIGN.md): the page, its event stream, and the
+// login form's token cookie.
+const (
+	PathOperator       = "/operator"
+	PathOperatorEvents = "/operator/events"
+	PathOperatorLogin  = "/operator/login"
+	PathOperatorLogout = "/operator/logout"
+)
+
 // Overrides are Twilio's webhook connection overrides, carried by every URL queuebridge gives
 // Twilio (its events, the agent leg's TwiML, status callbacks and Dial action). By default
 // Twilio retries once, and only when the connection fails: a 5xx (the bridge could not commit)

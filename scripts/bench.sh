@@ -75,6 +75,7 @@ if [ "${ONLY:-}" = postgres ]; then
 fi
 lg dial-queue-full -scenario dial-queue -n 100000 -c 64 -duration 10s
 lg dial-queue-2000 -scenario dial-queue -rate 2000 -duration 10s
+lg dial-queue-2000-sse100 -scenario dial-queue -rate 2000 -duration 10s -sse 100 -sse-stalled 10
 lg created-full -scenario created -c 64 -duration 10s
 lg created-2000 -scenario created -rate 2000 -duration 10s
 lg flow-200 -scenario flow -rate 200 -duration 10s

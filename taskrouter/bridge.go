@@ -43,6 +43,12 @@ type Hooks struct {
 	// Repaired is called when the reconciler applies an update the webhooks failed to deliver;
 	// what is bounded ("taskrouter_canceled", "leg_no-answer", …).
 	Repaired func(what string)
+	// Transition is called after every committed change of a reservation, whoever made it (a
+	// webhook, the dispatcher, the reconciler), with the reservation as it was (zero when it was
+	// new) and as stored. It runs on that goroutine, outside the store's transaction: it must not
+	// block. Two changes of one reservation committed close together may be reported in either
+	// order. See transitions.go.
+	Transition func(before, after Reservation)
 }
 
 // NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.
@@ -51,6 +57,9 @@ func NewBridge(store Store, voice Voice, router Router, opts Options, hooks Hook
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	if hooks.Transition != nil {
+		store = transitionStore{Store: store, transition: hooks.Transition}
+	}
 	return &Bridge{
 		store: store, voice: voice, router: router, opts: opts, hooks: hooks,
 		log:  opts.Logger,

@@ -22,6 +22,14 @@ const (
 	EventTaskCompleted        = "task.completed"
 )
 
+// Event types the bridge does not act on but reports to Config's observers (the operator page):
+// a caller entering the queue, the queue it waits in, and the agents' activities.
+const (
+	EventTaskCreated           = "task.created"
+	EventTaskQueueEntered      = "task-queue.entered"
+	EventWorkerActivityUpdated = "worker.activity.update"
+)
+
 // Event is a TaskRouter event callback, parsed once at the edge.
 type Event struct {
 	SID            string // EV…; may be empty in hand-made requests
@@ -40,6 +48,10 @@ type Event struct {
 	TaskAttributes map[string]any
 	WorkerAttrs    map[string]any
 	Reason         string // TaskCanceledReason / TaskCompletedReason, when given
+
+	// For the operator page: the task's queue, and the worker's activity on events about a worker.
+	TaskQueueName                         string
+	WorkerActivitySID, WorkerActivityName string
 }
 
 // IsReservation reports whether the event concerns one reservation.
@@ -55,6 +67,24 @@ var handledEvents = [...]string{
 // HandledEvents returns the event types queuebridge acts on: a workspace's events filter must
 // let every one of them through.
 func HandledEvents() []string { return append([]string(nil), handledEvents[:]...) }
+
+// observedEvents are the event types the bridge ignores but shows on the operator page.
+var observedEvents = [...]string{EventTaskCreated, EventTaskQueueEntered, EventWorkerActivityUpdated}
+
+// ObservedEvents returns the event types the operator page shows beside HandledEvents. A
+// workspace whose events filter leaves them out still works; its page shows a caller only once
+// an agent is reserved for them, and no agent's activity until a reservation names it.
+func ObservedEvents() []string { return append([]string(nil), observedEvents[:]...) }
+
+// Observed reports whether the event is one the operator page shows but the bridge ignores.
+func (e Event) Observed() bool {
+	for _, t := range observedEvents {
+		if e.Type == t {
+			return true
+		}
+	}
+	return false
+}
 
 // Handled reports whether queuebridge acts on this event type.
 func (e Event) Handled() bool {
@@ -84,7 +114,9 @@ func ParseEvent(form url.Values) (Event, error) {
 		WorkflowSID:    form.Get("WorkflowSid"),
 		TaskQueueSID:   form.Get("TaskQueueSid"),
 		Reason:         firstNonEmpty(form.Get("TaskCanceledReason"), form.Get("TaskCompletedReason")),
+		TaskQueueName:  form.Get("TaskQueueName"),
 	}
+	e.WorkerActivitySID, e.WorkerActivityName = form.Get("WorkerActivitySid"), form.Get("WorkerActivityName")
 	if e.Type == "" {
 		return Event{}, Errorf(EInvalid, "EventType is missing")
 	}
@@ -97,6 +129,11 @@ func ParseEvent(form url.Values) (Event, error) {
 		}
 	}
 	if !e.Handled() {
+		if e.Observed() {
+			// Only the operator page reads these: attributes that do not parse are left out
+			// rather than refused, so a page-only detail never fails a webhook.
+			e.TaskAttributes, _ = parseAttributes("TaskAttributes", form.Get("TaskAttributes"))
+		}
 		return e, nil
 	}
 	if err := checkSID("WorkspaceSid", e.WorkspaceSID, PrefixWorkspace); err != nil {

@@ -352,6 +352,24 @@ func (t *API) ActivitySID(_ context.Context, workspaceSID, name string) (string,
 	return "", fmt.Errorf("workspace %s has no activity named %q", workspaceSID, name)
 }
 
+// Worker is a worker of the workspace, as the operator page lists agents.
+type Worker struct {
+	SID, Name, Activity string
+}
+
+// Workers lists the workspace's workers (at most 1,000) with their activity.
+func (t *API) Workers(_ context.Context, workspaceSID string) ([]Worker, error) {
+	list, err := t.Client.TaskrouterV1.ListWorker(workspaceSID, (&trapi.ListWorkerParams{}).SetLimit(1000))
+	if err != nil {
+		return nil, classify("list workers of "+workspaceSID, err)
+	}
+	out := make([]Worker, 0, len(list))
+	for _, w := range list {
+		out = append(out, Worker{SID: deref(w.Sid), Name: deref(w.FriendlyName), Activity: deref(w.ActivityName)})
+	}
+	return out, nil
+}
+
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {

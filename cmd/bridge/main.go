@@ -13,8 +13,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"queuebridge/handlers"
 	"queuebridge/internal/app"
 	"queuebridge/internal/config"
 )
@@ -72,5 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer a.Close()
 	fmt.Fprintf(stdout, "queuebridge listening on %s (public URL %s)\n", ln.Addr(), cfg.PublicBaseURL)
+	if cfg.Operator.Token != "" {
+		fmt.Fprintf(stdout, "the live operator page: %s%s (log in with OPERATOR_TOKEN)\n", strings.TrimRight(cfg.PublicBaseURL, "/"), handlers.PathOperator)
+	}
 	return a.Serve(ctx, ln)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"queuebridge/handlers"
 	"queuebridge/internal/app"
 	"queuebridge/sandbox/clock"
 	"queuebridge/scripts/demo"
@@ -45,9 +46,11 @@ func runSandboxMode(ctx context.Context, cfg app.Config, runDemo bool, speed flo
   The example spec (taskrouter/provision/queuebridge.example.yaml) is provisioned in it: workspace %s,
   agents Alice, Bob and Carol, the IVR on %s.
   queuebridge listens at %s, verifying every signed webhook as in production.
+  The live operator page: %s%s (%s): the demo's calls show up there as they happen.
   To use a real account instead: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WORKSPACE_SID
   and PUBLIC_BASE_URL (see README.md, "Running against a real account").
-`, env.Sandbox.URL(), account, speed, env.Outputs.WorkspaceSID, demo.Number, env.BridgeURL)
+`, env.Sandbox.URL(), account, speed, env.Outputs.WorkspaceSID, demo.Number, env.BridgeURL,
+		env.BridgeURL, handlers.PathOperator, operatorAccess(cfg))
 
 	if runDemo {
 		ok, err := demo.Run(ctx, env, demo.AgentNumbers(spec), stdout)
@@ -68,4 +71,12 @@ Ctrl-C stops.
 `, env.Sandbox.URL(), demo.Number, account, token, demo.Number, env.Sandbox.URL())
 	<-ctx.Done()
 	return env.Close()
+}
+
+// operatorAccess says who may open the operator page in sandbox mode.
+func operatorAccess(cfg app.Config) string {
+	if cfg.Operator.Token != "" {
+		return "log in with OPERATOR_TOKEN"
+	}
+	return "open to this machine only; OPERATOR_TOKEN requires a token"
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"queuebridge/handlers"
 	"queuebridge/internal/config"
 	"queuebridge/metrics"
+	"queuebridge/operator"
 	"queuebridge/taskrouter"
 	"queuebridge/twiliogo"
 )
@@ -42,6 +44,8 @@ type build struct {
 	reconcile     reconcileCadence
 	middleware    func(http.Handler) http.Handler
 	limits        ServerLimits
+	// sandbox: the bridge plays against the built-in sandbox (the operator page opens on loopback).
+	sandbox bool
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):
@@ -72,6 +76,11 @@ type App struct {
 	reconcile reconcileCadence
 	// limits bound the HTTP server's connections (DefaultServerLimits unless WithServerLimits).
 	limits ServerLimits
+	// Operator is the live operator page's model (nil while the page is off): feed it what
+	// the bridge does not report itself, e.g. SetMissedCalls.
+	Operator *operator.Model
+	// listAgents lists the workspace's workers for the operator page (nil: not at start-up).
+	listAgents func(context.Context) ([]operator.Agent, error)
 }
 
 // New opens the store, checks the configuration against Twilio (the timing check, activity
@@ -102,6 +111,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	}
 	m := metrics.New(db.PendingJobs)
 	hooks := m.Hooks()
+	page, pageRoutes := b.operatorPage(cfg)
+	var onEvent func(taskrouter.Event)
+	if page != nil {
+		hooks.Transition, onEvent = page.Transition, page.Observe
+	}
 	if b.wrapHooks != nil {
 		hooks = b.wrapHooks(hooks)
 	}
@@ -113,13 +127,43 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	h := handlers.New(handlers.Config{
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
+		Operator: pageRoutes, OnEvent: onEvent,
 	})
 	var handler http.Handler = h
 	if b.middleware != nil {
 		handler = b.middleware(h)
 	}
-	return &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile,
-		limits: b.limits.withDefaults(DefaultServerLimits())}, nil
+	a := &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile,
+		limits: b.limits.withDefaults(DefaultServerLimits()), Operator: page}
+	if page != nil && !b.skipChecks {
+		a.listAgents = func(ctx context.Context) ([]operator.Agent, error) {
+			workers, err := tw.Workers(ctx, cfg.WorkspaceSID)
+			agents := make([]operator.Agent, 0, len(workers))
+			for _, w := range workers {
+				agents = append(agents, operator.Agent{SID: w.SID, Name: w.Name, Activity: w.Activity})
+			}
+			return agents, err
+		}
+	}
+	return a, nil
+}
+
+// operatorPage builds the live operator page: on with OPERATOR_TOKEN, and in sandbox mode,
+// where without a token it opens to loopback requests only. Otherwise it is off, and its routes
+// say how to turn it on.
+func (b build) operatorPage(cfg Config) (*operator.Model, *handlers.OperatorRoutes) {
+	if cfg.Operator.Token == "" && !b.sandbox {
+		off := operator.Off()
+		return nil, &handlers.OperatorRoutes{Page: off, Events: off, Login: off, Logout: off}
+	}
+	model := operator.NewModel(operator.ModelOptions{ShowNumbers: cfg.Operator.ShowNumbers})
+	public, _ := url.Parse(cfg.PublicBaseURL) // checked by LoadConfig
+	access := operator.Access{Token: cfg.Operator.Token, OpenOnLoopback: b.sandbox && cfg.Operator.Token == ""}
+	if public != nil {
+		access.SecureCookie, access.PublicHost = public.Scheme == "https", public.Host
+	}
+	srv := operator.NewServer(model, access, b.logger)
+	return model, &handlers.OperatorRoutes{Page: srv.Page(), Events: srv.Events(), Login: srv.Login(), Logout: srv.Logout()}
 }
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace
@@ -225,6 +269,9 @@ func resolveActivity(ctx context.Context, tw *twiliogo.API, workspace, variable,
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	limited := newLimitListener(ln, a.limits.MaxConns)
 	srv := a.limits.server(a.Handler, limited)
+	if a.Operator != nil {
+		srv.RegisterOnShutdown(a.Operator.Close) // open pages must not hold the shutdown up
+	}
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	var wg sync.WaitGroup
@@ -240,6 +287,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer wg.Done()
 		lead(runCtx, a.Store, a.runOnce)
 	}()
+	if a.listAgents != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.seedAgents(runCtx)
+		}()
+	}
 	go func() {
 		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
@@ -272,6 +326,18 @@ func (a *App) runOnce(ctx context.Context) {
 	}()
 	a.Bridge.RunReconciler(ctx, a.reconcile.every, a.reconcile.pace)
 	wg.Wait()
+}
+
+// seedAgents lists the workspace's agents on the operator page before any event names them.
+func (a *App) seedAgents(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, twilioTimeout)
+	defer cancel()
+	agents, err := a.listAgents(ctx)
+	if err != nil {
+		a.log.Warn("operator page: listing the workspace's workers (agents appear as events name them)", "err", err)
+		return
+	}
+	a.Operator.SeedAgents(agents)
 }
 
 // janitor forgets processed event SIDs after eventMemory.

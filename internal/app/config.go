@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"queuebridge/internal/config"
+	"queuebridge/operator"
 	"queuebridge/taskrouter"
 )
 
@@ -27,6 +28,17 @@ type Config struct {
 	Options taskrouter.Options
 	// NoAnswerActivity and PostWorkActivity are activity names or WA… SIDs (resolved by New).
 	NoAnswerActivity, PostWorkActivity string
+	// Operator configures the live operator page.
+	Operator OperatorConfig
+}
+
+// OperatorConfig configures the live operator page (GET /operator).
+type OperatorConfig struct {
+	// Token (OPERATOR_TOKEN) opens the page; without one the page is off, except in sandbox
+	// mode, where it opens to loopback requests.
+	Token string
+	// ShowNumbers (OPERATOR_SHOW_NUMBERS) shows phone numbers whole instead of masked.
+	ShowNumbers bool
 }
 
 // Sandbox reports whether no account is configured: the bridge then plays against its sandbox.
@@ -60,6 +72,10 @@ func LoadConfig(env config.Env) (Config, error) {
 		p.Add("LOG_LEVEL %q: want debug, info, warn or error", env("LOG_LEVEL"))
 	}
 	c.Options = loadOptions(env, &p)
+	c.Operator = OperatorConfig{Token: env("OPERATOR_TOKEN"), ShowNumbers: env.Bool(&p, "OPERATOR_SHOW_NUMBERS", false)}
+	if n := len(c.Operator.Token); n > 0 && n < operator.MinTokenLength {
+		p.Add("OPERATOR_TOKEN is %d characters long: want at least %d (e.g. `openssl rand -hex 24`)", n, operator.MinTokenLength)
+	}
 	if c.Sandbox() {
 		noSilentSandbox(env, &p)
 	}

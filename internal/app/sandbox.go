@@ -91,7 +91,7 @@ func StartSandbox(ctx context.Context, s SandboxSetup) (_ *SandboxEnv, err error
 
 // start wires a bridge for cfg and serves it on ln.
 func (e *SandboxEnv) start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	a, err := New(ctx, cfg, append([]Option{WithLogger(log)}, e.opts...)...)
+	a, err := New(ctx, cfg, append([]Option{WithLogger(log), inSandbox()}, e.opts...)...)
 	if err != nil {
 		return err
 	}
@@ -100,6 +100,10 @@ func (e *SandboxEnv) start(ctx context.Context, cfg Config, log *slog.Logger, ln
 	go func() { e.served <- a.Serve(runCtx, ln) }()
 	return nil
 }
+
+// inSandbox marks the bridge as playing against the built-in sandbox: the operator page then
+// opens on loopback without a token.
+func inSandbox() Option { return func(b *build) { b.sandbox = true } }
 
 // Restart stops the bridge gracefully and starts a new one on the same database and address, as
 // a redeploy would; the sandbox goes on meanwhile.

@@ -74,6 +74,20 @@ func (p Problems) Err() error {
 	return fmt.Errorf("configuration:\n  %s", strings.Join(p, "\n  "))
 }
 
+// Bool reads a variable as true (1, true, yes, on) or false (0, false, no, off); def when unset.
+func (e Env) Bool(p *Problems, name string, def bool) bool {
+	switch strings.ToLower(e(name)) {
+	case "":
+		return def
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	p.Add("%s %q: want true or false", name, e(name))
+	return def
+}
+
 // Duration reads a variable as a Go duration ("25s", "1500ms") or a bare number of unit; def
 // when unset.
 func (e Env) Duration(p *Problems, name string, unit, def time.Duration) time.Duration {

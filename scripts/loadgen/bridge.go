@@ -90,6 +90,9 @@ func startBridge(ctx context.Context, o options, twilioURL, publicURL string, st
 		PublicBaseURL: cmp.Or(publicURL, b.url), DatabaseURL: path,
 		Options: taskrouter.Options{Workers: o.workers},
 	}
+	if o.sse+o.sseStalled > 0 {
+		cfg.Operator.Token = o.opToken
+	}
 	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithoutStartupChecks(), app.WithHooks(b.countFailures))
 	if err != nil {
 		ln.Close()

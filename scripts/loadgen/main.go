@@ -67,6 +67,8 @@ const (
 	workspaceSID = "WS00000000000000000000000000000001"
 	workflowSID  = "WW00000000000000000000000000000001"
 	defaultToken = "10adgen0a0th0t0ken0000000000000a"
+	// defaultOperatorToken is the in-process bridge's OPERATOR_TOKEN when streams are held open.
+	defaultOperatorToken = "loadgen-operator-token-000000000"
 )
 
 type options struct {
@@ -86,6 +88,9 @@ type options struct {
 	cpuProfile string
 	workers    int
 	replicas   int
+	sse        int
+	sseStalled int
+	opToken    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -108,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log", "off", "the in-process bridge's log to stderr: off, debug, info, warn, error (off still formats at info)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase (loadgen and in-process bridge together) to this file")
 	fs.IntVar(&o.workers, "workers", 0, "the in-process bridge's dispatcher workers (0: the bridge's default)")
+	fs.IntVar(&o.sse, "sse", 0, "hold this many operator-page streams open during the run, each read as a browser would (turns the page on)")
+	fs.IntVar(&o.sseStalled, "sse-stalled", 0, "hold this many operator-page streams open and never read them")
+	fs.StringVar(&o.opToken, "operator-token", defaultOperatorToken, "the operator token the streams present (the bridge's OPERATOR_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -164,6 +172,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.workers < 0 || o.workers > 1024 {
 		bad("-workers %d: want 0 to 1024", o.workers)
+	}
+	if o.sse < 0 || o.sse > 1000 || o.sseStalled < 0 || o.sseStalled > 1000 {
+		bad("-sse %d, -sse-stalled %d: want 0 to 1000 each", o.sse, o.sseStalled)
+	}
+	if len(o.opToken) < 16 {
+		bad("-operator-token: want at least 16 characters, as OPERATOR_TOKEN")
 	}
 	if !alphanumeric(o.token) {
 		bad("-token %q: want letters and digits only, as Twilio auth tokens are", o.token)
@@ -239,9 +253,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("preloading: %w", err)
 		}
 	}
+	var streams *sseClients
+	if o.sse+o.sseStalled > 0 {
+		fmt.Fprintf(stderr, "loadgen: opening %d operator streams (%d stalled)…\n", o.sse+o.sseStalled, o.sseStalled)
+		if streams, err = openStreams(ctx, targets[0], o.opToken, o.sse, o.sseStalled); err != nil {
+			return err
+		}
+	}
 	g := newGenerator(o, targets, fake)
 	defer g.client.CloseIdleConnections()
 	rep, err := g.run(ctx)
+	if streams != nil {
+		sse := streams.stop()
+		rep.SSE = &sse
+	}
 	if err != nil {
 		return err
 	}

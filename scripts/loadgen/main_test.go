@@ -74,6 +74,23 @@ func TestDialQueueRetryMeasuresTheBareHandlerToo(t *testing.T) {
 	assert.Zero(t, rep.JobRetries)
 }
 
+// -sse holds operator streams open through the run: every reader gets its snapshot and the
+// changes the run makes (the answers move reservations to bridging), a stalled one holds on.
+func TestOperatorStreamsFollowTheRun(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-scenario", "dial-queue", "-n", "50", "-c", "4", "-sse", "3", "-sse-stalled", "1", "-json"}, &out, io.Discard)
+	require.NoError(t, err)
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	require.NotNil(t, rep.SSE)
+	assert.Equal(t, 3, rep.SSE.Readers)
+	assert.Equal(t, 1, rep.SSE.Stalled)
+	assert.GreaterOrEqual(t, rep.SSE.Snapshots, int64(3), "each reader's first snapshot")
+	assert.Positive(t, rep.SSE.Patches+rep.SSE.Snapshots-3, "the run's changes reached the readers")
+	assert.Zero(t, rep.SSE.Ended)
+	assert.Zero(t, rep.Errors, rep.ErrorSamples)
+}
+
 func TestBadFlagsAreRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"-scenario", "nope"},
@@ -88,6 +105,8 @@ func TestBadFlagsAreRefused(t *testing.T) {
 		{"-replicas", "3"},
 		{"-replicas", "0"},
 		{"-url", "http://127.0.0.1:8080,http://example.com:8080"},
+		{"-sse", "1001"},
+		{"-operator-token", "short"},
 		{"stray"},
 	} {
 		t.Run(args[0], func(t *testing.T) {

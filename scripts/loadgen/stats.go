@@ -97,6 +97,8 @@ type Report struct {
 	JobRetries   int64 `json:"bridge_job_retries"`
 	// Bare is the bare net/http handler measured with the same requests (dial-queue-retry).
 	Bare *Line `json:"bare_handler,omitempty"`
+	// SSE is what the operator page's streams received (-sse, -sse-stalled).
+	SSE *SSEReport `json:"operator_streams,omitempty"`
 }
 
 // BareRatio is the bridge's throughput on the measured requests over the bare handler's
@@ -181,6 +183,10 @@ func (r Report) writeTable(w io.Writer) error {
 		r.Units, r.Seconds, r.RSSMiB, r.PeakRSSMiB, r.InFlight)
 	if r.TwilioErrors >= 0 {
 		fmt.Fprintf(w, "the bridge: %d failed Twilio requests, %d retried jobs\n", r.TwilioErrors, r.JobRetries)
+	}
+	if s := r.SSE; s != nil {
+		fmt.Fprintf(w, "operator streams: %d read, %d stalled; the readers got %d patches and %d snapshots (%d coalesced or after falling behind), %.1f MiB; %d ended early\n",
+			s.Readers, s.Stalled, s.Patches, s.Snapshots, s.Snapshots-int64(s.Readers), float64(s.Bytes)/(1<<20), s.Ended)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -81,7 +81,7 @@ func TestApplyOnEmptyAccountCreatesEverythingInDependencyOrder(t *testing.T) {
 	require.Len(t, fake.workspaces, 1)
 	ws := fake.workspaces[0]
 	assert.Equal(t, "https://bridge.example.com/taskrouter/events"+handlers.Overrides, ws.EventCallbackURL)
-	assert.Equal(t, "reservation.created,reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,reservation.rescinded,reservation.completed,reservation.wrapup,task.canceled,task.completed", ws.EventsFilter)
+	assert.Equal(t, "reservation.created,reservation.accepted,reservation.rejected,reservation.timeout,reservation.canceled,reservation.rescinded,reservation.completed,reservation.wrapup,task.canceled,task.completed,task.created,task-queue.entered,worker.activity.update", ws.EventsFilter)
 	activity := map[string]ProvisionedActivity{}
 	for _, a := range ws.activities {
 		activity[a.Name] = a

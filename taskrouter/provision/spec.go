@@ -41,7 +41,8 @@ type Spec struct {
 // always the bridge's events URL under PUBLIC_BASE_URL, so the spec cannot disagree with the bridge's routes.
 type SpecWorkspace struct {
 	Name string `yaml:"name" json:"name"`
-	// Events is the workspace's EventsFilter; empty means taskrouter.HandledEvents().
+	// Events is the workspace's EventsFilter; empty means taskrouter.HandledEvents() and the
+	// operator page's taskrouter.ObservedEvents().
 	Events []string `yaml:"events" json:"events"`
 	// TimeoutActivity is where TaskRouter moves a worker whose reservation timed out.
 	TimeoutActivity string `yaml:"timeout_activity" json:"timeout_activity"`
@@ -186,7 +187,7 @@ func LoadSpec(data []byte) (*Spec, error) {
 
 func (s *Spec) applyDefaults() {
 	if len(s.Workspace.Events) == 0 {
-		s.Workspace.Events = taskrouter.HandledEvents()
+		s.Workspace.Events = append(taskrouter.HandledEvents(), taskrouter.ObservedEvents()...)
 	}
 	for i := range s.Queues {
 		if s.Queues[i].TargetWorkers == "" {

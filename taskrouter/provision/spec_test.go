@@ -27,7 +27,8 @@ func TestExampleSpecIsValidWithDefaults(t *testing.T) {
 	s := exampleSpec(t)
 	require.NoError(t, s.Validate(testSettings()))
 	assert.Equal(t, "queuebridge", s.Workspace.Name)
-	assert.Equal(t, taskrouter.HandledEvents(), s.Workspace.Events, "no events listed: exactly the bridge's")
+	assert.Equal(t, append(taskrouter.HandledEvents(), taskrouter.ObservedEvents()...), s.Workspace.Events,
+		"no events listed: exactly the bridge's and the operator page's")
 	assert.Equal(t, 1, s.Queues[0].MaxReservedWorkers, "default max_reserved_workers")
 	assert.Equal(t, "+15005550101", s.Workers[0].ContactURI)
 	assert.Equal(t, "+15005550006", s.Numbers[0].PhoneNumber)
