@@ -20,6 +20,9 @@ type driver struct {
 	sb    *sandbox.Sandbox
 	jobs  func(context.Context) (int, error) // the bridge's queued and running jobs
 	speed float64                            // > 0: at most this many times real time
+	// quiet, when set, runs at every quiescent point before the next step: it may look at
+	// the state and schedule timers, not start work.
+	quiet func()
 
 	steps     int
 	realStart time.Time
@@ -76,6 +79,9 @@ func (d *driver) run(ctx context.Context, stop func(next time.Time) bool) error 
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if d.quiet != nil {
+			d.quiet()
 		}
 		next, ok := d.clk.NextAt()
 		if !ok || stop(next) {

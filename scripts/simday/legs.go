@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"queuebridge/sandbox/voice"
@@ -28,6 +29,10 @@ type legBook struct {
 	day    *day
 	now    func() time.Duration // offset into the day
 	set    func(number string, p voice.Persona)
+
+	// moved is set when the bridge moved a worker to another activity with a reject (its
+	// NOANSWER_ACTIVITY): the day then looks at the agents' activities once quiescent.
+	moved atomic.Bool
 
 	mu     sync.Mutex
 	rands  map[int]*rand.Rand
@@ -80,10 +85,15 @@ func isCreateCall(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Calls.json")
 }
 
-// intercept scripts the dialed agent's phone before the Calls.create reaches the sandbox.
+func isReservationUpdate(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/Reservations/")
+}
+
+// intercept scripts the dialed agent's phone before the Calls.create reaches the sandbox, and
+// notes a reject that moves the worker.
 func (b *legBook) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isCreateCall(r) {
+		if isCreateCall(r) || isReservationUpdate(r) {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
@@ -91,15 +101,22 @@ func (b *legBook) intercept(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			form, err := url.ParseQuery(string(body))
-			if err == nil {
+			switch {
+			case err != nil:
+			case isCreateCall(r):
 				if kind, ok := b.script(form.Get("To")); ok {
 					r.Header.Set("X-Simday-Leg", kind)
 				}
+			case form.Get("WorkerActivitySid") != "":
+				b.moved.Store(true)
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// takeMoved reports whether a worker was moved since the last call.
+func (b *legBook) takeMoved() bool { return b.moved.Swap(false) }
 
 // script draws who answers the agent's phone now and sets it as the number's persona.
 func (b *legBook) script(to string) (string, bool) {

@@ -40,9 +40,10 @@ const (
 	activityMissedCall = "Missed Call"
 )
 
-// scanEvery is how often the agents' activities are looked at: an agent moved to Missed Call
-// notices it from then on.
-const scanEvery = 15 * time.Second
+// scanEvery is how often the agents' activities are looked at besides right after the bridge
+// moved one (a reservation that timed out moves its worker without the bridge), and how often
+// after closing hours the day checks whether the last caller has hung up.
+const scanEvery = 5 * time.Minute
 
 // drainLimit bounds the time after closing hours for the last calls to end.
 const drainLimit = 3 * time.Hour
@@ -145,6 +146,11 @@ func startDay(ctx context.Context, d *day, s strategy, dbDir string, speed float
 	}
 	r.tr = rc.TaskrouterV1
 	r.drv = newDriver(clk, sb, env.App.Store.PendingJobs, speed)
+	r.drv.quiet = func() {
+		if r.legs.takeMoved() {
+			r.scanMissed()
+		}
+	}
 	r.schedule(ctx)
 	return r, nil
 }
@@ -209,10 +215,22 @@ func (r *dayRun) setActivity(i int, name string, rejectPending bool) {
 	}
 }
 
-// scan looks at the agents' activities: an agent TaskRouter or the bridge moved to Missed Call
-// notices it (once back at the desk, if away) and makes themselves Available again. After
-// closing hours it also watches for the last caller to hang up.
+// scan looks at the agents' activities every scanEvery, and after closing hours watches for
+// the last caller to hang up.
 func (r *dayRun) scan(ctx context.Context) {
+	now := r.clk.Now().Sub(dayStart)
+	r.scanMissed()
+	if now >= dayLength {
+		r.finished = r.allCallersGone()
+	}
+	if !r.finished {
+		r.at(now+scanEvery, func() { r.scan(ctx) })
+	}
+}
+
+// scanMissed finds the agents TaskRouter or the bridge moved to Missed Call: each notices it
+// (once back at the desk, if away) and makes themselves Available again.
+func (r *dayRun) scanMissed() {
 	now := r.clk.Now().Sub(dayStart)
 	for _, w := range r.env.Sandbox.TaskRouter().Workers() {
 		i, ok := r.workerIdx[w.Sid]
@@ -236,12 +254,6 @@ func (r *dayRun) scan(ctx context.Context) {
 				r.setActivity(i, activityAvailable, false)
 			}
 		})
-	}
-	if now >= dayLength {
-		r.finished = r.allCallersGone()
-	}
-	if !r.finished {
-		r.at(now+scanEvery, func() { r.scan(ctx) })
 	}
 }
 
