@@ -229,6 +229,7 @@ func verbDuration(v verb) time.Duration {
 // unless actionOnEmptyResult.
 func (c *call) gather(v verb, base string) (*request, error) {
 	for _, n := range v.children {
+		c.e.record(c.sid, "twiml: "+n.name, map[string]string{"text": n.text, "in": "Gather"})
 		if err := c.sleep(verbDuration(n)); err != nil {
 			return nil, err
 		}
