@@ -40,6 +40,8 @@ type Event struct {
 	TaskAttributes map[string]any
 	WorkerAttrs    map[string]any
 	Reason         string // TaskCanceledReason / TaskCompletedReason, when given
+	// TaskAge is how long the task existed when the event was sent (0 when not given).
+	TaskAge time.Duration
 }
 
 // IsReservation reports whether the event concerns one reservation.
@@ -95,6 +97,9 @@ func ParseEvent(form url.Values) (Event, error) {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
 			e.Timestamp = time.UnixMilli(n).UTC()
 		}
+	}
+	if age, err := strconv.Atoi(form.Get("TaskAge")); err == nil && age > 0 {
+		e.TaskAge = time.Duration(age) * time.Second
 	}
 	if !e.Handled() {
 		return e, nil

@@ -52,7 +52,7 @@ type call struct {
 	waiting                  bool // in <Enqueue>: can be dequeued
 	inQueue                  *queue
 	queuedAt                 time.Time
-	digitsUsed               bool
+	gathers                  int           // the <Gather>s the call has heard: which of the persona's Digits is next
 	queueTime                time.Duration // waited for an outbound dialing slot
 	heldCallback             func()        // a status callback held back by WebhookFaults.Reorder
 
