@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 type Bridge interface {
 	HandleEvent(ctx context.Context, e taskrouter.Event) error
 	AgentAnswered(ctx context.Context, a taskrouter.Answer) (taskrouter.Instruction, error)
+	AgentConfirmed(ctx context.Context, c taskrouter.Confirmation) (taskrouter.Instruction, error)
 	DialEnded(ctx context.Context, d taskrouter.DialResult) (taskrouter.Instruction, error)
 	AgentCallStatus(ctx context.Context, u taskrouter.CallUpdate) error
 }
@@ -147,7 +149,7 @@ func (s *server) dialQueue(c echo.Context) error {
 	var ins taskrouter.Instruction
 	if dialStatus := form.Get("DialCallStatus"); dialStatus != "" {
 		ins, err = s.Bridge.DialEnded(c.Request().Context(), taskrouter.DialResult{
-			ReservationSID: reservation, CallSID: callSID, DialCallStatus: taskrouter.CallStatus(dialStatus),
+			ReservationSID: reservation, TaskSID: task, CallSID: callSID, DialCallStatus: taskrouter.CallStatus(dialStatus),
 		})
 	} else {
 		var answeredBy taskrouter.AnsweredBy
@@ -161,11 +163,48 @@ func (s *server) dialQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return twimlResponse(c, ins)
+}
+
+// twimlResponse renders the instruction as the TwiML answer.
+func twimlResponse(c echo.Context, ins taskrouter.Instruction) error {
 	xml, err := RenderTwiML(ins)
 	if err != nil {
 		return err
 	}
 	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(xml))
+}
+
+// agentConfirm answers the confirmation Gather's action: the agent's key, or none.
+func (s *server) agentConfirm(c echo.Context) error {
+	form, err := s.verified(c)
+	if err != nil {
+		return err
+	}
+	q := c.Request().URL.Query()
+	reservation, task, callSID := q.Get("reservation"), q.Get("task"), form.Get("CallSid")
+	if err := checkSIDs(map[string][2]string{
+		"reservation": {reservation, taskrouter.PrefixReservation},
+		"task":        {task, taskrouter.PrefixTask},
+		"CallSid":     {callSID, taskrouter.PrefixCall},
+	}); err != nil {
+		return err
+	}
+	attempt, err := strconv.Atoi(q.Get("attempt"))
+	if err != nil || attempt < 1 || attempt > 2 {
+		return taskrouter.Errorf(taskrouter.EInvalid, "attempt %q: want 1 or 2", q.Get("attempt"))
+	}
+	digits := form.Get("Digits")
+	if len(digits) > 1 || strings.Trim(digits, "0123456789*#") != "" {
+		return taskrouter.Errorf(taskrouter.EInvalid, "Digits %q: want at most one key", digits)
+	}
+	ins, err := s.Bridge.AgentConfirmed(c.Request().Context(), taskrouter.Confirmation{
+		ReservationSID: reservation, TaskSID: task, CallSID: callSID, Digits: digits, Attempt: attempt,
+	})
+	if err != nil {
+		return err
+	}
+	return twimlResponse(c, ins)
 }
 
 // statusCallback receives the agent leg's status callbacks.

@@ -109,6 +109,7 @@ func TestEverySignedRouteRefusesABadSignature(t *testing.T) {
 		{"/taskrouter/events", event("reservation.accepted", r), http.StatusOK},
 		{dialQueuePath(r), url.Values{"CallSid": {call}, "AnsweredBy": {"human"}, "CallStatus": {"in-progress"}}, http.StatusOK},
 		{"/status-callback?reservation=" + r.SID, url.Values{"CallSid": {call}, "CallStatus": {"ringing"}}, http.StatusNoContent},
+		{confirmPath(r, 1), url.Values{"CallSid": {call}, "Digits": {"1"}, "CallStatus": {"in-progress"}}, http.StatusOK},
 	}
 	for _, rt := range routes {
 		good := twiliosig.Sign(authToken, publicBase+rt.target, rt.form)
@@ -131,7 +132,7 @@ func TestEverySignedRouteRefusesABadSignature(t *testing.T) {
 		assert.Equal(t, rt.ok, status, "%s, the right signature: %s", rt.target, body)
 	}
 	warnings := strings.Count(log.String(), "level=WARN msg=\"webhook signature refused")
-	assert.Equal(t, 1, warnings, "nine refusals, one warning a minute naming PUBLIC_BASE_URL:\n%s", log.String())
+	assert.Equal(t, 1, warnings, "twelve refusals, one warning a minute naming PUBLIC_BASE_URL:\n%s", log.String())
 	assert.Contains(t, log.String(), "PUBLIC_BASE_URL is exactly the URL Twilio calls")
 }
 

@@ -17,6 +17,8 @@ import (
 // signedRoute is one webhook route, with a request to it that changes r's state when signed.
 type signedRoute struct {
 	name string
+	// opts configure the bridge the route is tested on.
+	opts []harnessOption
 	// setup brings r to the state the request acts on.
 	setup func(h *harness, r res, call string)
 	// request is the webhook: its path and query, its form, and another route's path and query
@@ -66,6 +68,20 @@ var signedRoutes = []signedRoute{
 		},
 		status: http.StatusNoContent, after: taskrouter.StateRejected,
 	},
+	{
+		name: "/agent-confirm (the confirmation Gather's action)",
+		opts: []harnessOption{withOptions(withConfirmation)},
+		setup: func(h *harness, r res, call string) {
+			h.sendEvent("reservation.created", r)
+			h.answer(r, call, "human")
+			require.Equal(h.t, taskrouter.StateConfirming, h.reservation(r).State)
+		},
+		request: func(r res, call string) (string, url.Values, string) {
+			return confirmPath(r, 1), url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"},
+				"Digits": {"1"}}, dialQueuePath(r)
+		},
+		status: http.StatusOK, after: taskrouter.StateBridging,
+	},
 }
 
 // Each kind of signed request (the Dial action included) refuses a request whose X-Twilio-Signature is missing, forged, made with
@@ -75,7 +91,7 @@ var signedRoutes = []signedRoute{
 func TestSignedRoutesRefuseEveryKindOfBadSignature(t *testing.T) {
 	for _, route := range signedRoutes {
 		t.Run(route.name, func(t *testing.T) {
-			h := newHarness(t, withoutDispatcher())
+			h := newHarness(t, append([]harnessOption{withoutDispatcher()}, route.opts...)...)
 			r, call := newRes(), testkit.SID("CA")
 			route.setup(h, r, call)
 			before := h.reservation(r)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/twilio/twilio-go/twiml"
 
@@ -15,14 +16,26 @@ func RenderTwiML(ins taskrouter.Instruction) (string, error) {
 	var verbs []twiml.Element
 	switch ins.Kind {
 	case taskrouter.Connect:
-		verbs = []twiml.Element{&twiml.VoiceDial{
+		if ins.Whisper != "" {
+			verbs = append(verbs, &twiml.VoiceSay{Message: ins.Whisper})
+		}
+		verbs = append(verbs, &twiml.VoiceDial{
 			Action: ins.ActionURL,
 			Method: "POST",
 			InnerElements: []twiml.Element{&twiml.VoiceQueue{
 				ReservationSid:      ins.ReservationSID,
 				PostWorkActivitySid: ins.PostWorkActivitySID,
 			}},
-		}}
+		})
+	case taskrouter.Confirm:
+		// One key, DTMF only; actionOnEmptyResult sends a time-out to the action too (# is
+		// Gather's finishOnKey: it arrives as no key). The Hangup after it only runs if Twilio
+		// went on past the Gather without asking the action.
+		verbs = []twiml.Element{&twiml.VoiceGather{
+			Input: "dtmf", NumDigits: "1", Timeout: strconv.Itoa(ins.ConfirmTimeout),
+			Action: ins.ActionURL, Method: "POST", ActionOnEmptyResult: "true",
+			InnerElements: []twiml.Element{&twiml.VoiceSay{Message: ins.Message}},
+		}, &twiml.VoiceHangup{}}
 	case taskrouter.Hangup:
 		verbs = []twiml.Element{&twiml.VoiceHangup{}}
 	case taskrouter.Goodbye:

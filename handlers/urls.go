@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -11,6 +12,7 @@ const (
 	PathEvents         = "/taskrouter/events"
 	PathDialQueue      = "/dial-queue"
 	PathStatusCallback = "/status-callback"
+	PathAgentConfirm   = "/agent-confirm"
 )
 
 // The operator page's paths, for people (docs/DESIGN.md): the page, its event stream, and the
@@ -52,4 +54,10 @@ func (u URLs) AgentAnswer(reservationSID, taskSID string) string {
 // AgentStatus is the agent leg's status callback URL.
 func (u URLs) AgentStatus(reservationSID string) string {
 	return u.base + PathStatusCallback + "?" + url.Values{"reservation": {reservationSID}}.Encode() + Overrides
+}
+
+// AgentConfirm is the action URL of the agent's confirmation Gather, for one attempt.
+func (u URLs) AgentConfirm(reservationSID, taskSID string, attempt int) string {
+	return u.base + PathAgentConfirm + "?" + url.Values{"reservation": {reservationSID}, "task": {taskSID},
+		"attempt": {strconv.Itoa(attempt)}}.Encode() + Overrides
 }

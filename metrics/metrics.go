@@ -29,6 +29,8 @@ type Metrics struct {
 	retries       *prometheus.CounterVec
 	callerID      prometheus.Counter
 	repairs       *prometheus.CounterVec
+	confirmations *prometheus.CounterVec
+	rests         *prometheus.CounterVec
 }
 
 // New registers the metrics; outboxDepth, when set, is read at every scrape.
@@ -71,8 +73,17 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 			Name: "queuebridge_job_retries_total",
 			Help: "Jobs scheduled again after a failure, by kind.",
 		}, []string{"kind"}),
+		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "queuebridge_agent_confirmations_total",
+			Help: "Agents' confirmations after the whisper (AGENT_CONFIRM_KEY), by result: confirmed, wrong_key_repeated, no_key, wrong_key, hung_up, taken.",
+		}, []string{"result"}),
+		rests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "queuebridge_worker_rests_total",
+			Help: "Workers rested after REST_AFTER_MISSES missed calls in a row, returned after REST_COOLDOWN, or found moved on at its end.",
+		}, []string{"event"}),
 	}
 	reg.MustRegister(m.requests, m.outcomes, m.createdToDial, m.twilio, m.twilioErrors, m.retries, m.callerID, m.repairs,
+		m.confirmations, m.rests,
 		buildInfo(debug.ReadBuildInfo()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.preinitialise()
@@ -97,10 +108,12 @@ func New(outboxDepth func(context.Context) (int, error)) *Metrics {
 // taskrouter gives its Twilio requests; a test checks the list against taskrouter's source).
 var twilioOperations = []string{
 	"create_call", "list_calls", "end_call", "reject_reservation", "complete_task", "fetch_reservation", "fetch_call",
+	"update_worker", "fetch_worker",
 }
 
 // jobKinds are the jobs the dispatcher may retry.
-var jobKinds = []taskrouter.JobKind{taskrouter.JobDial, taskrouter.JobReject, taskrouter.JobHangup, taskrouter.JobCompleteTask}
+var jobKinds = []taskrouter.JobKind{taskrouter.JobDial, taskrouter.JobReject, taskrouter.JobHangup, taskrouter.JobCompleteTask,
+	taskrouter.JobRestWorker, taskrouter.JobReturnWorker}
 
 // repairLabels are the reconciler's repair labels: a reservation status TaskRouter reported, or a
 // final status of the agent leg.
@@ -123,6 +136,12 @@ func (m *Metrics) preinitialise() {
 	}
 	for _, r := range repairLabels {
 		m.repairs.WithLabelValues(r)
+	}
+	for _, r := range taskrouter.ConfirmResults() {
+		m.confirmations.WithLabelValues(r)
+	}
+	for _, e := range taskrouter.RestEvents() {
+		m.rests.WithLabelValues(e)
 	}
 }
 
@@ -189,5 +208,7 @@ func (m *Metrics) Hooks() taskrouter.Hooks {
 		JobRetried:      func(kind taskrouter.JobKind) { m.retries.WithLabelValues(string(kind)).Inc() },
 		CallerIDRefused: m.callerID.Inc,
 		Repaired:        func(what string) { m.repairs.WithLabelValues(what).Inc() },
+		Confirmation:    func(result string) { m.confirmations.WithLabelValues(result).Inc() },
+		Rest:            func(event string) { m.rests.WithLabelValues(event).Inc() },
 	}
 }

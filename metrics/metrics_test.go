@@ -108,7 +108,8 @@ func TestLabelListsMatchTaskrouter(t *testing.T) {
 		taskrouter.CallNoAnswer, taskrouter.CallCanceled} {
 		assert.Equal(t, s.Final(), slices.Contains(repairLabels, "leg_"+string(s)), "leg_%s", s)
 	}
-	assert.ElementsMatch(t, []taskrouter.JobKind{taskrouter.JobDial, taskrouter.JobReject, taskrouter.JobHangup, taskrouter.JobCompleteTask}, jobKinds)
+	assert.ElementsMatch(t, []taskrouter.JobKind{taskrouter.JobDial, taskrouter.JobReject, taskrouter.JobHangup, taskrouter.JobCompleteTask,
+		taskrouter.JobRestWorker, taskrouter.JobReturnWorker}, jobKinds)
 }
 
 func TestBuildInfoLabels(t *testing.T) {

@@ -182,7 +182,7 @@ func (s *Sandbox) handleSetPersona(w http.ResponseWriter, r *http.Request) {
 func isPersonaField(key string) bool {
 	switch key {
 	case "kind", "answer_after", "greeting", "greeting_end", "beep", "talk_for",
-		"hang_up_after", "patience", "digits", "message_length":
+		"hang_up_after", "patience", "digits", "press_after", "message_length":
 		return true
 	}
 	return false

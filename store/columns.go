@@ -75,6 +75,9 @@ var reservationColumns = []column{
 	instant("updated_at", 0, func(r *rsv) *time.Time { return &r.UpdatedAt }),
 	instant("dialing_at", 0, func(r *rsv) *time.Time { return &r.DialingAt }),
 	instant("deadline", 0, func(r *rsv) *time.Time { return &r.Deadline }),
+	text("department", 0, func(r *rsv) *string { return &r.Department }),
+	text("caller_last4", 0, func(r *rsv) *string { return &r.CallerLast4 }),
+	instant("enqueued_at", 0, func(r *rsv) *time.Time { return &r.EnqueuedAt }),
 }
 
 // resSQL is every reservation statement, built once from the table.

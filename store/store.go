@@ -211,11 +211,11 @@ func (db *DB) TaskReservations(ctx context.Context, taskSID string) ([]taskroute
 }
 
 // OpenReservations returns up to limit reservations the reconciler watches (pending, dialing,
-// ringing, bridging, accepted) with an agent leg, created before before, oldest first. One
+// ringing, confirming, bridging, accepted) with an agent leg, created before before, oldest first. One
 // without a leg yet is its dial job's, which the dispatcher resolves.
 func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int) ([]taskrouter.Reservation, error) {
 	out, err := scanReservations(db.read.QueryContext(ctx, `SELECT `+resSQL.columns+` FROM reservations
-		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging', 'accepted') AND call_sid != '' AND created_at < ?
+		WHERE state IN ('pending', 'dialing', 'ringing', 'confirming', 'bridging', 'accepted') AND call_sid != '' AND created_at < ?
 		ORDER BY created_at, sid LIMIT ?`,
 		millis(before), limit))
 	if err != nil {
@@ -329,18 +329,27 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 			return snap.Reservation, err
 		}
 	}
-	for _, j := range change.Jobs {
+	if err := db.queueJobs(ctx, tx, change.Jobs, out.SID); err != nil {
+		return snap.Reservation, err
+	}
+	return out, nil
+}
+
+// queueJobs inserts jobs in the write transaction; a job without a reservation gets
+// reservationSID, one without a NotBefore is due now.
+func (db *DB) queueJobs(ctx context.Context, tx *sql.Tx, jobs []taskrouter.Job, reservationSID string) error {
+	for _, j := range jobs {
 		if j.ReservationSID == "" {
-			j.ReservationSID = out.SID
+			j.ReservationSID = reservationSID
 		}
 		if j.NotBefore.IsZero() {
 			j.NotBefore = db.now()
 		}
 		if _, err := db.txStmt(ctx, tx, db.w.insertJob).ExecContext(ctx, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
-			return snap.Reservation, fmt.Errorf("queueing %s job: %w", j.Kind, err)
+			return fmt.Errorf("queueing %s job: %w", j.Kind, err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // save writes r with the cheapest statement that will do, given the snapshot it was decided from.

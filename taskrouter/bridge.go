@@ -49,6 +49,12 @@ type Hooks struct {
 	// block. Two changes of one reservation committed close together may be reported in either
 	// order. See transitions.go.
 	Transition func(before, after Reservation)
+	// Confirmation is called once per decision on an agent's confirmation (confirm.go); result
+	// is one of the Confirm* results.
+	Confirmation func(result string)
+	// Rest is called when a worker is rested or returned (rest.go); event is one of the Rest*
+	// events.
+	Rest func(event string)
 }
 
 // NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.
@@ -75,8 +81,14 @@ type Instruction struct {
 	PostWorkActivitySID string
 	// ActionURL receives the Dial's outcome, for Connect.
 	ActionURL string
-	// Message is said to the agent before hanging up, for Goodbye.
+	// Message is said to the agent before hanging up, for Goodbye; the whisper and the prompt
+	// the Gather says, for Confirm.
 	Message string
+	// Whisper is said to the agent before the caller is dequeued, for Connect (AGENT_WHISPER
+	// without confirmation); empty says nothing.
+	Whisper string
+	// ConfirmTimeout is the Gather's timeout in seconds, for Confirm; ActionURL receives the key.
+	ConfirmTimeout int
 }
 
 // InstructionKind is the kind of an Instruction.
@@ -90,6 +102,9 @@ const (
 	Hangup InstructionKind = "hangup"
 	// Goodbye tells the agent briefly why, then hangs up.
 	Goodbye InstructionKind = "goodbye"
+	// Confirm says the whisper and asks for one key: <Gather numDigits="1" action
+	// actionOnEmptyResult><Say/></Gather>; the action learns the key, or that none came.
+	Confirm InstructionKind = "confirm"
 )
 
 // Messages said to agents.
@@ -97,6 +112,8 @@ const (
 	MsgCallerGone    = "Sorry, the caller is no longer waiting. Goodbye."
 	MsgNotNeeded     = "Sorry, this call is no longer needed. Goodbye."
 	MsgDequeueFailed = "Sorry, the caller could not be connected. Goodbye."
+	MsgTaken         = "Sorry, another agent has taken this call. Goodbye."
+	MsgNotConfirmed  = "The call was not taken. Goodbye."
 )
 
 func (b *Bridge) notify() {
@@ -162,6 +179,7 @@ func (b *Bridge) reservationCreated(ctx context.Context, e Event) error {
 			State:      StatePending, CreatedAt: now, UpdatedAt: now,
 			Deadline: now.Add(b.opts.reservationTimeout(e.WorkflowSID)),
 		}
+		whisperFacts(&r, e, now)
 		switch {
 		case s.TaskCanceled != "":
 			r.State, r.Outcome = StateCanceled, Outcome{OutcomeTaskCanceled, s.TaskCanceled + " (before reservation.created)"}
@@ -327,14 +345,17 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 			ActionURL: b.opts.URLs.AgentAnswer(r.SID, r.TaskSID)}
 		switch r.State {
 		case StateBridging:
-			ins = connect // Twilio retried the request
+			ins = b.withWhisper(connect, r) // Twilio retried the request
+			return Change{}, nil
+		case StateConfirming:
+			ins = b.confirmPrompt(r, 1, "") // Twilio retried the request
 			return Change{}, nil
 		case StatePending, StateDialing, StateRinging:
 		default:
 			if r.State == StateRejected && r.CallSID == a.CallSID && r.AnsweredBy != "" && r.AnsweredBy == a.AnsweredBy {
 				ins = Instruction{Kind: Hangup} // a retry after a machine verdict
 			} else {
-				ins = Instruction{Kind: Goodbye, Message: MsgCallerGone}
+				ins = goodbyeFor(r)
 			}
 			return Change{}, nil
 		}
@@ -348,8 +369,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 		}
 		switch {
 		case verdict == "" || verdict == AnsweredHuman || (verdict == AnsweredUnknown && b.opts.UnknownAnswer == UnknownConnect):
-			r.State = StateBridging
-			ins = connect
+			r.State, ins = b.humanAnswered(r, connect)
 			return Change{Reservation: &r}, nil
 		default: // a machine, a fax, or unknown under the reject policy
 			r.State, r.Outcome = StateRejected, Outcome{OutcomeAnsweredBy, string(verdict)}
@@ -378,7 +398,9 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	}
 	switch ins.Kind {
 	case Connect:
-		log.Info("agent answered: connecting caller")
+		log.Info("agent answered: connecting caller", "whisper", ins.Whisper != "")
+	case Confirm:
+		log.Info("agent answered: whisper, waiting for the confirmation key")
 	case Hangup:
 		log.Info("agent leg not a human: hanging up, reservation rejected", "outcome", res.Outcome.String())
 		if res.State == StateRejected && res.UpdatedAt.Equal(now) {
@@ -396,6 +418,9 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 // DialResult is the Dial's action request: how the dequeue ended.
 type DialResult struct {
 	ReservationSID string
+	// TaskSID is the task of the reservation (the action URL's task): with several agents rung
+	// at once, another reservation of the task may have taken the call.
+	TaskSID        string
 	CallSID        string
 	DialCallStatus CallStatus
 }
@@ -408,10 +433,19 @@ func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, erro
 		return Instruction{Kind: Hangup}, nil
 	}
 	now := b.opts.Now()
+	winner, err := b.taskWinner(ctx, d.TaskSID, d.ReservationSID)
+	if err != nil {
+		return Instruction{}, fmt.Errorf("dial result for reservation %s (call %s): %w", d.ReservationSID, d.CallSID, err)
+	}
 	res, _, err := b.store.UpdateReservation(ctx, d.ReservationSID, "", "", func(s Snapshot) (Change, error) {
 		r := s.Reservation
 		if !s.Found || r.CallSID != d.CallSID || !r.State.Open() {
 			return Change{}, nil
+		}
+		if winner.State == StateAccepted || winner.State == StateWrapping || winner.State == StateCompleted {
+			// TaskRouter rescinds every other reservation when one is accepted: nothing to reject.
+			r.State, r.Outcome, r.UpdatedAt = StateCanceled, Outcome{OutcomeEndedAtTaskRouter, EventReservationRescinded}, now
+			return Change{Reservation: &r}, nil
 		}
 		r.State, r.Outcome, r.UpdatedAt = StateRejected, Outcome{OutcomeDequeueFailed, string(d.DialCallStatus)}, now
 		return Change{Reservation: &r, Jobs: []Job{{Kind: JobReject, Deadline: r.Deadline}}}, nil
@@ -419,12 +453,16 @@ func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, erro
 	if err != nil {
 		return Instruction{}, fmt.Errorf("dial result for reservation %s (call %s): %w", d.ReservationSID, d.CallSID, err)
 	}
-	b.logger(res).Warn("dequeue failed: agent told, leg ended", "dial_call_status", string(d.DialCallStatus))
-	if res.State == StateRejected && res.UpdatedAt.Equal(now) {
+	ins := Instruction{Kind: Goodbye, Message: MsgDequeueFailed}
+	if winner.SID != "" || rescinded(res) {
+		ins.Message = MsgTaken
+	}
+	b.logger(res).Warn("dequeue failed: agent told, leg ended", "dial_call_status", string(d.DialCallStatus), "taken", ins.Message == MsgTaken)
+	if !res.State.Open() && res.UpdatedAt.Equal(now) {
 		b.final(res)
 	}
 	b.notify()
-	return Instruction{Kind: Goodbye, Message: MsgDequeueFailed}, nil
+	return ins, nil
 }
 
 // CallUpdate is one status callback of the agent leg.
@@ -471,9 +509,10 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 				reject.NotBefore = now.Add(5 * time.Second)
 				reject.Deadline = later(r.Deadline, reject.NotBefore.Add(time.Minute))
 			}
+			was := r.State
 			r.State, rejected = StateRejected, true
 			if u.Status == CallCompleted {
-				r.Outcome = Outcome{Kind: OutcomeHungUpBeforeBridge}
+				r.Outcome = hungUpBeforeBridge(was)
 			} else {
 				r.Outcome = Outcome{OutcomeLegEnded, string(u.Status)}
 			}
@@ -489,8 +528,11 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 			"status", string(u.Status))
 	}
 	if rejected {
-		b.logger(res).Info("agent leg ended without a bridge: reservation rejected", "status", string(u.Status))
+		b.logger(res).Info("agent leg ended without a bridge: reservation rejected", "status", string(u.Status), "outcome", res.Outcome.String())
 		b.final(res)
+		if res.Outcome.Kind == OutcomeNotConfirmed && b.hooks.Confirmation != nil {
+			b.hooks.Confirmation(ConfirmHungUp)
+		}
 	}
 	b.notify()
 	return nil

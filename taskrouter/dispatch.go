@@ -188,22 +188,15 @@ func (b *Bridge) runJob(ctx context.Context, j Job) {
 	case JobDial:
 		err = b.dial(ctx, r)
 	case JobReject:
-		if r.State == StateAccepted || r.State == StateWrapping || r.State == StateCompleted {
-			break // TaskRouter reports the reservation bridged after all: nothing to reject
-		}
-		activity := ""
-		if r.Outcome.WorkerCaused() {
-			activity = b.opts.NoAnswerActivitySID
-		}
-		err = b.twilio("reject_reservation", func() error {
-			return b.router.RejectReservation(ctx, r.WorkspaceSID, r.TaskSID, r.SID, activity)
-		})
+		err = b.rejectReservation(ctx, r)
 	case JobHangup:
 		err = b.hangup(ctx, r, j.CallSID)
 	case JobCompleteTask:
-		err = b.twilio("complete_task", func() error {
-			return b.router.CompleteTask(ctx, r.WorkspaceSID, r.TaskSID, "call ended: "+firstNonEmpty(r.Outcome.String(), "wrapup"))
-		})
+		err = b.completeTask(ctx, r)
+	case JobRestWorker:
+		err = b.restWorker(ctx, r)
+	case JobReturnWorker:
+		err = b.returnWorker(ctx, r)
 	default:
 		err = &finalError{fmt.Errorf("unknown job kind %q", j.Kind)}
 	}

@@ -33,8 +33,11 @@ type fakeTwilio struct {
 	// completed lists the tasks TaskRouter was asked to complete, once per request.
 	completed []string
 	finds     int
-	place     func(req taskrouter.CallRequest) (string, error)
-	find      func(since time.Time) []taskrouter.CallInfo
+	// activity is the worker's (one worker), moves every SetWorkerActivity.
+	activity string
+	moves    []string
+	place    func(req taskrouter.CallRequest) (string, error)
+	find     func(since time.Time) []taskrouter.CallInfo
 }
 
 var (
@@ -89,6 +92,20 @@ func (f *fakeTwilio) FetchCall(_ context.Context, sid string) (taskrouter.CallIn
 
 func (f *fakeTwilio) ReservationStatus(context.Context, string, string, string) (string, error) {
 	return "pending", nil
+}
+
+func (f *fakeTwilio) WorkerActivity(context.Context, string, string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.activity, nil
+}
+
+func (f *fakeTwilio) SetWorkerActivity(_ context.Context, _, _, activity string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.activity = activity
+	f.moves = append(f.moves, activity)
+	return nil
 }
 
 func (f *fakeTwilio) counts() (placed int, ended, rejected []string) {

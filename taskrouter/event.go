@@ -52,6 +52,8 @@ type Event struct {
 	// For the operator page: the task's queue, and the worker's activity on events about a worker.
 	TaskQueueName                         string
 	WorkerActivitySID, WorkerActivityName string
+	// TaskAge is how long the task existed when the event was sent (0 when not given).
+	TaskAge time.Duration
 }
 
 // IsReservation reports whether the event concerns one reservation.
@@ -127,6 +129,9 @@ func ParseEvent(form url.Values) (Event, error) {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
 			e.Timestamp = time.UnixMilli(n).UTC()
 		}
+	}
+	if age, err := strconv.Atoi(form.Get("TaskAge")); err == nil && age > 0 {
+		e.TaskAge = time.Duration(age) * time.Second
 	}
 	if !e.Handled() {
 		if e.Observed() {

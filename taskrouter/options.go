@@ -24,6 +24,13 @@ const (
 	// requests of up to 10 s each), and a dead process's jobs are claimed again by another one
 	// sharing the store within a lease (plus the claim's wake-up).
 	DefaultJobLease = 5 * time.Second
+	// DefaultConfirmTimeout is how long the agent has to press AGENT_CONFIRM_KEY once the
+	// whisper ends (Gather's timeout, Twilio's default for it too).
+	DefaultConfirmTimeout = 5 * time.Second
+	// WhisperAllowance bounds the time the whisper and the confirmation prompt take to say
+	// (about 25 words at the usual text-to-speech pace): what the reservation timeout must
+	// leave room for, beside ring and AMD time.
+	WhisperAllowance = 10 * time.Second
 )
 
 // URLs builds the URLs Twilio is given for an agent leg. The HTTP layer owns the paths and
@@ -33,6 +40,9 @@ type URLs interface {
 	AgentAnswer(reservationSID, taskSID string) string
 	// AgentStatus is the leg's status callback URL.
 	AgentStatus(reservationSID string) string
+	// AgentConfirm is the action URL of the confirmation's Gather: the agent's key press, for
+	// the given attempt (1, then 2 after a wrong key).
+	AgentConfirm(reservationSID, taskSID string, attempt int) string
 }
 
 // OptionError is an invalid option, named as the Options field; configuration maps the field
@@ -69,6 +79,26 @@ type Options struct {
 	// NoAnswerActivitySID, when set, is the worker's activity after a reject for a leg the agent
 	// did not pick up (no-answer, busy, voicemail, fax), so an absent agent stops receiving calls.
 	NoAnswerActivitySID string
+	// Whisper, when true, has the agent hear the call before the caller is connected: the
+	// task's department, the caller's number masked and the time the caller waited (confirm.go).
+	Whisper bool
+	// ConfirmKey, when set (a digit or *), has the agent press it after the whisper before the
+	// caller is dequeued; a leg that does not (no key, a wrong key twice, a hang-up) is rejected
+	// as not confirmed. Setting it implies Whisper.
+	ConfirmKey string
+	// ConfirmTimeout is how long the agent has to press the key (default DefaultConfirmTimeout).
+	ConfirmTimeout time.Duration
+	// RestAfter, when positive, rests a worker who missed that many legs in a row (no-answer,
+	// busy, a machine, not confirmed: Outcome.Missed): they are moved to RestActivitySID (rest.go).
+	RestAfter int
+	// RestActivitySID is the activity a rested worker is moved to (required with RestAfter).
+	RestActivitySID string
+	// RestFor, when positive, is the cool-down after which a rested worker still in
+	// RestActivitySID is moved to ReturnActivitySID; zero leaves them resting until they (or a
+	// supervisor) change their activity.
+	RestFor time.Duration
+	// ReturnActivitySID is the activity a rested worker returns to (required with RestFor).
+	ReturnActivitySID string
 	// ReservationTimeout is the workflow's reservation timeout (default 120 s, TaskRouter's);
 	// ReservationTimeouts overrides it per workflow SID.
 	ReservationTimeout  time.Duration
@@ -149,6 +179,12 @@ func (o Options) withDefaults() Options {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 10 * time.Second
 	}
+	if o.ConfirmTimeout <= 0 {
+		o.ConfirmTimeout = DefaultConfirmTimeout
+	}
+	if o.ConfirmKey != "" {
+		o.Whisper = true
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -184,7 +220,42 @@ func (o Options) Validate() error {
 	if o.CallerID != "" && o.CallerID != CallerIDCaller && !ValidContactURI(o.CallerID) {
 		return &OptionError{"CallerID", o.CallerID, "want an E.164 number the account owns such as +15551234567, or \"caller\""}
 	}
+	return o.validateAgentSide()
+}
+
+// validateAgentSide checks the whisper, confirmation and rest options.
+func (o Options) validateAgentSide() error {
+	if k := o.ConfirmKey; k != "" && (len(k) != 1 || !strings.ContainsAny(k, "0123456789*")) {
+		return &OptionError{"ConfirmKey", k, "want one key: a digit 0-9 or *"}
+	}
+	if s := o.ConfirmTimeout.Seconds(); s < 1 || s > 60 || o.ConfirmTimeout%time.Second != 0 {
+		return &OptionError{"ConfirmTimeout", o.ConfirmTimeout, "want whole seconds from 1 to 60"}
+	}
+	switch {
+	case o.RestAfter < 0:
+		return &OptionError{"RestAfter", o.RestAfter, "must not be negative"}
+	case o.RestAfter > 0 && o.RestActivitySID == "":
+		return &OptionError{"RestActivitySID", "", "required to rest workers: the activity they are moved to"}
+	case o.RestFor < 0:
+		return &OptionError{"RestFor", o.RestFor, "must not be negative"}
+	case o.RestAfter > 0 && o.RestFor > 0 && o.ReturnActivitySID == "":
+		return &OptionError{"ReturnActivitySID", "", "required with a cool-down: the activity rested workers return to"}
+	}
 	return nil
+}
+
+// ConfirmTime is the longest the whisper and the confirmation keep an answered leg before the
+// dequeue: the whisper alone, or two prompts (one repeat after a wrong key) each followed by the
+// key's timeout. The reservation timeout must cover it beside ring and AMD time.
+func (o Options) ConfirmTime() time.Duration {
+	o = o.withDefaults()
+	switch {
+	case o.ConfirmKey != "":
+		return 2 * (WhisperAllowance + o.ConfirmTimeout)
+	case o.Whisper:
+		return WhisperAllowance
+	}
+	return 0
 }
 
 // LegTimeouts are the agent leg's ring and AMD timeouts, defaults applied: what a workflow's
@@ -195,20 +266,32 @@ func (o Options) LegTimeouts() (ring, amd time.Duration) {
 }
 
 // CheckTiming is the start-up check that the agent leg fits in a reservation: ring time plus AMD
-// time must be shorter than the workflow's reservation timeout, or TaskRouter would time the
-// reservation out while the agent is still being rung or classified.
+// time (plus the whisper and confirmation's, when on) must be shorter than the workflow's
+// reservation timeout, or TaskRouter would time the reservation out while the agent is still
+// being rung, classified or asked to confirm.
 func (o Options) CheckTiming(workflow string, reservationTimeout time.Duration) error {
 	o = o.withDefaults()
-	need := o.RingTimeout
+	need := o.legTime()
+	if need >= reservationTimeout {
+		confirm := ""
+		if c := o.ConfirmTime(); c > 0 {
+			confirm = fmt.Sprintf(" + whisper and confirmation %v", c)
+		}
+		return fmt.Errorf("workflow %s: ring timeout %v + AMD timeout %v%s = %v does not fit in its reservation timeout %v: "+
+			"lower the ring or AMD timeout, or raise the workflow's TaskReservationTimeout above %v",
+			workflow, o.RingTimeout, o.AMDTimeout, confirm, need, reservationTimeout, need)
+	}
+	return nil
+}
+
+// legTime is the longest an agent leg may take from Calls.create to the dequeue, defaults
+// applied: ring, AMD when on, the whisper and confirmation when on.
+func (o Options) legTime() time.Duration {
+	need := o.RingTimeout + o.ConfirmTime()
 	if o.MachineDetection != AMDOff {
 		need += o.AMDTimeout
 	}
-	if need >= reservationTimeout {
-		return fmt.Errorf("workflow %s: ring timeout %v + AMD timeout %v = %v does not fit in its reservation timeout %v: "+
-			"lower the ring or AMD timeout, or raise the workflow's TaskReservationTimeout above %v",
-			workflow, o.RingTimeout, o.AMDTimeout, need, reservationTimeout, need)
-	}
-	return nil
+	return need
 }
 
 func (o Options) reservationTimeout(workflowSID string) time.Duration {

@@ -42,6 +42,17 @@ const (
 	OutcomeDialOutOfTime OutcomeKind = "dial_out_of_time"
 	// OutcomeDialNotFound: a dial was interrupted (crash, timeout) and no call of it was found.
 	OutcomeDialNotFound OutcomeKind = "dial_interrupted"
+	// OutcomeNotConfirmed: AMD let the leg through but the agent did not press AGENT_CONFIRM_KEY
+	// (a voicemail that fooled AMD, an agent who hung up or pressed another key twice). Counted
+	// apart from AMD's verdicts. Detail: one of the NotConfirmed* reasons.
+	OutcomeNotConfirmed OutcomeKind = "not_confirmed"
+)
+
+// Why a leg was not confirmed (OutcomeNotConfirmed's detail).
+const (
+	NotConfirmedNoKey    = "no key"
+	NotConfirmedWrongKey = "wrong key"
+	NotConfirmedHungUp   = "hung up"
 )
 
 // Outcome is why a reservation ended where it did: a kind, and a detail for people.
@@ -63,6 +74,7 @@ var outcomePhrases = map[OutcomeKind]string{
 	OutcomeCallRefused:        "Twilio refused the agent leg: %s",
 	OutcomeDialOutOfTime:      "could not place the agent leg in time: %s",
 	OutcomeDialNotFound:       "dial interrupted, %s",
+	OutcomeNotConfirmed:       "not confirmed: %s",
 }
 
 // String is the outcome for logs and people, e.g. "answered by machine_start".
@@ -101,10 +113,25 @@ func (o Outcome) Label() string {
 // stops offering that agent calls; the others leave the agent's activity alone.
 func (o Outcome) WorkerCaused() bool {
 	switch o.Kind {
-	case OutcomeAnsweredBy, OutcomeHungUpBeforeBridge, OutcomeNoContactURI, OutcomeCallRefused:
+	case OutcomeAnsweredBy, OutcomeHungUpBeforeBridge, OutcomeNoContactURI, OutcomeCallRefused, OutcomeNotConfirmed:
 		return true
 	case OutcomeLegEnded:
 		return o.Detail != string(CallCanceled)
+	}
+	return false
+}
+
+// Missed reports whether the agent missed the call on a leg that reached their phone: it rang
+// out (no-answer), was busy, was answered by a machine (or AMD could not tell, under
+// UNKNOWN_ANSWER=reject), the agent hung up before the bridge, or did not confirm. These count
+// toward REST_AFTER_MISSES; a failed leg (the network's), a refused one (the configuration's) and
+// every end TaskRouter or the caller decided do not.
+func (o Outcome) Missed() bool {
+	switch o.Kind {
+	case OutcomeAnsweredBy, OutcomeHungUpBeforeBridge, OutcomeNotConfirmed:
+		return true
+	case OutcomeLegEnded:
+		return o.Detail == string(CallNoAnswer) || o.Detail == string(CallBusy)
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package taskrouter
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -118,6 +119,13 @@ func TestOptionsValidateAndTiming(t *testing.T) {
 		{"amd timeout", func(o *Options) { o.AMDTimeout = 90 * time.Second }, "AMDTimeout"},
 		{"unknown policy", func(o *Options) { o.UnknownAnswer = "maybe" }, "UnknownAnswer"},
 		{"caller id", func(o *Options) { o.CallerID = "5551234" }, "CallerID"},
+		{"confirm key of two digits", func(o *Options) { o.ConfirmKey = "12" }, "ConfirmKey"},
+		{"confirm key #", func(o *Options) { o.ConfirmKey = "#" }, "ConfirmKey"},
+		{"confirm timeout", func(o *Options) { o.ConfirmTimeout = 90 * time.Second }, "ConfirmTimeout"},
+		{"confirm timeout in ms", func(o *Options) { o.ConfirmTimeout = 1500 * time.Millisecond }, "ConfirmTimeout"},
+		{"rest without activity", func(o *Options) { o.RestAfter = 3 }, "RestActivitySID"},
+		{"rest negative", func(o *Options) { o.RestAfter = -1 }, "RestAfter"},
+		{"cool-down without return activity", func(o *Options) { o.RestAfter, o.RestActivitySID, o.RestFor = 3, "WA1", time.Minute }, "ReturnActivitySID"},
 	}
 	for _, tc := range cases {
 		o := ok
@@ -135,6 +143,18 @@ func TestOptionsValidateAndTiming(t *testing.T) {
 	off := ok
 	off.MachineDetection = AMDOff
 	assert.NoError(t, off.CheckTiming("main", 90*time.Second), "without AMD only the ring time counts")
+
+	confirm := ok
+	confirm.ConfirmKey = "1"
+	assert.Equal(t, 30*time.Second, confirm.ConfirmTime(), "two prompts of 10 s, each with the 5 s timeout")
+	err = confirm.CheckTiming("main (WW1)", 110*time.Second)
+	assert.EqualError(t, err, "workflow main (WW1): ring timeout 1m0s + AMD timeout 30s + whisper and confirmation 30s = 2m0s does not fit in its reservation timeout 1m50s: "+
+		"lower the ring or AMD timeout, or raise the workflow's TaskReservationTimeout above 2m0s")
+	assert.NoError(t, confirm.CheckTiming("main", 121*time.Second))
+	whisper := ok
+	whisper.Whisper = true
+	assert.Equal(t, WhisperAllowance, whisper.ConfirmTime(), "the whisper alone")
+	assert.Zero(t, ok.ConfirmTime())
 }
 
 // fixedURLs is a URL builder for tests that never place a call.
@@ -142,3 +162,6 @@ type fixedURLs struct{}
 
 func (fixedURLs) AgentAnswer(r, t string) string { return "https://bridge.example.com/answer/" + r }
 func (fixedURLs) AgentStatus(r string) string    { return "https://bridge.example.com/status/" + r }
+func (fixedURLs) AgentConfirm(r, t string, attempt int) string {
+	return fmt.Sprintf("https://bridge.example.com/confirm/%s/%d", r, attempt)
+}

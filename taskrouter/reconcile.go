@@ -17,7 +17,7 @@ import (
 
 // Reconciler tuning.
 const (
-	// reconcileSlack is added to ring + AMD time before an open reservation counts as overdue:
+	// reconcileSlack is added to ring + AMD (+ confirmation) time before an open reservation counts as overdue:
 	// creating the call and its webhooks. It is well inside bootstrap's reservation margin
 	// (provision.SpecReservationMargin, 15 s), so that a pass finds a lost update before
 	// TaskRouter times the reservation out and moves the agent to its time-out activity.
@@ -47,11 +47,7 @@ var reservationEvents = map[string]string{
 
 // overdue is how long after reservation.created an open reservation has outlived its timing.
 func (b *Bridge) overdue() time.Duration {
-	d := b.opts.RingTimeout + reconcileSlack
-	if b.opts.MachineDetection != AMDOff {
-		d += b.opts.AMDTimeout
-	}
-	return d
+	return b.opts.legTime() + reconcileSlack
 }
 
 // RunReconciler reconciles at once and then every interval until ctx ends.

@@ -8,8 +8,8 @@ import (
 // State is where queuebridge's handling of a reservation stands.
 type State string
 
-// The reservation states. Pending → Dialing → Ringing → Bridging → Accepted → Wrapping →
-// Completed is a bridged call; Rejected and Canceled end every other path.
+// The reservation states. Pending → Dialing → Ringing → (Confirming →) Bridging → Accepted →
+// Wrapping → Completed is a bridged call; Rejected and Canceled end every other path.
 const (
 	// StatePending: reservation.created is stored and a dial job is queued.
 	StatePending State = "pending"
@@ -17,6 +17,10 @@ const (
 	StateDialing State = "dialing"
 	// StateRinging: the agent leg exists (its SID is stored) and has not been answered by a human.
 	StateRinging State = "ringing"
+	// StateConfirming: AMD heard a human (or could not tell, under UNKNOWN_ANSWER=connect) and,
+	// with AGENT_CONFIRM_KEY set, the agent hears the whisper and must press the key: the caller
+	// stays queued (the reservation is accepted only by the dequeue).
+	StateConfirming State = "confirming"
 	// StateBridging: a human answered and was given <Dial><Queue reservationSid>.
 	StateBridging State = "bridging"
 	// StateAccepted: TaskRouter reports the reservation accepted (the dequeue bridged the caller).
@@ -34,7 +38,7 @@ const (
 // Open reports whether the reservation is still waiting for an agent's answer: TaskRouter may
 // still cancel it, and queuebridge still owes it an accept or a reject.
 func (s State) Open() bool {
-	return s == StatePending || s == StateDialing || s == StateRinging || s == StateBridging
+	return s == StatePending || s == StateDialing || s == StateRinging || s == StateConfirming || s == StateBridging
 }
 
 // Reservation is queuebridge's record of one TaskRouter reservation and its agent leg.
@@ -61,6 +65,13 @@ type Reservation struct {
 	DialingAt time.Time
 	// Deadline is when TaskRouter times the reservation out: retries stop there.
 	Deadline time.Time
+	// Department, CallerLast4 and EnqueuedAt are what the agent's whisper says of the task:
+	// its "department" attribute (the IVR's menu), the last four digits of the caller's number
+	// (the rest is never stored), and when the caller entered the queue (reservation.created's
+	// time less its TaskAge).
+	Department  string
+	CallerLast4 string
+	EnqueuedAt  time.Time
 }
 
 // JobKind is a side effect on Twilio that the dispatcher carries out, durably queued.
@@ -76,6 +87,12 @@ const (
 	JobHangup JobKind = "hangup"
 	// JobCompleteTask completes the task after wrap-up.
 	JobCompleteTask JobKind = "complete_task"
+	// JobRestWorker moves the worker of the job's reservation to REST_ACTIVITY: they missed
+	// REST_AFTER_MISSES legs in a row (rest.go).
+	JobRestWorker JobKind = "rest_worker"
+	// JobReturnWorker brings a rested worker back to REST_RETURN_ACTIVITY after REST_COOLDOWN,
+	// if they are still in REST_ACTIVITY.
+	JobReturnWorker JobKind = "return_worker"
 )
 
 // Job is one queued side effect. Jobs are stored in the same transaction as the state change
@@ -163,6 +180,11 @@ type Store interface {
 	// PendingJobs counts queued and running jobs (the outbox depth).
 	PendingJobs(ctx context.Context) (int, error)
 
+	// UpdateWorker applies fn to the worker's record (the zero record, found false, when none
+	// is stored) in one write transaction, serialized with every other update of the same
+	// worker, and stores what it decides with its jobs; it returns the record as stored.
+	UpdateWorker(ctx context.Context, workerSID string, fn WorkerUpdateFunc) (WorkerRecord, error)
+
 	// Ping checks that the store can be reached (for /readyz).
 	Ping(ctx context.Context) error
 }
@@ -174,6 +196,30 @@ type Store interface {
 type JobSignal interface {
 	JobsQueued() <-chan struct{}
 }
+
+// WorkerRecord is queuebridge's durable record of one worker's recent agent legs: what decides
+// when they are rested (REST_AFTER_MISSES).
+type WorkerRecord struct {
+	SID string
+	// Misses counts the worker's consecutive missed legs since their last bridged call or rest.
+	Misses int
+	// LastReservation is the reservation counted last: a job run again counts it once.
+	LastReservation string
+	// RestedAt is when the worker was last rested (zero: never).
+	RestedAt  time.Time
+	UpdatedAt time.Time
+}
+
+// WorkerChange is what a WorkerUpdateFunc decides: the record to store (nil: nothing) and the
+// jobs to queue with it.
+type WorkerChange struct {
+	Worker *WorkerRecord
+	Jobs   []Job
+}
+
+// WorkerUpdateFunc decides a change of a worker's record. It runs inside the store's write
+// transaction and must not do I/O.
+type WorkerUpdateFunc func(w WorkerRecord, found bool) (WorkerChange, error)
 
 // CallRequest is the agent leg to place.
 type CallRequest struct {
@@ -223,4 +269,8 @@ type Router interface {
 	// ReservationStatus reads a reservation's status at TaskRouter (pending, accepted, rejected,
 	// timeout, canceled, rescinded, wrapping, completed).
 	ReservationStatus(ctx context.Context, workspaceSID, taskSID, reservationSID string) (string, error)
+	// WorkerActivity reads the worker's current activity SID.
+	WorkerActivity(ctx context.Context, workspaceSID, workerSID string) (string, error)
+	// SetWorkerActivity moves the worker to the activity.
+	SetWorkerActivity(ctx context.Context, workspaceSID, workerSID, activitySID string) error
 }

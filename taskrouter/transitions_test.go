@@ -41,8 +41,8 @@ func (l *transitionLog) record(before, after taskrouter.Reservation) {
 
 // sameRecord compares what the store keeps, less the times (stored to the millisecond).
 func sameRecord(a, b taskrouter.Reservation) bool {
-	a.CreatedAt, a.UpdatedAt, a.DialingAt, a.Deadline = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	b.CreatedAt, b.UpdatedAt, b.DialingAt, b.Deadline = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	a.CreatedAt, a.UpdatedAt, a.DialingAt, a.Deadline, a.EnqueuedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	b.CreatedAt, b.UpdatedAt, b.DialingAt, b.Deadline, b.EnqueuedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return a == b
 }
 

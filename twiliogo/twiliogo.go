@@ -285,6 +285,22 @@ func (t *API) CompleteTask(_ context.Context, workspaceSID, taskSID, reason stri
 	return classify("complete task "+taskSID, err)
 }
 
+// WorkerActivity reads the worker's current activity SID.
+func (t *API) WorkerActivity(_ context.Context, workspaceSID, workerSID string) (string, error) {
+	w, err := t.Client.TaskrouterV1.FetchWorker(workspaceSID, workerSID)
+	if err != nil {
+		return "", classify("fetch worker "+workerSID, err)
+	}
+	return deref(w.ActivitySid), nil
+}
+
+// SetWorkerActivity moves the worker to the activity. A pending reservation of the worker is
+// left alone (RejectPendingReservations unset): it is the bridge's to resolve.
+func (t *API) SetWorkerActivity(_ context.Context, workspaceSID, workerSID, activitySID string) error {
+	_, err := t.Client.TaskrouterV1.UpdateWorker(workspaceSID, workerSID, (&trapi.UpdateWorkerParams{}).SetActivitySid(activitySID))
+	return classify("update worker "+workerSID, err)
+}
+
 // Workspace is what the start-up check reads of the workspace.
 type Workspace struct {
 	Name             string

@@ -168,8 +168,8 @@ func (b build) operatorPage(cfg Config) (*operator.Model, *handlers.OperatorRout
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace
 // (reachable with these credentials, its event callback pointing here), every workflow's
-// reservation timeout (the agent leg must fit in it), the activities named by NOANSWER_ACTIVITY
-// and POSTWORK_ACTIVITY, and a fixed CALLER_ID (the account must own or have verified it).
+// reservation timeout (the agent leg must fit in it), the activities named by NOANSWER_ACTIVITY,
+// POSTWORK_ACTIVITY, REST_ACTIVITY and REST_RETURN_ACTIVITY, and a fixed CALLER_ID (the account must own or have verified it).
 func checkWorkspace(ctx context.Context, tw *twiliogo.API, cfg Config, o taskrouter.Options) (taskrouter.Options, error) {
 	ws, err := tw.FetchWorkspace(ctx, cfg.WorkspaceSID)
 	if err != nil {
@@ -192,6 +192,12 @@ func checkWorkspace(ctx context.Context, tw *twiliogo.API, cfg Config, o taskrou
 		return o, err
 	}
 	if o.PostWorkActivitySID, err = resolveActivity(ctx, tw, cfg.WorkspaceSID, "POSTWORK_ACTIVITY", cfg.PostWorkActivity); err != nil {
+		return o, err
+	}
+	if o.RestActivitySID, err = resolveActivity(ctx, tw, cfg.WorkspaceSID, "REST_ACTIVITY", cfg.RestActivity); err != nil {
+		return o, err
+	}
+	if o.ReturnActivitySID, err = resolveActivity(ctx, tw, cfg.WorkspaceSID, "REST_RETURN_ACTIVITY", cfg.ReturnActivity); err != nil {
 		return o, err
 	}
 	return o, checkCallerID(ctx, tw, cfg, o.CallerID)

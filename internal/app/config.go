@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -28,6 +29,9 @@ type Config struct {
 	Options taskrouter.Options
 	// NoAnswerActivity and PostWorkActivity are activity names or WA… SIDs (resolved by New).
 	NoAnswerActivity, PostWorkActivity string
+	// RestActivity and ReturnActivity are REST_ACTIVITY and REST_RETURN_ACTIVITY: names or WA…
+	// SIDs (resolved by New), read only when REST_AFTER_MISSES is set.
+	RestActivity, ReturnActivity string
 	// Operator configures the live operator page.
 	Operator OperatorConfig
 }
@@ -76,6 +80,7 @@ func LoadConfig(env config.Env) (Config, error) {
 	if n := len(c.Operator.Token); n > 0 && n < operator.MinTokenLength {
 		p.Add("OPERATOR_TOKEN is %d characters long: want at least %d (e.g. `openssl rand -hex 24`)", n, operator.MinTokenLength)
 	}
+	c.RestActivity, c.ReturnActivity = loadRest(env, &p, &c.Options)
 	if c.Sandbox() {
 		noSilentSandbox(env, &p)
 	}
@@ -87,6 +92,8 @@ func LoadConfig(env config.Env) (Config, error) {
 	}
 	check := c.Options
 	check.URLs = noURLs{}
+	// The activities are resolved by New; here only whether they are given counts.
+	check.RestActivitySID, check.ReturnActivitySID = c.RestActivity, c.ReturnActivity
 	if err := check.Validate(); err != nil {
 		return c, fmt.Errorf("configuration: %w", config.OptionError(err))
 	}
@@ -116,11 +123,37 @@ func loadOptions(env config.Env, p *config.Problems) taskrouter.Options {
 	o.SpeechThreshold = ms("AMD_SPEECH_THRESHOLD")
 	o.SpeechEndThreshold = ms("AMD_SPEECH_END_THRESHOLD")
 	o.SilenceTimeout = ms("AMD_SILENCE_TIMEOUT")
+	o.Whisper, o.ConfirmKey, o.ConfirmTimeout = env.Confirmation(p)
 	return o
+}
+
+// loadRest reads REST_AFTER_MISSES and REST_COOLDOWN into o, and returns REST_ACTIVITY and
+// REST_RETURN_ACTIVITY (default Available), which New resolves.
+func loadRest(env config.Env, p *config.Problems, o *taskrouter.Options) (rest, back string) {
+	if v := env("REST_AFTER_MISSES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			p.Add("REST_AFTER_MISSES %q: want a number of missed calls in a row (0: never rest)", v)
+		}
+		o.RestAfter = n
+	}
+	o.RestFor = env.Duration(p, "REST_COOLDOWN", time.Second, 0)
+	if o.RestAfter == 0 {
+		return "", ""
+	}
+	rest, back = env("REST_ACTIVITY"), cmp.Or(env("REST_RETURN_ACTIVITY"), "Available")
+	if rest == "" {
+		p.Add("REST_ACTIVITY is not set: with REST_AFTER_MISSES, the activity (name or WA… SID) rested workers are moved to")
+	}
+	if o.RestFor == 0 {
+		back = ""
+	}
+	return rest, back
 }
 
 // noURLs stands in for the URL builder while the options are only validated.
 type noURLs struct{}
 
-func (noURLs) AgentAnswer(string, string) string { return "" }
-func (noURLs) AgentStatus(string) string         { return "" }
+func (noURLs) AgentAnswer(string, string) string       { return "" }
+func (noURLs) AgentStatus(string) string               { return "" }
+func (noURLs) AgentConfirm(string, string, int) string { return "" }

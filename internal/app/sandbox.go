@@ -129,7 +129,7 @@ func (e *SandboxEnv) stopBridge() error {
 }
 
 // Provision applies a spec (YAML) to the account cfg reaches, with the bootstrap code, sized
-// for the bridge's ring and AMD timeouts.
+// for the bridge's ring and AMD timeouts and its whisper and confirmation.
 func Provision(ctx context.Context, cfg Config, specData []byte) (provision.ProvisionOutputs, error) {
 	spec, err := provision.LoadSpec(specData)
 	if err != nil {
@@ -141,7 +141,7 @@ func Provision(ctx context.Context, cfg Config, specData []byte) (provision.Prov
 	}
 	ring, amd := cfg.Options.LegTimeouts()
 	p := provision.NewProvisioner(provision.NewTwilioProvisionAPI(rc), provision.SpecSettings{
-		PublicBaseURL: cfg.PublicBaseURL, RingTimeout: ring, AMDTimeout: amd,
+		PublicBaseURL: cfg.PublicBaseURL, RingTimeout: ring, AMDTimeout: amd, ConfirmTime: cfg.Options.ConfirmTime(),
 	})
 	plan, err := p.ApplySpec(ctx, spec)
 	if err != nil {

@@ -175,10 +175,32 @@ func (e Env) LegTiming(p *Problems) (ring, amd time.Duration) {
 		e.Duration(p, "AMD_TIMEOUT", time.Second, taskrouter.DefaultAMDTimeout)
 }
 
+// Confirmation reads AGENT_WHISPER (on or off), AGENT_CONFIRM_KEY (unset: no confirmation) and
+// AGENT_CONFIRM_TIMEOUT (seconds): the bridge whispers and asks with them, and bootstrap leaves
+// room for them in the reservation timeout.
+func (e Env) Confirmation(p *Problems) (whisper bool, key string, timeout time.Duration) {
+	switch v := strings.ToLower(e("AGENT_WHISPER")); v {
+	case "", "off", "false", "0":
+	case "on", "true", "1":
+		whisper = true
+	default:
+		p.Add("AGENT_WHISPER %q: want on or off", e("AGENT_WHISPER"))
+	}
+	return whisper, e("AGENT_CONFIRM_KEY"), e.Duration(p, "AGENT_CONFIRM_TIMEOUT", time.Second, taskrouter.DefaultConfirmTimeout)
+}
+
+// ConfirmTime is the time the whisper and confirmation add to an agent leg (0 when off).
+func (e Env) ConfirmTime(p *Problems) time.Duration {
+	whisper, key, timeout := e.Confirmation(p)
+	return taskrouter.Options{Whisper: whisper, ConfirmKey: key, ConfirmTimeout: timeout}.ConfirmTime()
+}
+
 // optionVars names the variable behind each taskrouter.Options field.
 var optionVars = map[string]string{
 	"MachineDetection": "AMD_MODE", "RingTimeout": "RING_TIMEOUT", "AMDTimeout": "AMD_TIMEOUT",
 	"UnknownAnswer": "UNKNOWN_ANSWER", "CallerID": "CALLER_ID", "URLs": "PUBLIC_BASE_URL",
+	"ConfirmKey": "AGENT_CONFIRM_KEY", "ConfirmTimeout": "AGENT_CONFIRM_TIMEOUT", "RestAfter": "REST_AFTER_MISSES",
+	"RestActivitySID": "REST_ACTIVITY", "RestFor": "REST_COOLDOWN", "ReturnActivitySID": "REST_RETURN_ACTIVITY",
 }
 
 // OptionError rewrites a *taskrouter.OptionError to name the variable a user sets.

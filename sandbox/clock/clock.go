@@ -105,6 +105,35 @@ func (m *Manual) Advance(d time.Duration) {
 	m.mu.Unlock()
 }
 
+// NextAt reports when the earliest scheduled timer is due, and whether there is one.
+func (m *Manual) NextAt() (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.timers) == 0 {
+		return time.Time{}, false
+	}
+	return m.timers[0].at, true
+}
+
+// Step runs exactly one timer: the earliest due, and of timers due at the same instant the one
+// scheduled first. The clock moves to its instant first (never backwards). It reports whether
+// there was a timer to run. A driver that waits for the system to settle between steps (a
+// discrete-event simulation) sees each timer's consequences apart, in a fixed order.
+func (m *Manual) Step() bool {
+	m.mu.Lock()
+	if len(m.timers) == 0 {
+		m.mu.Unlock()
+		return false
+	}
+	t := heap.Pop(&m.timers).(*manualTimer)
+	if t.at.After(m.now) {
+		m.now = t.at
+	}
+	m.mu.Unlock()
+	t.f()
+	return true
+}
+
 // Pending reports how many timers are scheduled and not yet run.
 func (m *Manual) Pending() int {
 	m.mu.Lock()

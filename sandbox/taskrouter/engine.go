@@ -74,6 +74,7 @@ type Engine struct {
 	faultRand    *rand.Rand
 	options      Options
 	senders      map[string]*sender
+	events       eventCount // events handed to the senders, not yet delivered
 	closed       bool
 
 	// Collected while the lock is held, handed over when it is released (see unlock).

@@ -166,7 +166,7 @@ func (e *Engine) enqueue(events []*event) {
 		}
 		s := e.senders[wsSid]
 		if s == nil {
-			s = newSender(e.cfg.Webhooks, e.rec, e.log, e.cfg.Clock.Now)
+			s = newSender(e.cfg.Webhooks, e.rec, e.log, e.cfg.Clock.Now, &e.events)
 			e.senders[wsSid] = s
 		}
 		s.push(batch)
@@ -196,6 +196,8 @@ type sender struct {
 		Warn(msg string, args ...any)
 	}
 	now func() time.Time
+	// count is the engine's: events pushed here count until delivered or dropped.
+	count *eventCount
 
 	mu           sync.Mutex
 	queue        []*event
@@ -206,14 +208,15 @@ type sender struct {
 	done         chan struct{}
 }
 
-func newSender(hooks *twilioapi.Webhooks, rec *twilioapi.Recorder, log interface{ Warn(string, ...any) }, now func() time.Time) *sender {
+func newSender(hooks *twilioapi.Webhooks, rec *twilioapi.Recorder, log interface{ Warn(string, ...any) }, now func() time.Time, count *eventCount) *sender {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &sender{hooks: hooks, rec: rec, log: log, now: now, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	s := &sender{hooks: hooks, rec: rec, log: log, now: now, count: count, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go s.run()
 	return s
 }
 
 func (s *sender) push(evs []*event) {
+	s.count.add(len(evs))
 	s.mu.Lock()
 	s.queue = append(s.queue, evs...)
 	s.mu.Unlock()
@@ -230,6 +233,14 @@ func (s *sender) close() {
 
 func (s *sender) run() {
 	defer close(s.done)
+	defer func() {
+		// Stopped: what is still queued will never be delivered.
+		s.mu.Lock()
+		left := len(s.queue)
+		s.queue = nil
+		s.mu.Unlock()
+		s.count.add(-left)
+	}()
 	for {
 		s.mu.Lock()
 		batch := s.queue
@@ -239,11 +250,13 @@ func (s *sender) run() {
 		if stop {
 			return
 		}
-		for _, ev := range batch {
+		for i, ev := range batch {
 			if s.ctx.Err() != nil {
+				s.count.add(-(len(batch) - i))
 				return
 			}
 			s.deliver(ev)
+			s.count.add(-1)
 		}
 		if len(batch) > 0 {
 			continue

@@ -34,6 +34,8 @@ func TestPersonaAMDVerdicts(t *testing.T) {
 		{"voicemail greeting past timeout/DetectMessageEnd", Voicemail(3*time.Second, 40*time.Second, true), "DetectMessageEnd", 0, "unknown", 30000},
 		{"voicemail greeting past short timeout/DetectMessageEnd", longGreeting, "DetectMessageEnd", 5, "unknown", 5000},
 		{"short voicemail greeting sounds human/Enable", Voicemail(3*time.Second, 2*time.Second, true), "Enable", 0, "human", 3200},
+		{"ShortVoicemail fools AMD/Enable", ShortVoicemail(time.Second), "Enable", 0, "human", 2700},
+		{"ShortVoicemail fools AMD/DetectMessageEnd", ShortVoicemail(time.Second), "DetectMessageEnd", 0, "human", 2700},
 		{"fax/Enable", Fax(time.Second), "Enable", 0, "fax", 2000},
 		{"fax/DetectMessageEnd", Fax(time.Second), "DetectMessageEnd", 0, "fax", 2000},
 		{"silent/Enable", Silent(time.Second), "Enable", 0, "unknown", 5000},

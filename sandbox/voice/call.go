@@ -52,8 +52,9 @@ type call struct {
 	waiting                  bool // in <Enqueue>: can be dequeued
 	inQueue                  *queue
 	queuedAt                 time.Time
-	digitsUsed               bool
+	gathers                  int           // the <Gather>s the call has heard: which of the persona's Digits is next
 	queueTime                time.Duration // waited for an outbound dialing slot
+	dialAt                   time.Time     // when that slot comes (outbound API calls)
 	heldCallback             func()        // a status callback held back by WebhookFaults.Reorder
 
 	// Goroutine-only.
@@ -337,8 +338,7 @@ func (c *call) currentStatus() string {
 func (c *call) runOutbound() {
 	defer c.finish()
 	c.e.mu.Lock()
-	wait := c.e.dialSlotLocked()
-	c.queueTime = wait
+	wait := c.dialAt.Sub(c.e.clock.Now())
 	c.e.mu.Unlock()
 	if err := c.sleep(wait); err != nil {
 		c.endWithSip("canceled", 487)

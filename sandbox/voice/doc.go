@@ -37,8 +37,10 @@
 //     MachineDetectionDuration (ms); AsyncAmd fetches it on answer and posts the verdict to
 //     AsyncAmdStatusCallback. SendDigits disables AMD. A redirect during detection abandons it.
 //   - Verb timing: <Say> 0.4 s a word per loop, <Play> 5 s per loop (loop="0" plays once),
-//     <Pause> its length. <Gather>: the persona's Digits, pressed 1 s after the prompts of the
-//     call's first Gather, else the timeout and the next verb. <Record>: the persona's
+//     <Pause> its length. <Gather>: the persona's Digits for that Gather (one comma-separated
+//     part per Gather of the call, in order), pressed PressAfter (default 1 s) after the
+//     prompts, else the timeout and the next verb (the action with an empty Digits under
+//     actionOnEmptyResult). <Record>: the persona's
 //     MessageLength followed by `timeout` seconds of silence; no message means no recording,
 //     no action request, next verb.
 //   - Queues: <Enqueue workflowSid> calls TaskRouter.EnqueueCall with the call's attributes

@@ -228,6 +228,16 @@ func (e *Engine) queueByNameLocked(name string) *queue {
 // each timer; tests call Settle after a REST request or PlaceInboundCall.
 func (e *Engine) Settle(ctx context.Context) error { return e.act.wait(ctx) }
 
+// Activity reports the work in progress (queued call events, running call goroutines,
+// webhooks in flight) and how much work has started since the engine was built. A driver that
+// reads the same started count before and after looking elsewhere knows no work began here in
+// between.
+func (e *Engine) Activity() (inProgress int, started uint64) {
+	e.act.mu.Lock()
+	defer e.act.mu.Unlock()
+	return e.act.n, e.act.started
+}
+
 // TaskCanceled implements twilioapi.QueueListener: the caller leaves the queue and its
 // <Enqueue action> runs with QueueResult=leave.
 func (e *Engine) TaskCanceled(_ context.Context, taskSid, callSid, reason string) {
@@ -374,9 +384,10 @@ func (e *Engine) after(d time.Duration, f func()) clock.Timer {
 
 // activity counts work in progress: queued events, running call goroutines, webhooks in flight.
 type activity struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed while n == 0
+	mu      sync.Mutex
+	n       int
+	started uint64        // units of work ever added: a change means work began
+	idle    chan struct{} // closed while n == 0
 }
 
 func newActivity() *activity {
@@ -390,6 +401,9 @@ func (a *activity) add(d int) {
 	defer a.mu.Unlock()
 	was := a.n
 	a.n += d
+	if d > 0 {
+		a.started += uint64(d)
+	}
 	switch {
 	case was == 0 && a.n > 0:
 		a.idle = make(chan struct{})

@@ -222,27 +222,29 @@ func verbDuration(v verb) time.Duration {
 	return 0
 }
 
-// gather plays the nested prompts, then takes the persona's digits (at the call's first
-// Gather) or times out. With digits the action (default: this document) gets Digits; without
-// input the next verb runs, unless actionOnEmptyResult.
+// gather plays the nested prompts, then takes the persona's digits for this Gather (the first
+// of its Digits at the call's first Gather, the next at the next one) PressAfter after the
+// prompts, or times out when the persona has none or would press later than the timeout. With
+// digits the action (default: this document) gets Digits; without input the next verb runs,
+// unless actionOnEmptyResult.
 func (c *call) gather(v verb, base string) (*request, error) {
 	for _, n := range v.children {
+		c.e.record(c.sid, "twiml: "+n.name, map[string]string{"text": n.text, "in": "Gather"})
 		if err := c.sleep(verbDuration(n)); err != nil {
 			return nil, err
 		}
 	}
 	c.e.mu.Lock()
-	digits := ""
-	if !c.digitsUsed && c.persona.Digits != "" {
-		digits, c.digitsUsed = c.persona.Digits, true
-	}
+	digits := c.persona.digitsAt(c.gathers)
+	c.gathers++
 	c.e.mu.Unlock()
 	action := resolve(base, v.attr("action", ""))
 	if action == "" {
 		action = base
 	}
-	if digits == "" {
-		if err := c.sleep(seconds(v, "timeout", 5)); err != nil {
+	press, timeout := c.persona.pressDelay(), seconds(v, "timeout", 5)
+	if digits == "" || press > timeout {
+		if err := c.sleep(timeout); err != nil {
 			return nil, err
 		}
 		c.e.record(c.sid, "gather: no input", nil)
@@ -251,7 +253,7 @@ func (c *call) gather(v verb, base string) (*request, error) {
 		}
 		return nil, nil
 	}
-	if err := c.sleep(digitsPressed); err != nil {
+	if err := c.sleep(press); err != nil {
 		return nil, err
 	}
 	finished := ""

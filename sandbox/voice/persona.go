@@ -3,6 +3,7 @@ package voice
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,7 +44,11 @@ const (
 //     stage (0: never).
 //   - Patience: for callers, how long they wait in a queue (<Enqueue>) before hanging up;
 //     0 means forever.
-//   - Digits: pressed at the first <Gather> of the call, one second after its prompts end.
+//   - Digits: pressed at the first <Gather> of the call, PressAfter after its prompts end. A
+//     comma-separated list presses each part at the next <Gather> ("9,1": a wrong key at the
+//     first, 1 at the second); an empty part presses nothing at that one.
+//   - PressAfter: how long after a <Gather>'s prompts the persona presses (0: one second). A
+//     persona who would press after the Gather's timeout presses nothing.
 //   - MessageLength: what the persona says to a <Record>; 0 means it stays silent.
 type Persona struct {
 	Kind          PersonaKind
@@ -54,7 +59,28 @@ type Persona struct {
 	HangUpAfter   time.Duration
 	Patience      time.Duration
 	Digits        string
+	PressAfter    time.Duration
 	MessageLength time.Duration
+}
+
+// digitsAt returns what the persona presses at its n-th <Gather> (from 0).
+func (p Persona) digitsAt(n int) string {
+	if p.Digits == "" {
+		return ""
+	}
+	parts := strings.Split(p.Digits, ",")
+	if n >= len(parts) {
+		return ""
+	}
+	return strings.TrimSpace(parts[n])
+}
+
+// pressDelay is how long after a <Gather>'s prompts the persona presses.
+func (p Persona) pressDelay() time.Duration {
+	if p.PressAfter > 0 {
+		return p.PressAfter
+	}
+	return digitsPressed
 }
 
 // humanHello is how long a human's first words ("Hello?") last: well below Twilio's default
@@ -106,8 +132,20 @@ func Unknown(answerAfter time.Duration) Persona { return Silent(answerAfter) }
 // WithPatience returns p waiting at most d in a queue.
 func (p Persona) WithPatience(d time.Duration) Persona { p.Patience = d; return p }
 
-// WithDigits returns p pressing digits at the first <Gather>.
+// WithDigits returns p pressing digits at the first <Gather> (comma-separated: one part per
+// <Gather>, in order).
 func (p Persona) WithDigits(digits string) Persona { p.Digits = digits; return p }
+
+// WithPressAfter returns p pressing its digits d after a <Gather>'s prompts end.
+func (p Persona) WithPressAfter(d time.Duration) Persona { p.PressAfter = d; return p }
+
+// ShortVoicemail is a voicemail whose greeting ("Hi, it's Bob", 1.5 s, then silence) is shorter
+// than AMD's speech threshold (2.4 s by default): AMD hears a human, as Twilio describes the
+// threshold ("durations lower than this value will be interpreted as a human"). Like every
+// machine, it presses no key.
+func ShortVoicemail(answerAfter time.Duration) Persona {
+	return Voicemail(answerAfter, 1500*time.Millisecond, false)
+}
 
 // WithMessage returns p leaving a message of length d to a <Record>.
 func (p Persona) WithMessage(d time.Duration) Persona { p.MessageLength = d; return p }
@@ -139,6 +177,7 @@ type personaJSON struct {
 	HangUpAfter   string      `json:"hang_up_after,omitempty"`
 	Patience      string      `json:"patience,omitempty"`
 	Digits        string      `json:"digits,omitempty"`
+	PressAfter    string      `json:"press_after,omitempty"`
 	MessageLength string      `json:"message_length,omitempty"`
 }
 
@@ -154,7 +193,7 @@ func (p Persona) MarshalJSON() ([]byte, error) {
 	return json.Marshal(personaJSON{
 		Kind: p.Kind, AnswerAfter: fmtDuration(p.AnswerAfter), Greeting: fmtDuration(p.Greeting),
 		GreetingEnd: p.GreetingEnd, TalkFor: fmtDuration(p.TalkFor), HangUpAfter: fmtDuration(p.HangUpAfter),
-		Patience: fmtDuration(p.Patience), Digits: p.Digits, MessageLength: fmtDuration(p.MessageLength),
+		Patience: fmtDuration(p.Patience), Digits: p.Digits, PressAfter: fmtDuration(p.PressAfter), MessageLength: fmtDuration(p.MessageLength),
 	})
 }
 
@@ -167,13 +206,14 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("persona: %w", err)
 	}
 	given := map[string]bool{}
-	var answer, greeting, talk, hangUp, patience, message time.Duration
+	var answer, greeting, talk, hangUp, patience, message, press time.Duration
 	for name, spec := range map[string]struct {
 		s    string
 		into *time.Duration
 	}{
 		"answer_after": {j.AnswerAfter, &answer}, "greeting": {j.Greeting, &greeting}, "talk_for": {j.TalkFor, &talk},
 		"hang_up_after": {j.HangUpAfter, &hangUp}, "patience": {j.Patience, &patience}, "message_length": {j.MessageLength, &message},
+		"press_after": {j.PressAfter, &press},
 	} {
 		if spec.s == "" {
 			continue
@@ -223,7 +263,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 	default:
 		return fmt.Errorf("persona: greeting_end %q is not beep, silence or other", j.GreetingEnd)
 	}
-	out.Patience, out.Digits, out.MessageLength = patience, j.Digits, message
+	out.Patience, out.Digits, out.PressAfter, out.MessageLength = patience, j.Digits, press, message
 	*p = out
 	return nil
 }

@@ -21,6 +21,8 @@ func TestPersonaJSON(t *testing.T) {
 		{"voicemail without beep", `{"kind":"voicemail","greeting":"8s","beep":false}`, Voicemail(0, 8*time.Second, false), false},
 		{"caller", `{"answer_after":"0s","patience":"45s","digits":"2","message_length":"10s"}`, Human(0, 0).WithPatience(45 * time.Second).WithDigits("2").WithMessage(10 * time.Second), false},
 		{"fax", `{"kind":"fax","answer_after":"1s"}`, Fax(time.Second), false},
+		{"agent who confirms late", `{"kind":"human","answer_after":"2s","digits":"9,1","press_after":"3s"}`, Human(2*time.Second, 0).WithDigits("9,1").WithPressAfter(3 * time.Second), false},
+		{"bad press_after", `{"kind":"human","press_after":"-1s"}`, Persona{}, true},
 		{"busy", `{"kind":"busy"}`, Busy(), false},
 		{"unknown kind", `{"kind":"robot"}`, Persona{}, true},
 		{"bad duration", `{"kind":"human","answer_after":"soon"}`, Persona{}, true},

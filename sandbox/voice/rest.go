@@ -114,6 +114,10 @@ func (e *Engine) createCall(w http.ResponseWriter, r *http.Request) {
 	}
 	c := e.newCallLocked(from, to, "outbound-api", e.personaLocked(to))
 	c.opts = opts
+	// The dialing slot is taken now, under the lock: calls are dialed in the order the API
+	// accepted them, and the answer already says how long this one waits (queue_time).
+	c.queueTime = e.dialSlotLocked()
+	c.dialAt = e.clock.Now().Add(c.queueTime)
 	body := c.jsonLocked()
 	e.mu.Unlock()
 	e.record(c.sid, "created", map[string]string{"to": to, "from": from, "url": opts.url, "machine_detection": opts.amd.mode})

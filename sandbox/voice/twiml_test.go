@@ -76,6 +76,44 @@ func TestGatherDigitsOnlyAtTheFirstGather(t *testing.T) {
 	assert.Equal(t, "completed", h.call(sid).Status)
 }
 
+// TestGatherDigitsPerGather: a comma-separated Digits presses one part at each Gather in turn
+// (an agent who presses a wrong key, hears the prompt again, then the right one), PressAfter
+// after the prompts; nothing is pressed past the last part.
+func TestGatherDigitsPerGather(t *testing.T) {
+	h := newHarness(t)
+	h.engine.SetPersona(agentPhone, Human(0, time.Minute).WithDigits("9,1").WithPressAfter(2*time.Second))
+	h.app.twiml("/answer", `<Response><Gather action="/key" numDigits="1"><Say>press one</Say></Gather></Response>`)
+	h.app.twiml("/key", `<Response><Gather action="/key" numDigits="1" timeout="3" actionOnEmptyResult="true"><Say>press one</Say></Gather></Response>`)
+	sid := h.createCall(agentPhone, nil)
+	const prompt = 800 * time.Millisecond // two words
+	h.advance(prompt + 2*time.Second - time.Millisecond)
+	assert.Empty(t, h.app.hitsTo("/key"), "the key comes PressAfter after the prompt")
+	h.advance(time.Millisecond)
+	require.Len(t, h.app.hitsTo("/key"), 1)
+	h.advance(prompt + 2*time.Second)
+	require.Len(t, h.app.hitsTo("/key"), 2)
+	h.advance(prompt + 3*time.Second)
+	keys := h.app.hitsTo("/key")
+	require.Len(t, keys, 3, "first Gather, second, then the third times out into the action")
+	assert.Equal(t, []string{"9", "1", ""}, []string{keys[0].Form.Get("Digits"), keys[1].Form.Get("Digits"), keys[2].Form.Get("Digits")})
+	assert.Contains(t, h.timeline(sid), "gather: no input")
+}
+
+// TestGatherPressAfterTheTimeoutIsNoInput: a persona slower than the Gather's timeout presses
+// nothing; actionOnEmptyResult sends the empty result to the action.
+func TestGatherPressAfterTheTimeoutIsNoInput(t *testing.T) {
+	h := newHarness(t)
+	h.engine.SetPersona(agentPhone, Human(0, time.Minute).WithDigits("1").WithPressAfter(6*time.Second))
+	h.app.twiml("/answer", `<Response><Gather action="/key" numDigits="1" timeout="5" actionOnEmptyResult="true"><Say>press one</Say></Gather></Response>`)
+	h.app.twiml("/key", `<Response><Hangup/></Response>`)
+	sid := h.createCall(agentPhone, nil)
+	h.advance(800*time.Millisecond + 5*time.Second)
+	keys := h.app.hitsTo("/key")
+	require.Len(t, keys, 1)
+	assert.Equal(t, "", keys[0].Form.Get("Digits"))
+	assert.Contains(t, h.timeline(sid), "gather: no input")
+}
+
 func TestRecordGetsThePersonasMessage(t *testing.T) {
 	h := newHarness(t)
 	h.engine.SetPersona(callerPhone, Human(0, time.Minute).WithMessage(12*time.Second))

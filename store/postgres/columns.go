@@ -64,6 +64,9 @@ var reservationColumns = []column{
 	instant("updated_at", func(r *rsv) *time.Time { return &r.UpdatedAt }),
 	instant("dialing_at", func(r *rsv) *time.Time { return &r.DialingAt }),
 	instant("deadline", func(r *rsv) *time.Time { return &r.Deadline }),
+	text("department", func(r *rsv) *string { return &r.Department }),
+	text("caller_last4", func(r *rsv) *string { return &r.CallerLast4 }),
+	instant("enqueued_at", func(r *rsv) *time.Time { return &r.EnqueuedAt }),
 }
 
 // resSQL is every reservation statement, built once from the table.

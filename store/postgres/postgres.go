@@ -335,7 +335,7 @@ func (db *DB) OpenReservations(ctx context.Context, before time.Time, limit int)
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	out, err := scanReservations(db.pool.Query(ctx, `SELECT `+resSQL.columns+` FROM reservations
-		WHERE state IN ('pending', 'dialing', 'ringing', 'bridging', 'accepted') AND call_sid <> '' AND created_at < $1
+		WHERE state IN ('pending', 'dialing', 'ringing', 'confirming', 'bridging', 'accepted') AND call_sid <> '' AND created_at < $1
 		ORDER BY created_at, sid LIMIT $2`, millis(before), limit))
 	if err != nil {
 		return nil, fmt.Errorf("reading open reservations: %w", err)

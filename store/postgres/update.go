@@ -15,6 +15,7 @@ import (
 const (
 	lockReservation int32 = 1
 	lockTask        int32 = 2
+	lockWorker      int32 = 3
 )
 
 // maxTaskMoves bounds how often UpdateReservation follows a reservation that an update of
@@ -188,19 +189,27 @@ func (db *DB) apply(ctx context.Context, tx pgx.Tx, snap taskrouter.Snapshot, fn
 			return snap.Reservation, false, fmt.Errorf("storing reservation %s: %w", r.SID, err)
 		}
 	}
-	for _, j := range change.Jobs {
+	if err := db.queueJobs(ctx, tx, change.Jobs, out.SID); err != nil {
+		return snap.Reservation, false, err
+	}
+	return out, len(change.Jobs) > 0, nil
+}
+
+// queueJobs inserts jobs in the transaction; a job naming no reservation is resSID's.
+func (db *DB) queueJobs(ctx context.Context, tx pgx.Tx, jobs []taskrouter.Job, resSID string) error {
+	for _, j := range jobs {
 		if j.ReservationSID == "" {
-			j.ReservationSID = out.SID
+			j.ReservationSID = resSID
 		}
 		if j.NotBefore.IsZero() {
 			j.NotBefore = db.now()
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO jobs (kind, reservation_sid, call_sid, not_before, deadline, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
-			return snap.Reservation, false, fmt.Errorf("queueing %s job: %w", j.Kind, err)
+			return fmt.Errorf("queueing %s job: %w", j.Kind, err)
 		}
 	}
-	return out, len(change.Jobs) > 0, nil
+	return nil
 }
 
 // notifyIf tells every replica's listener, when this transaction commits, that jobs were queued.

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) taskrouter.Store) {
 		{"UpdateTask", updateTaskTests},
 		{"Reads", readTests},
 		{"Jobs", jobTests},
+		{"UpdateWorker", workerTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {
@@ -73,6 +74,7 @@ func reservation(sid, task string, state taskrouter.State) taskrouter.Reservatio
 		State: state, CallSID: "CA" + sid[2:], CallStatus: taskrouter.CallRinging, AnsweredBy: taskrouter.AnsweredHuman,
 		Outcome:   taskrouter.Outcome{Kind: taskrouter.OutcomeBridged, Detail: "by the suite"},
 		CreatedAt: at(0), UpdatedAt: at(time.Second), DialingAt: at(2 * time.Second), Deadline: at(2 * time.Minute),
+		Department: "sales", CallerLast4: "0123", EnqueuedAt: at(-40 * time.Second),
 	}
 }
 

@@ -194,7 +194,7 @@ func openReservations(t *testing.T, s taskrouter.Store) {
 	states := []taskrouter.State{
 		taskrouter.StateBridging, taskrouter.StateRejected, taskrouter.StatePending, taskrouter.StateRinging,
 		taskrouter.StateCanceled, taskrouter.StateDialing, taskrouter.StateAccepted, taskrouter.StateCompleted,
-		taskrouter.StateWrapping, taskrouter.StateRinging,
+		taskrouter.StateWrapping, taskrouter.StateRinging, taskrouter.StateConfirming,
 	}
 	var open []taskrouter.Reservation
 	for i, st := range states {

@@ -164,6 +164,10 @@ type SpecSettings struct {
 	// RingTimeout and AMDTimeout are the bridge's agent-leg timeouts (RING_TIMEOUT, AMD_TIMEOUT).
 	RingTimeout time.Duration
 	AMDTimeout  time.Duration
+	// ConfirmTime is what the agent's whisper and confirmation add to a leg before the dequeue
+	// (taskrouter.Options.ConfirmTime: AGENT_WHISPER, AGENT_CONFIRM_KEY, AGENT_CONFIRM_TIMEOUT);
+	// 0 when they are off.
+	ConfirmTime time.Duration
 }
 
 // SpecReservationMargin covers what ring + AMD do not: creating the call, the answer webhook
@@ -236,7 +240,7 @@ var (
 )
 
 // ReservationTimeout is the workflow's reservation timeout in seconds: the spec's, or ring +
-// AMD + SpecReservationMargin rounded up.
+// AMD (+ whisper and confirmation) + SpecReservationMargin rounded up.
 func (s *Spec) ReservationTimeout(set SpecSettings) int {
 	if s.Workflow.ReservationTimeout > 0 {
 		return s.Workflow.ReservationTimeout
@@ -245,7 +249,7 @@ func (s *Spec) ReservationTimeout(set SpecSettings) int {
 }
 
 func specMinReservationTimeout(set SpecSettings) int {
-	d := set.RingTimeout + set.AMDTimeout + SpecReservationMargin
+	d := set.RingTimeout + set.AMDTimeout + set.ConfirmTime + SpecReservationMargin
 	return int((d + time.Second - 1) / time.Second)
 }
 
@@ -447,6 +451,10 @@ func (v *specValidator) reservationTimeout(rt int, set SpecSettings) {
 	switch minimum := specMinReservationTimeout(set); {
 	case rt < 0 || rt > 86400:
 		v.add(field, fmt.Sprint(rt), "must be between 1 and 86400 seconds")
+	case rt < minimum && set.ConfirmTime > 0:
+		v.add(field, fmt.Sprint(rt),
+			"is shorter than ring timeout %s + AMD timeout %s + whisper and confirmation %s + margin %s = %ds: the reservation would expire before the agent confirms",
+			set.RingTimeout, set.AMDTimeout, set.ConfirmTime, SpecReservationMargin, minimum)
 	case rt < minimum:
 		v.add(field, fmt.Sprint(rt),
 			"is shorter than ring timeout %s + AMD timeout %s + margin %s = %ds: the reservation would expire while the agent's phone rings",

@@ -33,6 +33,9 @@ func TestExampleSpecIsValidWithDefaults(t *testing.T) {
 	assert.Equal(t, "+15005550101", s.Workers[0].ContactURI)
 	assert.Equal(t, "+15005550006", s.Numbers[0].PhoneNumber)
 	assert.Equal(t, 105, s.ReservationTimeout(testSettings()), "60 s ring + 30 s AMD + 15 s margin")
+	confirm := testSettings()
+	confirm.ConfirmTime = 30 * time.Second
+	assert.Equal(t, 135, s.ReservationTimeout(confirm), "the whisper and confirmation's 30 s too")
 	assert.Equal(t, "https://bridge.example.com/taskrouter/events"+handlers.Overrides, testSettings().EventCallbackURL())
 }
 
@@ -83,6 +86,10 @@ func TestSpecValidationErrors(t *testing.T) {
 			set.RingTimeout = 90 * time.Second
 		}, []string{`workflow.reservation_timeout "105": is shorter than ring timeout 1m30s + AMD timeout 30s + margin 15s = 135s: the reservation would expire while the agent's phone rings`}},
 		{"reservation timeout long enough", func(s *Spec, _ *SpecSettings) { s.Workflow.ReservationTimeout = 105 }, nil},
+		{"reservation timeout leaves room for the whisper and confirmation", func(s *Spec, set *SpecSettings) {
+			s.Workflow.ReservationTimeout = 105
+			set.ConfirmTime = 30 * time.Second
+		}, []string{`workflow.reservation_timeout "105": is shorter than ring timeout 1m0s + AMD timeout 30s + whisper and confirmation 30s + margin 15s = 135s: the reservation would expire before the agent confirms`}},
 		{"invalid E.164 phone number", func(s *Spec, _ *SpecSettings) { s.Numbers[0].PhoneNumber = "+0155500" },
 			[]string{`numbers[0].phone_number "+0155500": is not an E.164 number (+ and up to 15 digits)`}},
 		{"duplicate phone number", func(s *Spec, _ *SpecSettings) { s.Numbers = append(s.Numbers, s.Numbers[0]) },
