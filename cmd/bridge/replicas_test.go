@@ -365,21 +365,28 @@ func (r *replicaRig) cancelOnAnotherReplica() {
 	}
 	require.Len(r.t, legs, 1, "one agent's phone rang when the caller hung up")
 	leg, placer := legs[0], placedBy[legs[0]]
-	canceledOn := map[int]bool{}
-	r.hooks.mu.Lock()
-	for _, d := range r.hooks.log {
-		if d.form.Get("TaskSid") == caller.TaskSid && strings.HasSuffix(d.form.Get("EventType"), ".canceled") && d.status/100 == 2 {
-			canceledOn[d.target] = true
-		}
-	}
-	r.hooks.mu.Unlock()
-	require.NotEmpty(r.t, canceledOn, "no replica acknowledged the task's cancel")
-	assert.NotContains(r.t, canceledOn, placer, "the cancel reached the replica that placed the leg: the test did not exercise another one")
+	// The cancel events trail the caller's hang-up: wait for one acknowledged, and the leg over.
 	require.Eventually(r.t, func() bool {
 		info, _ := r.sb.Voice().Call(leg)
-		return info.Status == "canceled"
-	}, 30*time.Second, 20*time.Millisecond, "the leg replica %d placed is canceled after replicas %v heard of the task's cancel", placer, canceledOn)
+		return len(r.acknowledged(caller.TaskSid, ".canceled")) > 0 && info.Status == "canceled"
+	}, 30*time.Second, 20*time.Millisecond, "the leg replica %d placed is canceled after a replica acknowledged the task's cancel", placer)
+	canceledOn := r.acknowledged(caller.TaskSid, ".canceled")
+	assert.NotContains(r.t, canceledOn, placer, "the cancel reached the replica that placed the leg: the test did not exercise another one")
 	r.t.Logf("caller hung up: task canceled on replicas %v, leg %s placed by replica %d canceled", slices.Sorted(maps.Keys(canceledOn)), leg, placer)
+}
+
+// acknowledged is the replicas that answered 2xx to an event about the task whose type ends
+// with suffix.
+func (r *replicaRig) acknowledged(task, suffix string) map[int]bool {
+	r.hooks.mu.Lock()
+	defer r.hooks.mu.Unlock()
+	on := map[int]bool{}
+	for _, d := range r.hooks.log {
+		if d.form.Get("TaskSid") == task && strings.HasSuffix(d.form.Get("EventType"), suffix) && d.status/100 == 2 {
+			on[d.target] = true
+		}
+	}
+	return on
 }
 
 // spreadDuplicates counts the TaskRouter events (by event Sid) that the sandbox delivered more
