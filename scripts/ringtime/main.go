@@ -1,9 +1,10 @@
 // Command ringtime measures, in the sandbox, how long a caller waits from entering the queue to
 // a human agent on the line, with the queue ringing one agent at a time (max_reserved_workers 1)
-// and three at once (3). Both runs take the same callers, one after another, to the same three
-// agents, whose phones are drawn afresh for each caller from realistic behaviours: most pick up
-// after a few seconds, some ring out, some go to voicemail, a few are busy. Times are the
-// sandbox's clock (Twilio's time, not the machine's).
+// and three at once (3), each with and without resting an agent who missed a call
+// (REST_AFTER_MISSES=1 for a 60 s cool-down). Every run takes the same callers, one after
+// another, to the same three agents, whose phones are drawn afresh for each caller from
+// realistic behaviours: most pick up after a few seconds, some ring out, some go to voicemail,
+// a few are busy. Times are the sandbox's clock (Twilio's time, not the machine's).
 //
 //	go run ./scripts/ringtime [-callers 40] [-seed 1] [-speed 100]
 package main
@@ -50,8 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ringtime: %d callers, seed %d, sandbox clock %gx; agents: %s\n", o.Callers, o.Seed, o.Speed, Mix)
 	var results []Result
-	for _, atOnce := range []int{1, 3} {
-		r, err := Measure(ctx, o, atOnce)
+	for _, setup := range []Setup{{1, false}, {3, false}, {1, true}, {3, true}} {
+		r, err := Measure(ctx, o, setup)
 		if err != nil {
 			fmt.Fprintln(stderr, "ringtime:", err)
 			return 1
@@ -69,9 +70,20 @@ type Options struct {
 	Speed   float64
 }
 
+// Setup is one way of running the queue.
+type Setup struct {
+	// AtOnce is the queue's max_reserved_workers.
+	AtOnce int
+	// Rest rests an agent who missed a call for RestFor (REST_AFTER_MISSES=1).
+	Rest bool
+}
+
+// RestFor is the cool-down of a rested agent, on the sandbox's clock.
+const RestFor = time.Minute
+
 // Result is one run: the waits of the callers who reached a human, and how many did not.
 type Result struct {
-	AtOnce  int
+	Setup
 	Waits   []time.Duration
 	NoHuman int
 }
@@ -103,6 +115,7 @@ activities:
   - {name: Available, available: true}
   - {name: Offline}
   - {name: Missed Call}
+  - {name: Resting}
 queues:
   - {name: Everyone, target_workers: 1==1, max_reserved_workers: %d}
 workers:
@@ -123,14 +136,20 @@ numbers:
   - phone_number: "+15005550006"
 `
 
-// Measure runs the callers against a queue ringing atOnce agents together.
-func Measure(ctx context.Context, o Options, atOnce int) (Result, error) {
+// Measure runs the callers against a queue set up as given.
+func Measure(ctx context.Context, o Options, setup Setup) (Result, error) {
 	dir, err := os.MkdirTemp("", "ringtime")
 	if err != nil {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
 	vars := map[string]string{"DATABASE_URL": filepath.Join(dir, "qb.db"), "PORT": "0", "RING_TIMEOUT": "20"}
+	if setup.Rest {
+		// The bridge's clock is the machine's: the cool-down is scaled to the sandbox's.
+		vars["REST_AFTER_MISSES"], vars["REST_ACTIVITY"] = "1", "Resting"
+		vars["REST_COOLDOWN"] = time.Duration(float64(RestFor) / o.Speed).String()
+	}
+	atOnce := setup.AtOnce
 	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
 	if err != nil {
 		return Result{}, err
@@ -143,7 +162,7 @@ func Measure(ctx context.Context, o Options, atOnce int) (Result, error) {
 		return Result{}, err
 	}
 	defer env.Close()
-	res := Result{AtOnce: atOnce}
+	res := Result{Setup: setup}
 	for i := range o.Callers {
 		r := rand.New(rand.NewPCG(o.Seed, uint64(i)))
 		for _, n := range agents {
@@ -151,7 +170,7 @@ func Measure(ctx context.Context, o Options, atOnce int) (Result, error) {
 		}
 		wait, human, err := oneCaller(ctx, env, i)
 		if err != nil {
-			return res, fmt.Errorf("%d at once, caller %d: %w", atOnce, i, err)
+			return res, fmt.Errorf("%+v, caller %d: %w", setup, i, err)
 		}
 		if human {
 			res.Waits = append(res.Waits, wait)
@@ -196,21 +215,21 @@ func oneCaller(ctx context.Context, env *app.SandboxEnv, i int) (time.Duration, 
 // Print writes the results as a table.
 func Print(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "agents rung\tcallers reaching a human\tmedian wait\tp90\tmean\tlongest")
+	fmt.Fprintln(tw, "agents rung\tan agent who misses\tcallers reaching a human\tmedian wait\tp90\tmean\tlongest")
 	for _, r := range results {
 		ws := slices.Clone(r.Waits)
 		slices.Sort(ws)
-		fmt.Fprintf(tw, "%s\t%d of %d\t%s\t%s\t%s\t%s\n", map[int]string{1: "one at a time"}[r.AtOnce]+atOnceLabel(r.AtOnce),
+		rung, rest := "one at a time", "is rung again"
+		if r.AtOnce > 1 {
+			rung = fmt.Sprintf("%d at once", r.AtOnce)
+		}
+		if r.Rest {
+			rest = "rests " + RestFor.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d of %d\t%s\t%s\t%s\t%s\n", rung, rest,
 			len(ws), len(ws)+r.NoHuman, secs(quantile(ws, 0.5)), secs(quantile(ws, 0.9)), secs(mean(ws)), secs(quantile(ws, 1)))
 	}
 	tw.Flush()
-}
-
-func atOnceLabel(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return fmt.Sprintf("%d at once", n)
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {

@@ -14,12 +14,14 @@ import (
 func TestRingtimeMeasuresBothWays(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run(context.Background(), []string{"-callers", "6", "-speed", "100"}, &out, &errOut), errOut.String())
-	assert.Regexp(t, `one at a time\s+\d of 6`, out.String())
-	assert.Regexp(t, `3 at once\s+\d of 6`, out.String())
+	assert.Regexp(t, `one at a time\s+is rung again\s+\d of 6`, out.String())
+	assert.Regexp(t, `3 at once\s+is rung again\s+\d of 6`, out.String())
+	assert.Regexp(t, `one at a time\s+rests 1m0s\s+\d of 6`, out.String())
+	assert.Regexp(t, `3 at once\s+rests 1m0s\s+\d of 6`, out.String())
 
-	one, err := Measure(context.Background(), Options{Callers: 6, Seed: 7, Speed: 100}, 1)
+	one, err := Measure(context.Background(), Options{Callers: 6, Seed: 7, Speed: 100}, Setup{AtOnce: 1, Rest: true})
 	require.NoError(t, err)
-	three, err := Measure(context.Background(), Options{Callers: 6, Seed: 7, Speed: 100}, 3)
+	three, err := Measure(context.Background(), Options{Callers: 6, Seed: 7, Speed: 100}, Setup{AtOnce: 3, Rest: true})
 	require.NoError(t, err)
 	assert.Equal(t, 6, len(one.Waits)+one.NoHuman)
 	assert.Equal(t, 6, len(three.Waits)+three.NoHuman)
