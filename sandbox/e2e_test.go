@@ -38,7 +38,8 @@ func TestHumanAgentIsBridgedAndTheTaskCompletes(t *testing.T) {
 	waitForCallEnd(t, sb, callSid)
 
 	a.waitForEvent(t, "task.completed")
-	assert.Equal(t, []string{"reservation.created", "reservation.accepted", "reservation.wrapup", "reservation.completed", "task.completed"},
+	// The example spec's default events filter: the bridge's events and its operator page's.
+	assert.Equal(t, []string{"task.created", "task-queue.entered", "reservation.created", "reservation.accepted", "reservation.wrapup", "reservation.completed", "task.completed"},
 		a.eventTypes(), "events the application received")
 
 	task, _ := sb.TaskRouter().Task(taskSid)
@@ -117,7 +118,7 @@ func TestVoicemailAgentIsRejectedAndTheNextWorkerTakesTheCall(t *testing.T) {
 
 	waitForCallEnd(t, sb, callSid)
 	ev := a.eventTypes()
-	assert.Equal(t, []string{"reservation.created", "reservation.rejected"}, ev[:2])
+	assert.Equal(t, []string{"task.created", "task-queue.entered", "reservation.created", "reservation.rejected"}, ev[:4])
 	assert.Contains(t, ev, "reservation.accepted")
 }
 
@@ -153,7 +154,7 @@ func TestCallerWhoHangsUpInTheQueueCancelsTheTask(t *testing.T) {
 	assert.Equal(t, "Available", w.ActivityName)
 	a.waitForEvent(t, "reservation.canceled")
 	// The sandbox's TaskRouter announces the task's cancellation, then its consequence.
-	assert.Equal(t, []string{"reservation.created", "task.canceled", "reservation.canceled"}, a.eventTypes())
+	assert.Equal(t, []string{"task.created", "task-queue.entered", "reservation.created", "task.canceled", "reservation.canceled"}, a.eventTypes())
 	assert.True(t, hasWhat(sb.Timeline(callSid), callSid, "caller hung up in queue"))
 }
 
