@@ -40,7 +40,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	)
 	var queued <-chan struct{}
 	maxWait := time.Minute
-	if sig, ok := b.store.(JobSignal); ok {
+	if sig, ok := jobSignal(b.store); ok {
 		queued, maxWait = sig.JobsQueued(), b.opts.JobLease
 	}
 	stopKeeping, kept := make(chan struct{}), make(chan struct{})
@@ -586,4 +586,19 @@ func (b *Bridge) hangup(ctx context.Context, r Reservation, callSID string) erro
 		_, err := b.voice.EndCall(ctx, callSID, CallCompleted)
 		return err
 	})
+}
+
+// jobSignal finds a JobSignal in the store, looking through wrappers (the Transition hook's
+// store) that offer Unwrap.
+func jobSignal(s Store) (JobSignal, bool) {
+	for {
+		if sig, ok := s.(JobSignal); ok {
+			return sig, true
+		}
+		u, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			return nil, false
+		}
+		s = u.Unwrap()
+	}
 }

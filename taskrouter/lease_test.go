@@ -2,6 +2,9 @@ package taskrouter_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/handlers"
 	"queuebridge/internal/testkit"
 	"queuebridge/store"
 	"queuebridge/taskrouter"
@@ -103,18 +107,31 @@ func queueElsewhere(t *testing.T, db *store.DB) {
 // An idle dispatcher claims a job another process queued when the store signals it, not at
 // its next timer.
 func TestJobSignalWakesAnIdleDispatcher(t *testing.T) {
-	st := &signalStore{DB: openStore(t), ch: make(chan struct{}, 1)}
-	tw := &fakeTwilio{}
-	b := newBridgeWith(t, st, tw, func(o *taskrouter.Options) { o.JobLease = time.Minute })
-	stop := run(t, b)
-	defer stop()
-	require.Eventually(t, func() bool { return st.waits.Load() > 0 }, 5*time.Second, time.Millisecond, "the dispatcher idles")
-	queueElsewhere(t, st.DB)
-	assert.Never(t, func() bool { placed, _, _ := tw.counts(); return placed > 0 }, 200*time.Millisecond, 5*time.Millisecond,
-		"nothing told the dispatcher")
-	st.ch <- struct{}{}
-	require.Eventually(t, func() bool { placed, _, _ := tw.counts(); return placed == 1 }, 2*time.Second, time.Millisecond,
-		"the signal wakes it")
+	// Observed: the Transition hook wraps the store; the signal must still be found.
+	for _, observed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("observed=%v", observed), func(t *testing.T) {
+			st := &signalStore{DB: openStore(t), ch: make(chan struct{}, 1)}
+			tw := &fakeTwilio{}
+			hooks := taskrouter.Hooks{}
+			if observed {
+				hooks.Transition = func(_, _ taskrouter.Reservation) {}
+			}
+			b, err := taskrouter.NewBridge(st, tw, tw, taskrouter.Options{
+				URLs: handlers.NewURLs("https://bridge.example.com"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				JobLease: time.Minute,
+			}, hooks)
+			require.NoError(t, err)
+			stop := run(t, b)
+			defer stop()
+			require.Eventually(t, func() bool { return st.waits.Load() > 0 }, 5*time.Second, time.Millisecond, "the dispatcher idles")
+			queueElsewhere(t, st.DB)
+			assert.Never(t, func() bool { placed, _, _ := tw.counts(); return placed > 0 }, 200*time.Millisecond, 5*time.Millisecond,
+				"nothing told the dispatcher")
+			st.ch <- struct{}{}
+			require.Eventually(t, func() bool { placed, _, _ := tw.counts(); return placed == 1 }, 2*time.Second, time.Millisecond,
+				"the signal wakes it")
+		})
+	}
 }
 
 // With a shared store, the dispatcher never sleeps longer than a lease: a job another process
