@@ -255,11 +255,13 @@ func legPersona(r *rand.Rand, a agent, t time.Duration, errs amdErrors) draw {
 	greeting := uniform(r, 6*time.Second, 12*time.Second).Round(100 * time.Millisecond)
 	switch {
 	case !away && !missed:
+		// A person presses the confirmation key (when the bridge asks for one) a second after
+		// the prompt; without confirmation there is no <Gather> and the key is never pressed.
 		if fooled < errs.HumanAsMachine {
 			long := uniform(r, 3*time.Second, 4500*time.Millisecond).Round(100 * time.Millisecond)
-			return draw{legHumanLongHello, voice.Human(answer, 0).WithGreeting(long, "")}
+			return draw{legHumanLongHello, voice.Human(answer, 0).WithGreeting(long, "").WithDigits(confirmKey)}
 		}
-		return draw{legHuman, voice.Human(answer, 0)}
+		return draw{legHuman, voice.Human(answer, 0).WithDigits(confirmKey)}
 	case a.Profile.Voicemail:
 		if fooled < errs.MachineAsHuman {
 			short := uniform(r, 800*time.Millisecond, 1800*time.Millisecond).Round(100 * time.Millisecond)

@@ -25,8 +25,9 @@ type strategy struct {
 // picks up after 20 s, so it can answer) and AMD's defaults otherwise.
 var commonEnv = map[string]string{"RING_TIMEOUT": "30"}
 
-// notOnMain marks strategies whose features the agent-side issue builds.
-const notOnMain = "not available (issue 13)"
+// confirmKey is the key agents press to take a call when confirmation is on (legPersona's
+// people press it; voicemails press nothing).
+const confirmKey = "1"
 
 var strategies = []strategy{
 	{
@@ -47,29 +48,29 @@ var strategies = []strategy{
 		Env: map[string]string{"NOANSWER_ACTIVITY": "Missed Call"},
 	},
 	{
+		// Issue 13: after AMD says human, the agent must press a key before the caller is
+		// connected; a voicemail that fooled AMD presses nothing and is not connected.
 		Key: "confirm", Name: "with confirmation",
-		Env:     map[string]string{"NOANSWER_ACTIVITY": "Missed Call"},
-		Missing: notOnMain + ": confirmation by key press",
+		Env: map[string]string{"AGENT_CONFIRM_KEY": confirmKey},
 	},
 	{
-		Key: "rest", Name: "agents rested after misses",
-		Env:     map[string]string{"NOANSWER_ACTIVITY": "Missed Call"},
-		Missing: notOnMain + ": resting agents after N misses",
+		// Issue 13: an agent who misses two legs in a row (no-answer, busy, machine, not
+		// confirmed) is moved to Missed Call until they come back (no REST_COOLDOWN: its return
+		// job would run on the bridge's real-time clock, which the day does not run on).
+		Key: "rest", Name: "agents rested after 2 misses",
+		Env: map[string]string{"REST_AFTER_MISSES": "2", "REST_ACTIVITY": activityMissedCall},
 	},
 	{
-		Key: "ring2", Name: "two agents rung at once",
-		Env: map[string]string{"NOANSWER_ACTIVITY": "Missed Call"}, MaxReservedWorkers: 2,
-		Missing: notOnMain + ": several agents rung at once",
+		// Issue 13: TaskRouter reserves two (three) agents at once for each caller, the bridge
+		// rings each, the first person to answer gets the caller.
+		Key: "ring2", Name: "two agents rung at once", MaxReservedWorkers: 2,
 	},
 	{
-		Key: "ring3", Name: "three agents rung at once",
-		Env: map[string]string{"NOANSWER_ACTIVITY": "Missed Call"}, MaxReservedWorkers: 3,
-		Missing: notOnMain + ": several agents rung at once",
+		Key: "ring3", Name: "three agents rung at once", MaxReservedWorkers: 3,
 	},
 	{
-		Key: "combined", Name: "confirmation + rest + three at once",
-		Env: map[string]string{"NOANSWER_ACTIVITY": "Missed Call"}, MaxReservedWorkers: 3,
-		Missing: notOnMain + ": confirmation, resting, several at once",
+		Key: "combined", Name: "confirmation + rest + three at once", MaxReservedWorkers: 3,
+		Env: map[string]string{"AGENT_CONFIRM_KEY": confirmKey, "REST_AFTER_MISSES": "2", "REST_ACTIVITY": activityMissedCall},
 	},
 }
 
