@@ -312,6 +312,20 @@ func TestALegAnsweredAfterAnotherWonIsTold(t *testing.T) {
 		assert.Equal(t, got, h.reservation(loser), "the late rescind changes nothing")
 		assert.Equal(t, taskrouter.StateAccepted, h.reservation(winner).State)
 	})
+	t.Run("dequeue failed while the winner's accept is on its way", func(t *testing.T) {
+		h := newHarness(t)
+		winner, loser := newRes(), newRes()
+		loser.Task = winner.Task
+		h.connected(winner) // bridging: reservation.accepted not heard yet
+		call := h.connected(loser)
+		_, body := h.post(dialQueuePath(loser), url.Values{"CallSid": {call}, "DialCallStatus": {"failed"}})
+		tw := parseTwiML(t, body)
+		require.Equal(t, []string{"Say", "Hangup"}, tw.verbs())
+		assert.Equal(t, taskrouter.MsgTaken, tw.Verbs[0].Text, "another agent's dequeue is under way")
+		h.waitIdle()
+		assert.Equal(t, taskrouter.StateRejected, h.reservation(loser).State, "not known to be rescinded yet: rejected, so it never stays pending")
+		assert.Len(t, h.tw.Requests("update_reservation"), 1)
+	})
 	t.Run("a failed dequeue with no winner is not 'taken'", func(t *testing.T) {
 		h := newHarness(t)
 		r, other := newRes(), newRes()
@@ -416,4 +430,34 @@ func TestARestedWorkerWhoMovedOnIsLeftAlone(t *testing.T) {
 	h.waitIdle()
 	assert.Len(t, h.tw.Requests("update_worker"), 1, "not moved back")
 	assert.Contains(t, h.metrics(), `queuebridge_worker_rests_total{event="moved_on"} 1`)
+}
+
+// TestAMissIsCountedOnceWhateverItsRejectCosts: a reject Twilio fails (5xx) runs again, and the
+// miss it carries is not counted twice: the worker is rested at the third miss, not the second.
+func TestAMissIsCountedOnceWhateverItsRejectCosts(t *testing.T) {
+	const rest, worker = "WA00000000000000000000000000000011", "WK00000000000000000000000000000079"
+	h := newHarness(t, withOptions(func(o *taskrouter.Options) { o.RestAfter, o.RestActivitySID = 3, rest }))
+	h.tw.Add("/v1/Workspaces/"+workspaceSID+"/Workers", map[string]any{"sid": worker})
+	h.tw.Fail("update_reservation", testkit.Status(503), 2)
+	for i := range 3 {
+		r := newRes()
+		r.Worker = worker
+		h.sendEvent("reservation.created", r)
+		h.callStatus(r, h.waitCall(r), "no-answer")
+		require.Eventually(t, func() bool {
+			ok := 0
+			for _, rq := range h.tw.Requests("update_reservation") {
+				if rq.Status == http.StatusOK {
+					ok++
+				}
+			}
+			return ok == i+1
+		}, 5*time.Second, time.Millisecond)
+		if i < 2 {
+			assert.Empty(t, h.tw.Requests("update_worker"), "miss %d: not rested yet", i+1)
+		}
+	}
+	require.Len(t, h.tw.Requests("update_reservation"), 5, "the first reject was sent three times")
+	require.Eventually(t, func() bool { return len(h.tw.Requests("update_worker")) == 1 }, 5*time.Second, time.Millisecond,
+		"rested at the third miss")
 }

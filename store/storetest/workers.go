@@ -73,7 +73,7 @@ func workerStored(t *testing.T, s taskrouter.Store) {
 	assert.Equal(t, taskrouter.JobReturnWorker, jobs[0].Kind)
 	assert.True(t, at(time.Hour).Equal(jobs[0].NotBefore), "not before %v", jobs[0].NotBefore)
 
-	want.Misses, want.UpdatedAt = 0, at(3*time.Second)
+	want.Misses, want.LastReservation, want.RestedAt, want.UpdatedAt = 0, wr2, at(2500*time.Millisecond), at(3*time.Second)
 	_, err = s.UpdateWorker(t.Context(), wk1, func(w taskrouter.WorkerRecord, found bool) (taskrouter.WorkerChange, error) {
 		assert.True(t, found)
 		assert.Equal(t, 3, w.Misses, "the update function sees the stored record")
