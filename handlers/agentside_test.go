@@ -399,9 +399,11 @@ func TestAWorkerWhoMissesCallsIsRested(t *testing.T) {
 		"the cool-down brings the worker back")
 	assert.Equal(t, back, h.tw.Requests("update_worker")[1].Form.Get("ActivitySid"))
 	assert.Len(t, h.tw.Requests("fetch_worker"), 1, "the activity is read first: a worker who moved on is left alone")
-	m := h.metrics()
-	assert.Contains(t, m, `queuebridge_worker_rests_total{event="rested"} 1`)
-	assert.Contains(t, m, `queuebridge_worker_rests_total{event="returned"} 1`)
+	// The return is counted once Twilio's answer to the worker update is back: poll for it.
+	require.Eventually(t, func() bool {
+		return strings.Contains(h.metrics(), `queuebridge_worker_rests_total{event="returned"} 1`)
+	}, 5*time.Second, 5*time.Millisecond, "the return is counted")
+	assert.Contains(t, h.metrics(), `queuebridge_worker_rests_total{event="rested"} 1`)
 
 	rec, err := h.db.UpdateWorker(context.Background(), worker, func(taskrouter.WorkerRecord, bool) (taskrouter.WorkerChange, error) {
 		return taskrouter.WorkerChange{}, nil

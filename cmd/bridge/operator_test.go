@@ -203,8 +203,10 @@ func TestOperatorPageWithoutTheTokenAnswers401AndLeaksNothing(t *testing.T) {
 	tab := browserTab(t)
 	const token = "browser-test-operator-token-0123456789"
 	e := newE2EAt(t, 50, e2eSpec, map[string]string{"OPERATOR_TOKEN": token})
-	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(time.Second, 30*time.Second)})
-	caller := e.call(voice.Human(0, 30*time.Second))
+	// The conversation lasts an hour of sandbox time (72 s at 50×): the logged-in page must still
+	// find it bridged however slowly the browser gets there on a loaded machine.
+	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(time.Second, time.Hour)})
+	caller := e.call(voice.Human(0, time.Hour))
 	e.eventually(func() bool {
 		s := e.env.App.Operator.Snapshot()
 		return len(s.Calls) == 1 && s.Calls[0].Status == "bridged"
