@@ -106,6 +106,33 @@ func TestE2EVoicemailThatFoolsAMD(t *testing.T) {
 	})
 }
 
+// TestE2EWhisper: with AGENT_WHISPER=on the agent hears the call (the caller's last four digits,
+// the wait) before the caller is dequeued, and then talks with them.
+func TestE2EWhisper(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, map[string]string{"AGENT_WHISPER": "on"})
+	e.setAgents(map[string]voice.Persona{"Alice": human(), "Bob": human(), "Carol": human()})
+	sid := e.call(voice.Human(0, 0))
+	callerInfo := e.ended(sid)
+	leg := e.leg(e.bridgedTo(callerInfo, "Alice").Sid)
+	heard := said(leg)
+	require.Len(t, heard, 1, "the whisper, then the dequeue")
+	from := e.leg(sid).From
+	assert.Contains(t, heard[0], "ending in "+strings.Join(strings.Split(from[len(from)-4:], ""), " "))
+	assert.Regexp(t, `waiting \d+ seconds`, heard[0])
+	var whisperAt, bridgedAt time.Time
+	for _, en := range leg.Timeline {
+		switch en.What {
+		case "twiml: Say":
+			whisperAt = en.Time
+		case "bridged":
+			bridgedAt = en.Time
+		}
+	}
+	assert.True(t, bridgedAt.After(whisperAt), "the caller is dequeued after the whisper")
+	e.assertReservations(callerInfo.TaskSid, "Alice completed")
+}
+
 // metricsOf scrapes the bridge's /metrics.
 func metricsOf(t *testing.T, e *e2e) string {
 	t.Helper()

@@ -10,6 +10,9 @@
 //   - Capacity: a worker holds at most one pending, accepted or wrapping reservation at a time,
 //     whatever MultiTaskEnabled says (one voice task per worker). Available workers are offered
 //     tasks longest-idle first; tasks are served by priority, then FIFO (LIFO for LIFO queues).
+//   - Multi-reservation: a task holds up to its queue's MaxReservedWorkers pending reservations;
+//     one that ends without an accept (rejected, timed out) makes room for a new one, to any
+//     eligible worker the re-offer rule below allows (docs silent on this).
 //   - A worker that rejected a task and is still available may be offered it again, as Twilio
 //     documents (a rejected task "is placed back into the queue"; move the worker to an
 //     unavailable activity "to avoid having the Task immediately reassigned to the worker":
