@@ -137,8 +137,10 @@ func (tw *Twilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		req.Form, _ = url.ParseQuery(string(body))
 	}
-	tw.record(req)
+	// The fault is decided before the request is recorded: once recorded, Requests reads it
+	// from other goroutines.
 	req.Fault = tw.faults.next(*req)
+	tw.record(req)
 	f := req.Fault
 	if !tw.wait(r, f) {
 		tw.done(req, 0, nil)
