@@ -52,7 +52,8 @@ type AgentRow struct {
 	Since    int64  `json:"since,omitempty"` // when the activity was last seen changing
 	// Leg says what the agent's live leg is doing, if there is one.
 	Leg string `json:"leg,omitempty"`
-	// Missed is the agent's missed-call count; null when no count is fed (SetMissedCalls).
+	// Missed is the agent's missed-call count; null when no count is fed (SetMissedCalls:
+	// with REST_AFTER_MISSES on, the bridge feeds its count of consecutive missed calls).
 	Missed *int `json:"missed"`
 }
 
