@@ -18,6 +18,8 @@ func legStatus(r taskrouter.Reservation) (status, label string) {
 			return "amd", "answered: AMD listening"
 		}
 		return "ringing", "ringing"
+	case taskrouter.StateConfirming:
+		return "confirm", "answered: whisper, waiting for the agent's key"
 	case taskrouter.StateBridging:
 		switch r.AnsweredBy {
 		case "":
@@ -58,6 +60,8 @@ func callLabel(status string, r taskrouter.Reservation) string {
 		return "ringing " + name
 	case "amd":
 		return name + " answered: AMD listening"
+	case "confirm":
+		return name + " answered: hearing the whisper, asked to press the key"
 	case "human":
 		if r.AnsweredBy == "" || r.AnsweredBy == taskrouter.AnsweredHuman {
 			return name + " answered in person: connecting"

@@ -189,9 +189,9 @@ func (m *Model) Transition(_, after taskrouter.Reservation) {
 // rejected the reservation.
 func progress(r taskrouter.Reservation) int {
 	rank := map[taskrouter.State]int{
-		taskrouter.StatePending: 1, taskrouter.StateDialing: 1, taskrouter.StateRinging: 2, taskrouter.StateBridging: 3,
-		taskrouter.StateRejected: 4, taskrouter.StateCanceled: 4,
-		taskrouter.StateAccepted: 5, taskrouter.StateWrapping: 6, taskrouter.StateCompleted: 7,
+		taskrouter.StatePending: 1, taskrouter.StateDialing: 1, taskrouter.StateRinging: 2, taskrouter.StateConfirming: 3,
+		taskrouter.StateBridging: 4, taskrouter.StateRejected: 5, taskrouter.StateCanceled: 5,
+		taskrouter.StateAccepted: 6, taskrouter.StateWrapping: 7, taskrouter.StateCompleted: 8,
 	}[r.State] * 100
 	switch {
 	case r.CallStatus.Final():

@@ -419,3 +419,32 @@ func TestAgentsAreBounded(t *testing.T) {
 }
 
 func taskSID(i int) string { return "WT0000000000000000000000000000010" + string(rune('0'+i)) }
+
+// TestAConfirmingLegShowsTheWhisper: with AGENT_CONFIRM_KEY the leg AMD let through waits for
+// the agent's key; the page says so, and neither that step nor the dequeue after it is taken
+// for a report from the past.
+func TestAConfirmingLegShowsTheWhisper(t *testing.T) {
+	p := newPage(t, operator.ModelOptions{})
+	p.callerQueued()
+	p.leg(resA, ringing(taskrouter.CallInProgress))
+	p.clock.advance(2 * time.Second)
+	p.leg(resA, func(r *taskrouter.Reservation) {
+		r.State, r.CallSID, r.CallStatus, r.AnsweredBy = taskrouter.StateConfirming, "CA"+r.SID[2:], taskrouter.CallInProgress, taskrouter.AnsweredHuman
+	})
+	l := p.legRow(resA)
+	assert.Equal(t, "confirm", l.Status)
+	assert.Equal(t, "answered: whisper, waiting for the agent's key", l.Label)
+	c, ok := p.call()
+	require.True(t, ok)
+	assert.Equal(t, "Carol answered: hearing the whisper, asked to press the key", c.Label)
+
+	p.clock.advance(2 * time.Second)
+	p.leg(resA, func(r *taskrouter.Reservation) {
+		r.State, r.CallSID, r.CallStatus, r.AnsweredBy = taskrouter.StateBridging, "CA"+r.SID[2:], taskrouter.CallInProgress, taskrouter.AnsweredHuman
+	})
+	assert.Equal(t, "human", p.legRow(resA).Status, "the key pressed: connecting")
+	p.leg(resA, func(r *taskrouter.Reservation) {
+		r.State, r.CallSID, r.CallStatus, r.AnsweredBy = taskrouter.StateConfirming, "CA"+r.SID[2:], taskrouter.CallInProgress, taskrouter.AnsweredHuman
+	})
+	assert.Equal(t, "human", p.legRow(resA).Status, "a late report of the whisper does not move the leg back")
+}

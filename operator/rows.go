@@ -20,7 +20,7 @@ type CallRow struct {
 	Caller string `json:"caller"` // the caller's number, masked unless configured otherwise
 	Queue  string `json:"queue"`
 	Since  int64  `json:"since"` // when the caller was first seen waiting
-	// Status is one of waiting, dialing, ringing, amd, human, bridged.
+	// Status is one of waiting, dialing, ringing, amd, confirm (the whisper and its key), human, bridged.
 	Status string `json:"status"`
 	Label  string `json:"label"`
 	Agent  string `json:"agent,omitempty"`
@@ -35,7 +35,7 @@ type LegRow struct {
 	Number string `json:"number"` // the agent's contact_uri, masked unless configured otherwise
 	Task   string `json:"task"`
 	Caller string `json:"caller,omitempty"`
-	// Status is one of dialing, ringing, amd, human, bridged, ended.
+	// Status is one of dialing, ringing, amd, confirm, human, bridged, ended.
 	Status  string `json:"status"`
 	Label   string `json:"label"`
 	Verdict string `json:"verdict,omitempty"` // the AMD verdict, once given
@@ -52,7 +52,8 @@ type AgentRow struct {
 	Since    int64  `json:"since,omitempty"` // when the activity was last seen changing
 	// Leg says what the agent's live leg is doing, if there is one.
 	Leg string `json:"leg,omitempty"`
-	// Missed is the agent's missed-call count; null when no count is fed (SetMissedCalls).
+	// Missed is the agent's missed-call count; null when no count is fed (SetMissedCalls:
+	// with REST_AFTER_MISSES on, the bridge feeds its count of consecutive missed calls).
 	Missed *int `json:"missed"`
 }
 

@@ -55,6 +55,9 @@ type Hooks struct {
 	// Rest is called when a worker is rested or returned (rest.go); event is one of the Rest*
 	// events.
 	Rest func(event string)
+	// Misses is called with a worker's count of consecutive missed legs each time it is taken
+	// (REST_AFTER_MISSES on): after a miss, a bridged call (0) or a rest (0).
+	Misses func(workerSID string, misses int)
 }
 
 // NewBridge returns a bridge over the store and Twilio. Call Run to process jobs.

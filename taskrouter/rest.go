@@ -68,6 +68,9 @@ func (b *Bridge) tally(ctx context.Context, r Reservation, bridged bool) (bool, 
 	if err != nil {
 		return false, err
 	}
+	if b.hooks.Misses != nil {
+		b.hooks.Misses(r.WorkerSID, w.Misses)
+	}
 	log := b.logger(r).With("misses", w.Misses)
 	switch {
 	case rest:

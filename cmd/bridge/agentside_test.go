@@ -144,6 +144,18 @@ func metricsOf(t *testing.T, e *e2e) string {
 	return string(body)
 }
 
+// missedOnThePage is the operator page's missed-call count of the agent (-1: not fed).
+func (e *e2e) missedOnThePage(name string) int {
+	e.t.Helper()
+	require.NotNil(e.t, e.env.App.Operator, "the operator page is on in sandbox mode")
+	for _, a := range e.env.App.Operator.Snapshot().Agents {
+		if a.Key == e.env.Outputs.Workers[name] && a.Missed != nil {
+			return *a.Missed
+		}
+	}
+	return -1
+}
+
 // answered waits for the caller's call to end and its task to be completed. Unlike ended it does
 // not wait for the bridge's outbox to empty: a rested worker's return is a job due after the
 // cool-down.
@@ -186,10 +198,14 @@ func TestE2EAgentWhoMissesCallsIsRested(t *testing.T) {
 			for i := 0; i < 4 && e.worker("Alice").ActivityName != "Resting"; i++ {
 				caller := e.answered(e.call(voice.Human(0, 0)))
 				assert.NotEmpty(t, caller.BridgedWith, "every caller is answered meanwhile")
+				if len(e.legs("Alice")) == 1 {
+					e.eventually(func() bool { return e.missedOnThePage("Alice") == 1 }, "the page counts Alice's missed call")
+				}
 			}
 			e.eventually(func() bool { return e.worker("Alice").ActivityName == "Resting" }, "Alice is rested")
 			alice := e.legs("Alice")
 			require.Len(t, alice, 2, "rested after exactly two missed calls")
+			assert.Equal(t, 0, e.missedOnThePage("Alice"), "the operator page's count starts again with the rest")
 			for _, l := range alice {
 				assert.Equal(t, "no-answer", l.Status)
 			}

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	var onEvent func(taskrouter.Event)
 	if page != nil {
 		hooks.Transition, onEvent = page.Transition, page.Observe
+		hooks.Misses = page.SetMissedCalls // REST_AFTER_MISSES's count, when on
 	}
 	if b.wrapHooks != nil {
 		hooks = b.wrapHooks(hooks)
