@@ -133,19 +133,11 @@ func (s *server) events(c echo.Context) error {
 
 // dialQueue answers the agent leg's TwiML request (after AMD) and the Dial's action request.
 func (s *server) dialQueue(c echo.Context) error {
-	form, err := s.verified(c)
+	form, leg, err := s.agentLeg(c)
 	if err != nil {
 		return err
 	}
-	q := c.Request().URL.Query()
-	reservation, task, callSID := q.Get("reservation"), q.Get("task"), form.Get("CallSid")
-	if err := checkSIDs(map[string][2]string{
-		"reservation": {reservation, taskrouter.PrefixReservation},
-		"task":        {task, taskrouter.PrefixTask},
-		"CallSid":     {callSID, taskrouter.PrefixCall},
-	}); err != nil {
-		return err
-	}
+	reservation, task, callSID := leg.reservation, leg.task, leg.callSID
 	var ins taskrouter.Instruction
 	if dialStatus := form.Get("DialCallStatus"); dialStatus != "" {
 		ins, err = s.Bridge.DialEnded(c.Request().Context(), taskrouter.DialResult{
@@ -166,6 +158,28 @@ func (s *server) dialQueue(c echo.Context) error {
 	return twimlResponse(c, ins)
 }
 
+// legRequest names the agent leg a signed Voice request about it concerns.
+type legRequest struct{ reservation, task, callSID string }
+
+// agentLeg verifies a Voice request about an agent leg (/dial-queue, /agent-confirm) and reads
+// its reservation and task (query) and CallSid (form), refusing malformed SIDs.
+func (s *server) agentLeg(c echo.Context) (twilioForm, legRequest, error) {
+	form, err := s.verified(c)
+	if err != nil {
+		return twilioForm{}, legRequest{}, err
+	}
+	q := c.Request().URL.Query()
+	leg := legRequest{reservation: q.Get("reservation"), task: q.Get("task"), callSID: form.Get("CallSid")}
+	if err := checkSIDs(map[string][2]string{
+		"reservation": {leg.reservation, taskrouter.PrefixReservation},
+		"task":        {leg.task, taskrouter.PrefixTask},
+		"CallSid":     {leg.callSID, taskrouter.PrefixCall},
+	}); err != nil {
+		return twilioForm{}, legRequest{}, err
+	}
+	return form, leg, nil
+}
+
 // twimlResponse renders the instruction as the TwiML answer.
 func twimlResponse(c echo.Context, ins taskrouter.Instruction) error {
 	xml, err := RenderTwiML(ins)
@@ -177,22 +191,14 @@ func twimlResponse(c echo.Context, ins taskrouter.Instruction) error {
 
 // agentConfirm answers the confirmation Gather's action: the agent's key, or none.
 func (s *server) agentConfirm(c echo.Context) error {
-	form, err := s.verified(c)
+	form, leg, err := s.agentLeg(c)
 	if err != nil {
 		return err
 	}
-	q := c.Request().URL.Query()
-	reservation, task, callSID := q.Get("reservation"), q.Get("task"), form.Get("CallSid")
-	if err := checkSIDs(map[string][2]string{
-		"reservation": {reservation, taskrouter.PrefixReservation},
-		"task":        {task, taskrouter.PrefixTask},
-		"CallSid":     {callSID, taskrouter.PrefixCall},
-	}); err != nil {
-		return err
-	}
-	attempt, err := strconv.Atoi(q.Get("attempt"))
+	reservation, task, callSID := leg.reservation, leg.task, leg.callSID
+	attempt, err := strconv.Atoi(c.QueryParam("attempt"))
 	if err != nil || attempt < 1 || attempt > 2 {
-		return taskrouter.Errorf(taskrouter.EInvalid, "attempt %q: want 1 or 2", q.Get("attempt"))
+		return taskrouter.Errorf(taskrouter.EInvalid, "attempt %q: want 1 or 2", c.QueryParam("attempt"))
 	}
 	digits := form.Get("Digits")
 	if len(digits) > 1 || strings.Trim(digits, "0123456789*#") != "" {
