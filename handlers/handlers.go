@@ -45,6 +45,8 @@ type Config struct {
 	// MaxBody bounds a webhook's body (default 64 KiB; Twilio's are a few KiB).
 	MaxBody int64
 	Logger  *slog.Logger
+	// Caller wires the caller side's routes (caller.go); nil leaves them out.
+	Caller *CallerConfig
 }
 
 type server struct {

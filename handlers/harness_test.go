@@ -90,7 +90,7 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 		Twilio: config.Twilio{
 			Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}, APIURL: h.tw.URL,
 		},
-		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts,
+		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts, WorkspaceSID: workspaceSID,
 	}, app.WithoutStartupChecks(), app.WithTwilioTimeout(300*time.Millisecond),
 		app.WithLogger(slog.New(slog.NewTextHandler(h.log, nil))))
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST(PathEvents, s.events)
 	e.POST(PathDialQueue, s.dialQueue)
 	e.POST(PathStatusCallback, s.statusCallback)
+	s.callerRoutes(e)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if s.Metrics != nil {

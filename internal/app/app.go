@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	h := handlers.New(handlers.Config{
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
+		Caller: callerConfig(cfg, tw, db),
 	})
 	var handler http.Handler = h
 	if b.middleware != nil {

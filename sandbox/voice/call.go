@@ -53,6 +53,7 @@ type call struct {
 	inQueue                  *queue
 	queuedAt                 time.Time
 	digitsUsed               bool
+	queueDigitsUsed          bool
 	queueTime                time.Duration // waited for an outbound dialing slot
 	heldCallback             func()        // a status callback held back by WebhookFaults.Reorder
 

@@ -114,6 +114,8 @@ type SpecFlow struct {
 	Menu      *SpecMenu     `yaml:"menu" json:"menu"`
 	Enqueue   SpecEnqueue   `yaml:"enqueue" json:"enqueue"`
 	Voicemail SpecVoicemail `yaml:"voicemail" json:"voicemail"`
+	// Wait, when set, has the bridge serve the wait (spec_caller.go).
+	Wait *SpecWait `yaml:"wait" json:"wait"`
 }
 
 // SpecMenu asks the caller for one digit; the digit picks the task's department attribute.
@@ -271,6 +273,7 @@ func (s *Spec) Validate(set SpecSettings) error {
 	v.workerList(s.Workers)
 	v.workflow(s.Workflow, set)
 	v.flow(s.Flow)
+	v.callerFlow(s)
 	v.numberList(s.Numbers)
 	if len(v.errs) > 0 {
 		return v.errs

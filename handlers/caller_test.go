@@ -1,0 +1,203 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"queuebridge/caller"
+	"queuebridge/handlers"
+	"queuebridge/internal/testkit"
+	"queuebridge/sandbox/twiliosig"
+)
+
+// twimlNode is any TwiML element: its name, attributes, text and children.
+type twimlNode struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr  `xml:",any,attr"`
+	Text     string      `xml:",chardata"`
+	Children []twimlNode `xml:",any"`
+}
+
+func (n twimlNode) attr(name string) string {
+	for _, a := range n.Attrs {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func (n twimlNode) names() []string {
+	var out []string
+	for _, c := range n.Children {
+		out = append(out, c.XMLName.Local)
+	}
+	return out
+}
+
+func parseNode(t *testing.T, body string) twimlNode {
+	t.Helper()
+	var n twimlNode
+	require.NoError(t, xml.Unmarshal([]byte(body), &n), body)
+	require.Equal(t, "Response", n.XMLName.Local)
+	return n
+}
+
+var waitSettings = caller.WaitSettings{AnnounceEvery: 30 * time.Second, MusicLength: caller.HoldMusicLength, VoicemailKey: "*", Voice: "Polly.Joanna"}
+
+// waitPath is the wait URL's path and query as Twilio requests it (no fragment).
+func waitPath(u string) string {
+	u = strings.TrimPrefix(u, publicBase)
+	base, _, _ := strings.Cut(u, "#")
+	return base
+}
+
+func waitForm(call string, position, size, waited, avg int) url.Values {
+	return url.Values{"CallSid": {call}, "AccountSid": {accountSID}, "CallStatus": {"in-progress"}, "From": {callerNumber},
+		"To": {ourNumber}, "QueuePosition": {itoa(position)}, "CurrentQueueSize": {itoa(size)}, "QueueTime": {itoa(waited)},
+		"AvgQueueTime": {itoa(avg)}, "QueueSid": {testkit.SID("QU")}, "MaxQueueSize": {"100"}}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// The wait TwiML: inside a <Gather> for the voicemail key, the caller's place and expected
+// wait (the queue's average less what they waited), the key's prompt, and the bridge's hold
+// music looped for about the announcement interval; the announcement follows the parameters.
+func TestWaitTwiMLAnnouncesPlaceAndWait(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	call := testkit.SID("CA")
+	status, body := h.post(waitPath(urls.Wait(waitSettings)), waitForm(call, 3, 4, 20, 200))
+	require.Equal(t, http.StatusOK, status, body)
+	doc := parseNode(t, body)
+	require.Equal(t, []string{"Gather"}, doc.names())
+	g := doc.Children[0]
+	assert.Equal(t, "1", g.attr("numDigits"))
+	assert.Equal(t, urls.WaitKey(waitSettings), g.attr("action"))
+	require.Equal(t, []string{"Say", "Say", "Play"}, g.names())
+	assert.Equal(t, "You are number 3 in line. Your expected wait is about 3 minutes.", g.Children[0].Text)
+	assert.Equal(t, "Polly.Joanna", g.Children[0].attr("voice"))
+	assert.Equal(t, "To leave a message instead of waiting, press star.", g.Children[1].Text)
+	assert.Equal(t, publicBase+handlers.PathHoldMusic, g.Children[2].Text)
+	assert.Equal(t, "3", g.Children[2].attr("loop"), "30 s of the 10 s music")
+
+	_, body = h.post(waitPath(urls.Wait(waitSettings)), waitForm(call, 1, 1, 260, 200))
+	g = parseNode(t, body).Children[0]
+	assert.Equal(t, "You are next in line.", g.Children[0].Text, "no estimate once the caller waited past the average")
+
+	noKey := waitSettings
+	noKey.VoicemailKey, noKey.MusicURL, noKey.MusicLength = "", "https://music.example.com/jazz.mp3", 60*time.Second
+	noKey.AnnounceEvery = 120 * time.Second
+	_, body = h.post(waitPath(urls.Wait(noKey)), waitForm(call, 2, 2, 0, 0))
+	doc = parseNode(t, body)
+	require.Equal(t, []string{"Say", "Play"}, doc.names(), "no key: no Gather, no prompt")
+	assert.Equal(t, "You are number 2 in line.", doc.Children[0].Text, "no estimate before anyone was served")
+	assert.Equal(t, "https://music.example.com/jazz.mp3", doc.Children[1].Text)
+	assert.Equal(t, "2", doc.Children[1].attr("loop"))
+}
+
+// The voicemail key cancels the caller's task (found by its call_sid) and leaves the queue;
+// another key goes back to waiting and cancels nothing.
+func TestWaitKeyCancelsTheTaskAndLeaves(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	call, task := testkit.SID("CA"), testkit.SID("WT")
+	h.tw.Add("/v1/Workspaces/"+workspaceSID+"/Tasks", map[string]any{"sid": task, "assignment_status": "pending"})
+	h.tw.Override("list_tasks", func(w http.ResponseWriter, r *http.Request) {
+		list := []map[string]any{}
+		if r.URL.Query().Get("EvaluateTaskAttributes") == `call_sid == "`+call+`"` {
+			list = append(list, map[string]any{"sid": task, "assignment_status": "pending", "workspace_sid": workspaceSID})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"tasks": list, "meta": map[string]any{"key": "tasks", "page": 0, "page_size": 50}})
+	})
+	form := waitForm(call, 2, 2, 40, 0)
+	form.Set("Digits", "5")
+	status, body := h.post(waitPath(urls.WaitKey(waitSettings)), form)
+	require.Equal(t, http.StatusOK, status, body)
+	doc := parseNode(t, body)
+	require.Equal(t, []string{"Redirect"}, doc.names())
+	assert.Equal(t, urls.Wait(waitSettings), doc.Children[0].Text)
+	assert.Empty(t, h.tw.Writes(), "another key changes nothing")
+
+	form.Set("Digits", "*")
+	status, body = h.post(waitPath(urls.WaitKey(waitSettings)), form)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, []string{"Leave"}, parseNode(t, body).names())
+	writes := h.tw.Requests("update_task")
+	require.Len(t, writes, 1)
+	assert.Contains(t, writes[0].Path, task)
+	assert.Equal(t, "canceled", writes[0].Form.Get("AssignmentStatus"))
+	assert.Equal(t, "caller chose voicemail", writes[0].Form.Get("Reason"))
+
+	// TaskRouter failing: the caller still leaves the queue.
+	h.tw.Fail("list_tasks", testkit.Status(500), 1)
+	_, body = h.post(waitPath(urls.WaitKey(waitSettings)), form)
+	assert.Equal(t, []string{"Leave"}, parseNode(t, body).names())
+}
+
+// Bad wait settings in the (signed) URL and bad parameters are 400s.
+func TestWaitRefusesBadInput(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	call := testkit.SID("CA")
+	for _, tc := range []struct{ target, param, value string }{
+		{"/queue-wait?every=abc", "", ""},
+		{"/queue-wait?every=2", "", ""},
+		{"/queue-wait?key=12", "", ""},
+		{"/queue-wait?every=30", "QueuePosition", "first"},
+		{"/queue-wait/key?every=30&key=*", "CallSid", "nope"},
+	} {
+		form := waitForm(call, 1, 1, 0, 0)
+		if tc.param != "" {
+			form.Set(tc.param, tc.value)
+		}
+		status, body := h.post(tc.target, form)
+		assert.Equal(t, http.StatusBadRequest, status, "%s %s=%s: %s", tc.target, tc.param, tc.value, body)
+	}
+}
+
+// The caller side's signed routes refuse a missing, foreign or wrong signature, and act on the
+// right one.
+func TestCallerRoutesVerifySignatures(t *testing.T) {
+	urls := handlers.NewURLs(publicBase)
+	call := testkit.SID("CA")
+	for name, target := range map[string]string{"wait": waitPath(urls.Wait(waitSettings)), "wait key": waitPath(urls.WaitKey(waitSettings))} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, withoutDispatcher())
+			form := waitForm(call, 1, 1, 0, 0)
+			form.Set("Digits", "*")
+			good := twiliosig.Sign(authToken, publicBase+target, form)
+			for _, bad := range []string{"", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", twiliosig.Sign("another-token", publicBase+target, form),
+				twiliosig.Sign(authToken, publicBase+target+"&every=60", form), good[:len(good)-1]} {
+				status, _ := h.hooks.PostSigned(t, target, form, bad)
+				assert.Equal(t, http.StatusForbidden, status)
+			}
+			assert.Empty(t, h.tw.Requests(), "a refused request asks nothing of Twilio")
+			status, body := h.hooks.PostSigned(t, target, form, good)
+			assert.Equal(t, http.StatusOK, status, body)
+		})
+	}
+}
+
+// The built-in hold music is a WAV file Twilio can play: 8 kHz, 8-bit PCM, mono, 10 s.
+func TestHoldMusicIsServed(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	resp, err := http.Get(h.srv.URL + handlers.PathHoldMusic)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "audio/wav", resp.Header.Get("Content-Type"))
+	wav := caller.HoldMusic()
+	require.Greater(t, len(wav), 44)
+	assert.Equal(t, "RIFF", string(wav[:4]))
+	assert.Equal(t, "WAVE", string(wav[8:12]))
+	assert.Equal(t, 44+8000*10, len(wav))
+}

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"net/url"
+	"strconv"
+	"time"
+
+	"queuebridge/caller"
+	"queuebridge/taskrouter"
+)
+
+// The caller side's paths (docs/DESIGN.md lists each with its contract).
+const (
+	PathWait      = "/queue-wait"
+	PathWaitKey   = "/queue-wait/key"
+	PathHoldMusic = "/hold-music.wav"
+)
+
+// Wait is the queue's waitUrl (POST): the settings travel in its query, which Twilio signs.
+func (u URLs) Wait(w caller.WaitSettings) string {
+	return u.base + PathWait + "?" + waitQuery(w).Encode() + Overrides
+}
+
+// WaitKey is the action of the wait's <Gather>, with the same settings.
+func (u URLs) WaitKey(w caller.WaitSettings) string {
+	return u.base + PathWaitKey + "?" + waitQuery(w).Encode() + Overrides
+}
+
+// HoldMusic is the bridge's own hold music.
+func (u URLs) HoldMusic() string { return u.base + PathHoldMusic }
+
+func waitQuery(w caller.WaitSettings) url.Values {
+	q := url.Values{"every": {strconv.Itoa(int(w.AnnounceEvery / time.Second))}}
+	if w.MusicURL != "" {
+		q.Set("music", w.MusicURL)
+		q.Set("music_seconds", strconv.Itoa(int(w.MusicLength/time.Second)))
+	}
+	for k, v := range map[string]string{"key": w.VoicemailKey, "voice": w.Voice, "language": w.Language} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+// ParseWaitSettings reads the settings from a wait URL's query (see URLs.Wait).
+func ParseWaitSettings(q url.Values) (caller.WaitSettings, error) {
+	w := caller.WaitSettings{
+		MusicURL: q.Get("music"), VoicemailKey: q.Get("key"), Voice: q.Get("voice"), Language: q.Get("language"),
+		AnnounceEvery: caller.DefaultAnnounceEvery, MusicLength: caller.HoldMusicLength,
+	}
+	secs := func(name string, into *time.Duration) error {
+		v := q.Get(name)
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return taskrouter.Errorf(taskrouter.EInvalid, "%s %q: want a number of seconds", name, v)
+		}
+		*into = time.Duration(n) * time.Second
+		return nil
+	}
+	if err := secs("every", &w.AnnounceEvery); err != nil {
+		return w, err
+	}
+	if w.MusicURL != "" {
+		w.MusicLength = caller.DefaultMusicLength
+	}
+	if err := secs("music_seconds", &w.MusicLength); err != nil {
+		return w, err
+	}
+	return w, w.Validate()
+}

@@ -1,0 +1,15 @@
+package app
+
+import (
+	"queuebridge/handlers"
+	"queuebridge/store"
+	"queuebridge/twiliogo"
+)
+
+// callerConfig wires the caller side's routes: the wait, voicemail, opening hours, recordings
+// and the SMS afterwards.
+func callerConfig(cfg Config, tw *twiliogo.API, _ *store.DB) *handlers.CallerConfig {
+	return &handlers.CallerConfig{
+		Tasks: twiliogo.CallerTasks{API: tw, WorkspaceSID: cfg.WorkspaceSID},
+	}
+}
