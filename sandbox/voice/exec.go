@@ -391,6 +391,9 @@ func (c *call) queueOutcome(err error, taskSid string) (string, error) {
 		c.e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": qe.ev.reason})
 		return "leave", nil
 	case errors.As(err, &qe):
+		// Dequeued: out of the queue (its members' positions, its average wait) from the
+		// bridge on, not from the end of the conversation.
+		c.leaveQueue()
 		err := c.inBridge(qe.ev.b)
 		if errors.As(err, &redirect) {
 			return "redirected-from-bridged", err

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"queuebridge/internal/app"
+	"queuebridge/sandbox/voice"
+)
+
+// callerSpec is e2eSpec with one agent, so callers queue behind each other, and the bridge's
+// wait: announcements every 10 s and * for voicemail.
+var callerSpec = strings.Replace(strings.Replace(e2eSpec, `  - {name: Bob, contact_uri: "+15005550102", activity: Available}
+  - {name: Carol, contact_uri: "+15005550103", activity: Available}
+`, "", 1), `  enqueue:
+    timeout: 3600
+`, `  enqueue:
+    timeout: 3600
+  wait:
+    announce_every: 10
+    voicemail_key: "*"
+`, 1)
+
+// waitHeard records what the bridge told each caller on the wait URL: Twilio's QueuePosition
+// and the first <Say>.
+type waitHeard struct {
+	mu    sync.Mutex
+	heard map[string][]waitRound // by CallSid
+}
+
+type waitRound struct {
+	position string
+	said     string
+}
+
+func (w *waitHeard) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/queue-wait" {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		said := rec.Body.String()
+		if _, after, ok := strings.Cut(said, "<Say"); ok {
+			_, after, _ = strings.Cut(after, ">")
+			said, _, _ = strings.Cut(after, "</Say>")
+		}
+		w.mu.Lock()
+		w.heard[form.Get("CallSid")] = append(w.heard[form.Get("CallSid")], waitRound{form.Get("QueuePosition"), said})
+		w.mu.Unlock()
+		for k, v := range rec.Header() {
+			rw.Header()[k] = v
+		}
+		rw.WriteHeader(rec.Code)
+		_, _ = rw.Write(rec.Body.Bytes())
+	})
+}
+
+func (w *waitHeard) rounds(call string) []waitRound {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]waitRound(nil), w.heard[call]...)
+}
+
+// Three callers for one agent: while the callers ahead are served, each waiting caller's
+// announced place goes down (3, 2, 1 for the third), as Twilio's QueuePosition does, and the
+// announcement says it.
+func TestE2EWaitAnnouncementsFollowThePlaceInLine(t *testing.T) {
+	t.Parallel()
+	heard := &waitHeard{heard: map[string][]waitRound{}}
+	e := newE2EAt(t, e2eSpeed, callerSpec, nil, app.WithMiddleware(heard.middleware))
+	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 15*time.Second)})
+	first := e.call(voice.Human(0, 0))
+	e.eventually(func() bool { return len(heard.rounds(first)) > 0 }, "the first caller is in the queue")
+	second := e.call(voice.Human(0, 0))
+	e.eventually(func() bool { return len(heard.rounds(second)) > 0 }, "the second caller is in the queue")
+	third := e.call(voice.Human(0, 0))
+	for _, c := range []string{first, second, third} {
+		info := e.ended(c)
+		e.bridgedTo(info, "Alice")
+	}
+	places := func(call string) []string {
+		var out []string
+		for _, r := range heard.rounds(call) {
+			if len(out) == 0 || out[len(out)-1] != r.position {
+				out = append(out, r.position)
+			}
+		}
+		return out
+	}
+	assert.Equal(t, []string{"3", "2", "1"}, places(third), "the third caller moves up as the callers ahead are served")
+	assert.Equal(t, []string{"2", "1"}, places(second))
+	for _, r := range heard.rounds(third) {
+		want := map[string]string{"3": "You are number 3 in line.", "2": "You are number 2 in line.", "1": "You are next in line."}[r.position]
+		assert.True(t, strings.HasPrefix(r.said, want), "position %s announced as %q", r.position, r.said)
+	}
+	require.GreaterOrEqual(t, len(heard.rounds(third)), 4, "the wait URL is requested again every round")
+}
+
+// A caller who presses * while waiting leaves the queue: their task is canceled (with the
+// bridge's reason), no agent is rung for it, and the IVR records their voicemail.
+func TestE2EVoicemailKeyLeavesTheQueue(t *testing.T) {
+	t.Parallel()
+	e := newE2EWithSpec(t, callerSpec, nil)
+	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 60*time.Second)})
+	busy := e.call(voice.Human(0, 0))
+	e.eventually(func() bool { c, _ := e.env.Sandbox.Voice().Call(busy); return c.BridgedWith != "" }, "Alice is talking")
+	sid := e.call(voice.Human(0, 0).WithQueueDigits("*", 5*time.Second).WithMessage(8 * time.Second))
+	info := e.ended(sid)
+	assert.Equal(t, "leave", info.QueueResult)
+	task := e.task(info.TaskSid)
+	assert.Equal(t, "canceled", task.AssignmentStatus)
+	assert.Equal(t, "caller chose voicemail", task.Reason)
+	assert.Empty(t, e.env.Sandbox.TaskRouter().TaskReservations(info.TaskSid), "nobody is rung for a caller who left")
+	var recorded bool
+	for _, en := range info.Timeline {
+		recorded = recorded || en.What == "record: message"
+	}
+	assert.True(t, recorded, "the IVR records the voicemail after the queue")
+}
