@@ -17,6 +17,21 @@ import (
 type CallerConfig struct {
 	// Tasks cancels the task of a caller who leaves the queue for voicemail.
 	Tasks caller.Tasks
+	// Voicemails keeps the voicemails.
+	Voicemails caller.VoicemailStore
+	// OnVoicemail, when set, is told of each new voicemail once it is stored.
+	OnVoicemail func(ctx context.Context, v caller.Voicemail)
+	// OperatorToken opens the operator routes (OPERATOR_TOKEN); empty keeps them closed.
+	OperatorToken string
+	// Now is the clock of the records (time.Now when nil).
+	Now func() time.Time
+}
+
+func (cc *CallerConfig) now() time.Time {
+	if cc.Now != nil {
+		return cc.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // cancelTimeout bounds the TaskRouter requests a key press makes before its answer.
@@ -29,6 +44,9 @@ func (s *server) callerRoutes(e *echo.Echo) {
 	e.POST(PathWait, s.wait)
 	e.POST(PathWaitKey, s.waitKey)
 	e.GET(PathHoldMusic, s.holdMusic)
+	e.POST(PathVoicemailRecording, s.voicemailRecording)
+	e.POST(PathVoicemailTranscription, s.voicemailTranscription)
+	e.GET(PathVoicemails, s.voicemails)
 }
 
 // wait answers the queue's waitUrl: an announcement of the caller's place and expected wait,

@@ -169,11 +169,20 @@ func TestWaitRefusesBadInput(t *testing.T) {
 func TestCallerRoutesVerifySignatures(t *testing.T) {
 	urls := handlers.NewURLs(publicBase)
 	call := testkit.SID("CA")
-	for name, target := range map[string]string{"wait": waitPath(urls.Wait(waitSettings)), "wait key": waitPath(urls.WaitKey(waitSettings))} {
+	rec := testkit.SID("RE")
+	for name, target := range map[string]string{
+		"wait": waitPath(urls.Wait(waitSettings)), "wait key": waitPath(urls.WaitKey(waitSettings)),
+		"voicemail recording":     waitPath(urls.VoicemailRecording("%2B1555", "%2B1500", "sales")),
+		"voicemail transcription": waitPath(urls.VoicemailTranscription("%2B1555", "%2B1500", "sales")),
+	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, withoutDispatcher())
 			form := waitForm(call, 1, 1, 0, 0)
 			form.Set("Digits", "*")
+			for k, v := range voicemailForm(call, rec, "completed") {
+				form[k] = v
+			}
+			form.Set("TranscriptionStatus", "completed")
 			good := twiliosig.Sign(authToken, publicBase+target, form)
 			for _, bad := range []string{"", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", twiliosig.Sign("another-token", publicBase+target, form),
 				twiliosig.Sign(authToken, publicBase+target+"&every=60", form), good[:len(good)-1]} {
@@ -181,8 +190,17 @@ func TestCallerRoutesVerifySignatures(t *testing.T) {
 				assert.Equal(t, http.StatusForbidden, status)
 			}
 			assert.Empty(t, h.tw.Requests(), "a refused request asks nothing of Twilio")
+			stored := func() int {
+				list, err := h.db.ListVoicemails(t.Context(), 10)
+				require.NoError(t, err)
+				return len(list)
+			}
+			assert.Zero(t, stored(), "a refused request stores nothing")
 			status, body := h.hooks.PostSigned(t, target, form, good)
-			assert.Equal(t, http.StatusOK, status, body)
+			assert.True(t, status == http.StatusOK || status == http.StatusNoContent, "%d %s", status, body)
+			if name == "voicemail recording" {
+				assert.Equal(t, 1, stored(), "the signed request is stored")
+			}
 		})
 	}
 }
@@ -200,4 +218,93 @@ func TestHoldMusicIsServed(t *testing.T) {
 	assert.Equal(t, "RIFF", string(wav[:4]))
 	assert.Equal(t, "WAVE", string(wav[8:12]))
 	assert.Equal(t, 44+8000*10, len(wav))
+}
+
+func voicemailForm(call, rec, status string) url.Values {
+	return url.Values{"AccountSid": {accountSID}, "CallSid": {call}, "RecordingSid": {rec}, "RecordingStatus": {status},
+		"RecordingUrl":      {"https://api.twilio.com/2010-04-01/Accounts/" + accountSID + "/Recordings/" + rec},
+		"RecordingDuration": {"12"}, "RecordingChannels": {"1"}, "RecordingSource": {"RecordVerb"}}
+}
+
+// The voicemail's callbacks: a completed recording is stored with the caller (from the query
+// Studio rendered), once however often Twilio delivers it, with its transcription whichever
+// comes first; a recording that is not completed is acknowledged and not stored.
+func TestVoicemailCallbacksStoreTheVoicemailOnce(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	recURL := waitPath(urls.VoicemailRecording("%2B15550100001", "%2B15005550006", "sales"))
+	trURL := waitPath(urls.VoicemailTranscription("%2B15550100001", "%2B15005550006", "sales"))
+	call, rec := testkit.SID("CA"), testkit.SID("RE")
+
+	status, body := h.post(trURL, url.Values{"AccountSid": {accountSID}, "CallSid": {call}, "RecordingSid": {rec},
+		"TranscriptionStatus": {"completed"}, "TranscriptionText": {"call me back"}})
+	require.Equal(t, http.StatusNoContent, status, body)
+	for range 3 {
+		status, body = h.post(recURL, voicemailForm(call, rec, "completed"))
+		require.Equal(t, http.StatusNoContent, status, body)
+	}
+	status, _ = h.post(recURL, voicemailForm(testkit.SID("CA"), testkit.SID("RE"), "absent"))
+	require.Equal(t, http.StatusNoContent, status)
+
+	list, err := h.db.ListVoicemails(t.Context(), 10)
+	require.NoError(t, err)
+	require.Len(t, list, 1, "stored once; the absent recording is not")
+	v := list[0]
+	assert.Equal(t, []string{rec, call, "+15550100001", "+15005550006", "sales", "call me back"},
+		[]string{v.RecordingSID, v.CallSID, v.From, v.To, v.Department, v.Transcription})
+	assert.Equal(t, 12*time.Second, v.Duration)
+}
+
+// /voicemails answers the operator token only (401 otherwise, and while OPERATOR_TOKEN is unset).
+func TestVoicemailsNeedTheOperatorToken(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	get := func(auth string) int {
+		req, err := http.NewRequest(http.MethodGet, h.srv.URL+handlers.PathVoicemails, nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusUnauthorized, get("Bearer anything"), "closed while OPERATOR_TOKEN is unset")
+	h = newHarness(t, withoutDispatcher(), withOperatorToken("s3cret"))
+	get = func(auth string) int {
+		req, err := http.NewRequest(http.MethodGet, h.srv.URL+handlers.PathVoicemails+"?limit=5", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, bad := range []string{"", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Basic s3cret", "s3cret"} {
+		assert.Equal(t, http.StatusUnauthorized, get(bad), "Authorization %q", bad)
+	}
+	assert.Equal(t, http.StatusOK, get("Bearer s3cret"))
+}
+
+// Malformed voicemail callbacks are 400s and store nothing.
+func TestVoicemailCallbacksRefuseBadInput(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	recURL := waitPath(urls.VoicemailRecording("x", "y", ""))
+	call, rec := testkit.SID("CA"), testkit.SID("RE")
+	for _, tc := range []struct{ param, value string }{
+		{"CallSid", "CA1"}, {"RecordingSid", "XX"}, {"RecordingStatus", ""}, {"RecordingDuration", "long"}, {"RecordingChannels", "3"},
+	} {
+		form := voicemailForm(call, rec, "completed")
+		form.Set(tc.param, tc.value)
+		status, body := h.post(recURL, form)
+		assert.Equal(t, http.StatusBadRequest, status, "%s=%q: %s", tc.param, tc.value, body)
+	}
+	status, _ := h.post(waitPath(urls.VoicemailTranscription("x", "y", "")), url.Values{"RecordingSid": {rec}})
+	assert.Equal(t, http.StatusBadRequest, status, "no TranscriptionStatus")
+	list, err := h.db.ListVoicemails(t.Context(), 10)
+	require.NoError(t, err)
+	assert.Empty(t, list)
 }

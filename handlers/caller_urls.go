@@ -14,7 +14,33 @@ const (
 	PathWait      = "/queue-wait"
 	PathWaitKey   = "/queue-wait/key"
 	PathHoldMusic = "/hold-music.wav"
+	// PathVoicemailRecording and PathVoicemailTranscription are the voicemail's recording status
+	// and transcription callbacks; PathVoicemails lists the voicemails (operator token).
+	PathVoicemailRecording     = "/voicemail/recording"
+	PathVoicemailTranscription = "/voicemail/transcription"
+	PathVoicemails             = "/voicemails"
 )
+
+// VoicemailRecording is the voicemail's recording status callback. from, to and department are
+// Liquid that Studio renders per call (the call's From and To, the menu's department), so the
+// callback names the caller; Twilio signs the URL as rendered.
+func (u URLs) VoicemailRecording(from, to, department string) string {
+	return u.base + PathVoicemailRecording + "?" + voicemailQuery(from, to, department) + Overrides
+}
+
+// VoicemailTranscription is the voicemail's transcription callback (same query).
+func (u URLs) VoicemailTranscription(from, to, department string) string {
+	return u.base + PathVoicemailTranscription + "?" + voicemailQuery(from, to, department) + Overrides
+}
+
+// voicemailQuery keeps the Liquid unescaped: url.Values would escape its braces and filters.
+func voicemailQuery(from, to, department string) string {
+	q := "from=" + from + "&to=" + to
+	if department != "" {
+		q += "&department=" + department
+	}
+	return q
+}
 
 // Wait is the queue's waitUrl (POST): the settings travel in its query, which Twilio signs.
 func (u URLs) Wait(w caller.WaitSettings) string {

@@ -38,6 +38,8 @@ type Params struct {
 	VoicemailMaxLength int
 	// RecordingStatusCallback is told when a voicemail recording is ready (POST), if set.
 	RecordingStatusCallback string
+	// TranscriptionCallback, when set, has Twilio transcribe the voicemail and post the text there.
+	TranscriptionCallback string
 }
 
 // Menu asks for one key; the key picks the task's department attribute.
@@ -96,13 +98,25 @@ func TaskAttributes(m *Menu) string {
 	var b strings.Builder
 	b.WriteString(`{"type":"inbound_call","from":"{{trigger.call.From}}","to":"{{trigger.call.To}}","call_sid":"{{trigger.call.CallSid}}"`)
 	if m != nil {
-		b.WriteString(`,"digits":"{{widgets.menu.Digits}}","department":"{% case widgets.menu.Digits %}`)
-		for _, o := range m.Options {
-			fmt.Fprintf(&b, `{%% when '%s' %%}%s`, o.Digit, o.Department)
-		}
-		fmt.Fprintf(&b, `{%% else %%}%s{%% endcase %%}"`, m.DefaultDepartment)
+		b.WriteString(`,"digits":"{{widgets.menu.Digits}}","department":"` + DepartmentLiquid(m, func(s string) string { return s }) + `"`)
 	}
 	b.WriteString("}")
+	return b.String()
+}
+
+// DepartmentLiquid is the Liquid that Studio renders into the caller's department: a case tag
+// on the menu key, each department passed through escape (identity for JSON, a URL query
+// escape for a URL); "" without a menu.
+func DepartmentLiquid(m *Menu, escape func(string) string) string {
+	if m == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(`{% case widgets.menu.Digits %}`)
+	for _, o := range m.Options {
+		fmt.Fprintf(&b, `{%% when '%s' %%}%s`, o.Digit, escape(o.Department))
+	}
+	fmt.Fprintf(&b, `{%% else %%}%s{%% endcase %%}`, escape(m.DefaultDepartment))
 	return b.String()
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,21 +15,31 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"queuebridge/caller"
 	"queuebridge/internal/app"
 	"queuebridge/sandbox/voice"
 )
 
 // callerSpec is e2eSpec with one agent, so callers queue behind each other, and the bridge's
 // wait: announcements every 10 s and * for voicemail.
-var callerSpec = strings.Replace(strings.Replace(e2eSpec, `  - {name: Bob, contact_uri: "+15005550102", activity: Available}
+var callerSpec = strings.Replace(strings.Replace(strings.Replace(e2eSpec, `  - {name: Bob, contact_uri: "+15005550102", activity: Available}
   - {name: Carol, contact_uri: "+15005550103", activity: Available}
 `, "", 1), `  enqueue:
     timeout: 3600
-`, `  enqueue:
+`, `  menu:
+    prompt: For sales press 1.
+    timeout: 1
+    options:
+      - {digit: "1", department: sales & marketing}
+    default_department: general
+  enqueue:
     timeout: 3600
   wait:
     announce_every: 10
     voicemail_key: "*"
+`, 1), `    max_length: 60
+`, `    max_length: 60
+    transcribe: true
 `, 1)
 
 // waitHeard records what the bridge told each caller on the wait URL: Twilio's QueuePosition
@@ -83,7 +94,8 @@ func TestE2EWaitAnnouncementsFollowThePlaceInLine(t *testing.T) {
 	t.Parallel()
 	heard := &waitHeard{heard: map[string][]waitRound{}}
 	e := newE2EAt(t, e2eSpeed, callerSpec, nil, app.WithMiddleware(heard.middleware))
-	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 15*time.Second)})
+	// Alice picks up after 10 s: the first caller is still in the queue when the third joins.
+	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(10*time.Second, 15*time.Second)})
 	first := e.call(voice.Human(0, 0))
 	e.eventually(func() bool { return len(heard.rounds(first)) > 0 }, "the first caller is in the queue")
 	second := e.call(voice.Human(0, 0))
@@ -112,14 +124,17 @@ func TestE2EWaitAnnouncementsFollowThePlaceInLine(t *testing.T) {
 }
 
 // A caller who presses * while waiting leaves the queue: their task is canceled (with the
-// bridge's reason), no agent is rung for it, and the IVR records their voicemail.
+// bridge's reason), no agent is rung for it, and the IVR records their voicemail, which reaches
+// the bridge (recording and transcription callbacks), is stored with the caller's number, the
+// number they called and their department, and is listed to the operator.
 func TestE2EVoicemailKeyLeavesTheQueue(t *testing.T) {
 	t.Parallel()
-	e := newE2EWithSpec(t, callerSpec, nil)
+	e := newE2EWithSpec(t, callerSpec, map[string]string{"OPERATOR_TOKEN": "op-secret"})
 	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 60*time.Second)})
 	busy := e.call(voice.Human(0, 0))
 	e.eventually(func() bool { c, _ := e.env.Sandbox.Voice().Call(busy); return c.BridgedWith != "" }, "Alice is talking")
-	sid := e.call(voice.Human(0, 0).WithQueueDigits("*", 5*time.Second).WithMessage(8 * time.Second))
+	sid := e.call(voice.Human(0, 0).WithDigits("1").WithQueueDigits("*", 5*time.Second).WithMessage(8 * time.Second).
+		WithTranscript("please call me back"))
 	info := e.ended(sid)
 	assert.Equal(t, "leave", info.QueueResult)
 	task := e.task(info.TaskSid)
@@ -131,4 +146,47 @@ func TestE2EVoicemailKeyLeavesTheQueue(t *testing.T) {
 		recorded = recorded || en.What == "record: message"
 	}
 	assert.True(t, recorded, "the IVR records the voicemail after the queue")
+	assertVoicemailStored(t, e, info, "sales & marketing", "please call me back")
+}
+
+// voicemailsListed asks the bridge's /voicemails with the operator token.
+func voicemailsListed(t *testing.T, e *e2e, token string) (int, []caller.Voicemail) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.env.BridgeURL+"/voicemails", nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Voicemails []caller.Voicemail `json:"voicemails"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	}
+	return resp.StatusCode, out.Voicemails
+}
+
+func assertVoicemailStored(t *testing.T, e *e2e, info voice.CallInfo, department, transcript string) {
+	t.Helper()
+	var list []caller.Voicemail
+	e.eventually(func() bool {
+		var status int
+		status, list = voicemailsListed(t, e, "op-secret")
+		return status == http.StatusOK && len(list) == 1 && list[0].Transcription != ""
+	}, "the voicemail and its transcription reach the bridge")
+	v := list[0]
+	assert.Equal(t, info.Sid, v.CallSID)
+	assert.Equal(t, info.From, v.From, "the caller's number, URL-encoded by Studio and decoded by the bridge")
+	assert.Equal(t, info.To, v.To)
+	assert.Equal(t, department, v.Department)
+	assert.Equal(t, 8, v.DurationSeconds)
+	assert.Regexp(t, `/Recordings/RE[0-9a-f]{32}$`, v.RecordingURL)
+	assert.Equal(t, transcript, v.Transcription)
+	status, _ := voicemailsListed(t, e, "")
+	assert.Equal(t, http.StatusUnauthorized, status, "the list needs the operator token")
+	status, _ = voicemailsListed(t, e, "wrong")
+	assert.Equal(t, http.StatusUnauthorized, status)
 }

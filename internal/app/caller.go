@@ -8,8 +8,9 @@ import (
 
 // callerConfig wires the caller side's routes: the wait, voicemail, opening hours, recordings
 // and the SMS afterwards.
-func callerConfig(cfg Config, tw *twiliogo.API, _ *store.DB) *handlers.CallerConfig {
+func callerConfig(cfg Config, tw *twiliogo.API, db *store.DB) *handlers.CallerConfig {
 	return &handlers.CallerConfig{
-		Tasks: twiliogo.CallerTasks{API: tw, WorkspaceSID: cfg.WorkspaceSID},
+		Tasks:      twiliogo.CallerTasks{API: tw, WorkspaceSID: cfg.WorkspaceSID},
+		Voicemails: db, OperatorToken: cfg.OperatorToken,
 	}
 }

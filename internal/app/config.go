@@ -26,6 +26,8 @@ type Config struct {
 	Options taskrouter.Options
 	// NoAnswerActivity and PostWorkActivity are activity names or WA… SIDs (resolved by New).
 	NoAnswerActivity, PostWorkActivity string
+	// OperatorToken opens the operator routes (OPERATOR_TOKEN, a bearer token); empty: closed.
+	OperatorToken string
 }
 
 // Sandbox reports whether no account is configured: the bridge then plays against its sandbox.
@@ -39,7 +41,8 @@ func LoadConfig(env config.Env) (Config, error) {
 		WorkspaceSID: env("TWILIO_WORKSPACE_SID"), PublicBaseURL: env.URL(&p, "PUBLIC_BASE_URL"),
 		DatabaseURL:      env("DATABASE_URL"),
 		NoAnswerActivity: env("NOANSWER_ACTIVITY"), PostWorkActivity: env("POSTWORK_ACTIVITY"),
-		Port: 8080,
+		OperatorToken: env("OPERATOR_TOKEN"),
+		Port:          8080,
 	}
 	if v := env("PORT"); v != "" {
 		port, err := strconv.Atoi(v)

@@ -227,6 +227,9 @@ func verbDuration(v verb) time.Duration {
 // input the next verb runs, unless actionOnEmptyResult.
 func (c *call) gather(v verb, base string) (*request, error) {
 	for _, n := range v.children {
+		if n.text != "" {
+			c.e.record(c.sid, "gather: "+n.name, map[string]string{"text": n.text})
+		}
 		if err := c.sleep(verbDuration(n)); err != nil {
 			return nil, err
 		}
@@ -289,10 +292,11 @@ func (c *call) recordVerb(v verb, base string) (*request, error) {
 	if err := c.sleep(wait); err != nil {
 		return nil, err
 	}
-	recSid := twilioapi.NewSID("RE")
-	recURL := "https://api.twilio.com/2010-04-01/Accounts/" + c.e.creds.AccountSid + "/Recordings/" + recSid
+	rec := c.newRecording(msg, 1, "RecordVerb")
+	recSid, recURL := rec.sid, rec.url
 	secs := strconv.Itoa(int(math.Ceil(msg.Seconds())))
 	c.e.record(c.sid, "record: message", map[string]string{"recording_sid": recSid, "duration_s": secs})
+	c.recordingDone(v, base, rec)
 	action := resolve(base, v.attr("action", ""))
 	if action == "" {
 		action = base
@@ -683,6 +687,7 @@ func (c *call) dial(v verb, base string) (*request, error) {
 		detail["error_code"] = strconv.Itoa(outcome.errorCode)
 	}
 	c.e.record(c.sid, "dial: "+outcome.status, detail)
+	c.dialRecording(v, base, outcome.duration)
 	action := resolve(base, v.attr("action", ""))
 	params := url.Values{"DialCallStatus": {outcome.status}, "DialCallDuration": {strconv.Itoa(int(outcome.duration / time.Second))}}
 	if outcome.callSid != "" {

@@ -148,8 +148,11 @@ type SpecVoicemail struct {
 	// MaxLength of the recording in seconds; 0 means 120.
 	MaxLength int `yaml:"max_length" json:"max_length"`
 	// RecordingStatusCallback is told when the recording is ready; a path is resolved
-	// against PUBLIC_BASE_URL.
+	// against PUBLIC_BASE_URL. Empty: the bridge's /voicemail/recording, which stores it.
 	RecordingStatusCallback string `yaml:"recording_status_callback" json:"recording_status_callback"`
+	// Transcribe has Twilio transcribe the message; the text reaches the bridge, which stores
+	// it with the voicemail.
+	Transcribe bool `yaml:"transcribe" json:"transcribe"`
 }
 
 // SpecNumber is a phone number already in the account, whose voice URL is pointed at the flow.

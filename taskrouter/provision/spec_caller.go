@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,8 +48,19 @@ func (s *Spec) waitSettings(set SpecSettings) caller.WaitSettings {
 
 // callerFlowParams adds the caller side's settings to the flow's render parameters.
 func (s *Spec) callerFlowParams(set SpecSettings, p *studio.Params) {
+	urls := handlers.NewURLs(set.PublicBaseURL)
 	if s.Flow.Wait != nil {
-		p.WaitURL = handlers.NewURLs(set.PublicBaseURL).Wait(s.waitSettings(set))
+		p.WaitURL = urls.Wait(s.waitSettings(set))
+	}
+	// The voicemail reaches the bridge (which stores and lists it) unless the spec sends it
+	// elsewhere. Studio renders the Liquid per call: who called, which number, the department.
+	from, to := "{{trigger.call.From | url_encode}}", "{{trigger.call.To | url_encode}}"
+	dept := studio.DepartmentLiquid(p.Menu, url.QueryEscape)
+	if p.RecordingStatusCallback == "" {
+		p.RecordingStatusCallback = urls.VoicemailRecording(from, to, dept)
+	}
+	if s.Flow.Voicemail.Transcribe {
+		p.TranscriptionCallback = urls.VoicemailTranscription(from, to, dept)
 	}
 }
 
