@@ -66,7 +66,7 @@ func (c *call) recordingDone(v verb, base string, r recording) {
 	for k, val := range map[string]string{
 		"TranscriptionSid": tsid, "TranscriptionText": text, "TranscriptionStatus": "completed",
 		"TranscriptionUrl": "https://api.twilio.com/2010-04-01/Accounts/" + c.e.creds.AccountSid + "/Transcriptions/" + tsid,
-		"RecordingSid": r.sid, "RecordingUrl": r.url,
+		"RecordingSid":     r.sid, "RecordingUrl": r.url,
 	} {
 		params.Set(k, val)
 	}
