@@ -19,7 +19,6 @@
 //   - Outbound pacing: API calls are dialed at 1 per second per account (Twilio's default;
 //     SetCallsPerSecond changes it); a call waiting for its turn stays queued and its
 //     queue_time says how long it waited (ms).
-//
 //   - Outbound: queued → initiated (callback only: the resource stays queued) → ringing → per
 //     the persona: in-progress after AnswerAfter, busy (SIP 486) or failed (SIP 500) at once,
 //     no-answer (SIP 487) when Timeout (default 60 s) passes first. The Url is fetched only for
@@ -28,25 +27,20 @@
 //     error 21220. Status=canceled on an in-progress call "will not affect" it (Twilio's API
 //     spec); the HTTP answer is undocumented: 200 with the call unchanged by default, 400 /
 //     21220 with SetCancelInProgress(true).
-//
 //   - Caller ID: the From of Calls.create must be one of the account's IncomingPhoneNumbers or
 //     a verified outgoing caller ID (VerifyCallerID; listed under OutgoingCallerIds), else 400
 //     / 21210. client: identities are not checked. Inbound calls (PlaceInboundCall) and
 //     <Dial callerId> child legs are not REST-created and are not checked.
-//
 //   - Inbound (PlaceInboundCall): ringing while the VoiceUrl is fetched (CallStatus=ringing),
 //     answered by the first verb that is not <Reject>; <Reject> leaves it busy.
-//
 //   - AMD: see verdict. Synchronous AMD fetches the Url once detection ends, with AnsweredBy and
 //     MachineDetectionDuration (ms); AsyncAmd fetches it on answer and posts the verdict to
 //     AsyncAmdStatusCallback. SendDigits disables AMD. A redirect during detection abandons it.
-//
 //   - Verb timing: <Say> 0.4 s a word per loop, <Play> 5 s per loop (loop="0" plays once),
 //     <Pause> its length. <Gather>: the persona's Digits, pressed 1 s after the prompts of the
 //     call's first Gather, else the timeout and the next verb. <Record>: the persona's
 //     MessageLength followed by `timeout` seconds of silence; no message means no recording,
 //     no action request, next verb.
-//
 //   - Queues: <Enqueue workflowSid> calls TaskRouter.EnqueueCall with the call's attributes
 //     (call_sid, account_sid, from, to, caller, called, direction, call_status, api_version)
 //     merged with the <Task> JSON (the JSON wins); the call waits in a queue of the workflow's
@@ -64,7 +58,6 @@
 //     update), error (bad <Task> JSON), system-error (TaskRouter refused or is not wired),
 //     queue-full (named queues, 1000 callers: Twilio's default max size). <Enqueue>name</Enqueue> without workflowSid uses
 //     a named queue, visible read-only under Queues.
-//
 //   - <Dial><Queue reservationSid>: TaskRouter.DequeueReservation; on success the agent leg and
 //     the waiting caller are bridged until either persona hangs up (TalkFor counts from the
 //     bridge) or the API ends a leg; then TaskRouter.BridgeEnded, once. The leg that is left
@@ -74,21 +67,17 @@
 //     DialCallStatus=completed) and the answer is ignored.
 //     A failed dequeue (14215) ends the Dial at once with DialCallStatus=failed; the error code
 //     is in the timeline (Twilio documents no parameter for it).
-//
 //   - <Dial><Number>: a child leg (outbound-dial, parent_call_sid) to that number's persona,
 //     driven by the parent's goroutine; DialCallStatus completed, busy, no-answer (Dial timeout,
 //     default 30 s), failed or canceled.
-//
 //   - Webhooks (twilioapi.Webhooks): Twilio's connection defaults and the URL's #ct/rt/tt/rc/rp
 //     overrides; real-time timeouts. WebhookFaults (SetWebhookFaults): seeded Drop, Duplicate,
 //     real-time Delay, Reorder of status callbacks, by kind (Hook…). A dropped TwiML fetch is
 //     an application that never answers: the call waits the URL's total time on the clock,
 //     then 11200 (FallbackUrl, else the application error).
-//
 //   - Application errors end the call: 11200 (the document could not be fetched, after the
 //     FallbackUrl if any), 12100 (not XML, or not a <Response>), 12200 (a verb or noun the
 //     sandbox does not know), 13223 (Dial to an invalid number).
-//
 //   - Recordings: <Record recordingStatusCallback> and a recorded <Dial record=…> post the
 //     recording's status (completed) when it is ready; <Record transcribe transcribeCallback>
 //     posts the persona's Transcript. They leave behind the call's queued status callbacks.
