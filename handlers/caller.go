@@ -47,6 +47,7 @@ func (s *server) callerRoutes(e *echo.Echo) {
 	e.POST(PathVoicemailRecording, s.voicemailRecording)
 	e.POST(PathVoicemailTranscription, s.voicemailTranscription)
 	e.GET(PathVoicemails, s.voicemails)
+	e.POST(PathHours, s.hours)
 }
 
 // wait answers the queue's waitUrl: an announcement of the caller's place and expected wait,
@@ -138,4 +139,24 @@ func itoa(n int) string {
 		return ""
 	}
 	return strconv.Itoa(n)
+}
+
+// hours answers Studio's opening-hours check with {"open": true|false}: the flow sends a caller
+// outside the schedule to the closed message and voicemail before any task exists.
+func (s *server) hours(c echo.Context) error {
+	form, err := s.verified(c)
+	if err != nil {
+		return err
+	}
+	q := c.Request().URL.Query()
+	sched, err := caller.ParseSchedule(q.Get("tz"), q.Get("week"), q.Get("closed"))
+	if err != nil {
+		return err
+	}
+	now := s.Caller.now()
+	open := sched.Open(now)
+	if !open {
+		s.Logger.Info("call outside opening hours", "call", form.Get("CallSid"), "local_time", now.In(sched.Location).Format(time.DateTime))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"open": open, "local_time": now.In(sched.Location).Format(time.RFC3339)})
 }

@@ -174,6 +174,7 @@ func TestCallerRoutesVerifySignatures(t *testing.T) {
 		"wait": waitPath(urls.Wait(waitSettings)), "wait key": waitPath(urls.WaitKey(waitSettings)),
 		"voicemail recording":     waitPath(urls.VoicemailRecording("%2B1555", "%2B1500", "sales")),
 		"voicemail transcription": waitPath(urls.VoicemailTranscription("%2B1555", "%2B1500", "sales")),
+		"hours":                   waitPath(urls.Hours("UTC", "mon-sun 00:00-24:00", "")),
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, withoutDispatcher())
@@ -307,4 +308,42 @@ func TestVoicemailCallbacksRefuseBadInput(t *testing.T) {
 	list, err := h.db.ListVoicemails(t.Context(), 10)
 	require.NoError(t, err)
 	assert.Empty(t, list)
+}
+
+// /hours answers Studio's check: {"open": …} from the schedule in its signed query; a closed
+// date overrides the weekly hours; a bad schedule is a 400.
+func TestHoursAnswersOpenOrClosed(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	now := time.Now().UTC()
+	days := []string{now.AddDate(0, 0, -1).Format(time.DateOnly), now.Format(time.DateOnly), now.AddDate(0, 0, 1).Format(time.DateOnly)}
+	form := url.Values{"CallSid": {testkit.SID("CA")}, "From": {callerNumber}, "To": {ourNumber}}
+	for _, tc := range []struct {
+		week, closed string
+		open         bool
+	}{
+		{"mon-sun 00:00-24:00", "", true},
+		{"mon-sun 00:00-24:00", strings.Join(days, ","), false},
+		{"sat,sun 00:00-00:01", "", false},
+	} {
+		status, body := h.post(waitPath(urls.Hours("Pacific/Auckland", tc.week, tc.closed)), form)
+		require.Equal(t, http.StatusOK, status, body)
+		var got struct {
+			Open      bool   `json:"open"`
+			LocalTime string `json:"local_time"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &got))
+		if tc.week == "sat,sun 00:00-00:01" {
+			continue // open one minute a week: not worth racing the clock over
+		}
+		assert.Equal(t, tc.open, got.Open, "%+v", tc)
+		assert.Contains(t, got.LocalTime, "+1", "the local time in the schedule's zone")
+	}
+	for _, bad := range []string{urls.Hours("Nowhere/Town", "mon 09:00-17:00", ""), urls.Hours("UTC", "mon 17:00-09:00", ""),
+		urls.Hours("UTC", "mon 09:00-17:00", "tomorrow")} {
+		status, body := h.post(waitPath(bad), form)
+		assert.Equal(t, http.StatusBadRequest, status, body)
+	}
+	status, _ := h.hooks.PostSigned(t, waitPath(urls.Hours("UTC", "mon-sun 00:00-24:00", "")), form, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+	assert.Equal(t, http.StatusForbidden, status, "signed like every Twilio request")
 }

@@ -19,7 +19,18 @@ const (
 	PathVoicemailRecording     = "/voicemail/recording"
 	PathVoicemailTranscription = "/voicemail/transcription"
 	PathVoicemails             = "/voicemails"
+	// PathHours answers whether the queue is open (Studio's Make HTTP Request widget).
+	PathHours = "/hours"
 )
+
+// Hours is the opening-hours check: the schedule travels in its (signed) query.
+func (u URLs) Hours(tz, week, closed string) string {
+	q := url.Values{"tz": {tz}, "week": {week}}
+	if closed != "" {
+		q.Set("closed", closed)
+	}
+	return u.base + PathHours + "?" + q.Encode()
+}
 
 // VoicemailRecording is the voicemail's recording status callback. from, to and department are
 // Liquid that Studio renders per call (the call's From and To, the menu's department), so the

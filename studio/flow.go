@@ -40,6 +40,17 @@ type Params struct {
 	RecordingStatusCallback string
 	// TranscriptionCallback, when set, has Twilio transcribe the voicemail and post the text there.
 	TranscriptionCallback string
+	// Hours, when set, checks the opening hours before the greeting.
+	Hours *Hours
+}
+
+// Hours is the opening-hours check: a Make HTTP Request to URL (POST, form), whose JSON answer's
+// "open" decides; a closed caller hears ClosedMessage and records a voicemail, before any task
+// exists. Only "open": false closes: a failed request or any other answer lets the caller in
+// (the queue is the safe side).
+type Hours struct {
+	URL           string
+	ClosedMessage string
 }
 
 // Menu asks for one key; the key picks the task's department attribute.
@@ -141,6 +152,7 @@ var transitionEvents = map[string][]string{
 	"enqueue-call":         {"callComplete", "failedToEnqueue", "callFailure"},
 	"split-based-on":       {"noMatch", "match"},
 	"record-voicemail":     {"recordingComplete", "noAudio", "hangup"},
+	"make-http-request":    {"success", "failed"},
 }
 
 type flowDefinition struct {
@@ -252,6 +264,10 @@ func validateState(s flowState, byName map[string]flowState, fail func(string, .
 		}
 	case "enqueue-call":
 		validateEnqueue(s, fail)
+	case "make-http-request":
+		if str(s.Properties["url"]) == "" || str(s.Properties["method"]) == "" {
+			fail("state %q: method and url are required", s.Name)
+		}
 	}
 }
 

@@ -190,3 +190,53 @@ func assertVoicemailStored(t *testing.T, e *e2e, info voice.CallInfo, department
 	status, _ = voicemailsListed(t, e, "wrong")
 	assert.Equal(t, http.StatusUnauthorized, status)
 }
+
+// hoursSpec is callerSpec with opening hours in UTC: weekly as given, and closed dates.
+func hoursSpec(weekly string, closed ...string) string {
+	dates := ""
+	if len(closed) > 0 {
+		dates = `    closed_dates: ["` + strings.Join(closed, `", "`) + `"]
+`
+	}
+	return strings.Replace(callerSpec, `  enqueue:
+    timeout: 3600
+`, `  hours:
+    time_zone: UTC
+    weekly:
+`+weekly+dates+`    closed_message: We are closed. Please leave a message after the tone.
+  enqueue:
+    timeout: 3600
+`, 1)
+}
+
+// Outside the opening hours (today is a closed date) the caller hears the closed message and
+// leaves a voicemail, and no task is ever created; inside them the call goes through the queue.
+func TestE2EOutsideHoursNoTaskIsCreated(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	closed := []string{now.AddDate(0, 0, -1).Format(time.DateOnly), now.Format(time.DateOnly), now.AddDate(0, 0, 1).Format(time.DateOnly)}
+	e := newE2EWithSpec(t, hoursSpec("      - {days: mon-sun, open: \"00:00\", close: \"24:00\"}\n", closed...), map[string]string{"OPERATOR_TOKEN": "op-secret"})
+	e.setAgents(map[string]voice.Persona{"Alice": human()})
+	info := e.ended(e.call(voice.Human(0, 0).WithMessage(8 * time.Second).WithTranscript("closed already?")))
+
+	assert.Empty(t, info.TaskSid, "no task for a call outside the hours")
+	assert.Empty(t, e.env.Sandbox.TaskRouter().Tasks(), "TaskRouter never saw the call")
+	var said []string
+	for _, en := range info.Timeline {
+		if en.What == "twiml: Say" {
+			said = append(said, en.Detail["text"])
+		}
+	}
+	assert.Equal(t, []string{"We are closed. Please leave a message after the tone."}, said, "the closed message, not the greeting")
+	assertVoicemailStored(t, e, info, "general", "closed already?")
+	assert.Empty(t, e.legs("Alice"), "no agent is rung")
+}
+
+func TestE2EInsideHoursTheCallIsQueued(t *testing.T) {
+	t.Parallel()
+	e := newE2EWithSpec(t, hoursSpec("      - {days: mon-sun, open: \"00:00\", close: \"24:00\"}\n"), nil)
+	e.setAgents(map[string]voice.Persona{"Alice": human()})
+	info := e.ended(e.call(voice.Human(0, 0)))
+	e.bridgedTo(info, "Alice")
+	assert.NotEmpty(t, info.TaskSid)
+}

@@ -116,6 +116,8 @@ type SpecFlow struct {
 	Voicemail SpecVoicemail `yaml:"voicemail" json:"voicemail"`
 	// Wait, when set, has the bridge serve the wait (spec_caller.go).
 	Wait *SpecWait `yaml:"wait" json:"wait"`
+	// Hours, when set, sends callers outside the opening hours to voicemail (spec_caller.go).
+	Hours *SpecHours `yaml:"hours" json:"hours"`
 }
 
 // SpecMenu asks the caller for one digit; the digit picks the task's department attribute.

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -24,6 +25,37 @@ type SpecWait struct {
 	MusicSeconds int `yaml:"music_seconds" json:"music_seconds"`
 	// VoicemailKey, when set, is the key (0-9, * or #) that leaves the queue for voicemail.
 	VoicemailKey string `yaml:"voicemail_key" json:"voicemail_key"`
+}
+
+// SpecHours is when the queue takes callers. Studio asks the bridge (a Make HTTP Request to
+// /hours, whose signed URL carries the schedule) before the greeting; outside the hours the
+// caller hears ClosedMessage and records a voicemail, and no task is created.
+type SpecHours struct {
+	// TimeZone is an IANA zone name (Europe/Paris, America/New_York).
+	TimeZone string `yaml:"time_zone" json:"time_zone"`
+	// Weekly are the opening spans: days (mon, mon-fri, sat,sun) and open/close times (HH:MM,
+	// close up to 24:00; several entries for a day with a break).
+	Weekly []SpecHoursEntry `yaml:"weekly" json:"weekly"`
+	// ClosedDates (YYYY-MM-DD, local) are closed all day.
+	ClosedDates []string `yaml:"closed_dates" json:"closed_dates"`
+	// ClosedMessage is what callers hear outside the hours, before the tone.
+	ClosedMessage string `yaml:"closed_message" json:"closed_message"`
+}
+
+// SpecHoursEntry is one weekly opening span.
+type SpecHoursEntry struct {
+	Days  string `yaml:"days" json:"days"`
+	Open  string `yaml:"open" json:"open"`
+	Close string `yaml:"close" json:"close"`
+}
+
+// hoursQuery is the schedule as the bridge's /hours reads it.
+func (h *SpecHours) hoursQuery() (tz, week, closed string) {
+	entries := make([]caller.WeekEntry, len(h.Weekly))
+	for i, e := range h.Weekly {
+		entries[i] = caller.WeekEntry{Days: e.Days, Open: e.Open, Close: e.Close}
+	}
+	return h.TimeZone, caller.FormatWeek(entries), strings.Join(h.ClosedDates, ",")
 }
 
 // waitSettings are the wait's settings for the bridge.
@@ -62,10 +94,14 @@ func (s *Spec) callerFlowParams(set SpecSettings, p *studio.Params) {
 	if s.Flow.Voicemail.Transcribe {
 		p.TranscriptionCallback = urls.VoicemailTranscription(from, to, dept)
 	}
+	if h := s.Flow.Hours; h != nil {
+		p.Hours = &studio.Hours{URL: urls.Hours(h.hoursQuery()), ClosedMessage: h.ClosedMessage}
+	}
 }
 
 // callerFlow checks the caller side's settings of the flow.
 func (v *specValidator) callerFlow(s *Spec) {
+	v.hours(s.Flow.Hours)
 	w := s.Flow.Wait
 	if w == nil {
 		return
@@ -82,5 +118,31 @@ func (v *specValidator) callerFlow(s *Spec) {
 	}
 	if w.VoicemailKey != "" && (len(w.VoicemailKey) != 1 || !strings.Contains("0123456789*#", w.VoicemailKey)) {
 		v.add("flow.wait.voicemail_key", w.VoicemailKey, "must be one key: 0-9, * or #")
+	}
+}
+
+func (v *specValidator) hours(h *SpecHours) {
+	if h == nil {
+		return
+	}
+	if len(h.Weekly) == 0 {
+		v.add("flow.hours.weekly", "", "at least one opening span is required (days, open, close)")
+	}
+	if strings.TrimSpace(h.ClosedMessage) == "" {
+		v.add("flow.hours.closed_message", h.ClosedMessage, "is required: callers hear it outside the hours")
+	}
+	if _, err := caller.ParseSchedule(h.TimeZone, "", ""); err != nil {
+		v.add("flow.hours.time_zone", h.TimeZone, "must be an IANA time zone name such as Europe/Paris")
+	}
+	for i, e := range h.Weekly {
+		if _, err := caller.ParseSchedule("UTC", caller.FormatWeek([]caller.WeekEntry{{Days: e.Days, Open: e.Open, Close: e.Close}}), ""); err != nil {
+			v.add(fmt.Sprintf("flow.hours.weekly[%d]", i), e.Days+" "+e.Open+"-"+e.Close,
+				"want days (mon, mon-fri, sat,sun) and open and close as HH:MM, opening first (close up to 24:00)")
+		}
+	}
+	for i, d := range h.ClosedDates {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			v.add(fmt.Sprintf("flow.hours.closed_dates[%d]", i), d, "must be a date, YYYY-MM-DD")
+		}
 	}
 }
