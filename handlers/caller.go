@@ -19,6 +19,9 @@ type CallerConfig struct {
 	Tasks caller.Tasks
 	// Voicemails keeps the voicemails.
 	Voicemails caller.VoicemailStore
+	// RecordCalls records bridged conversations (RECORD_CALLS); Recordings keeps them.
+	RecordCalls bool
+	Recordings  caller.RecordingStore
 	// OnVoicemail, when set, is told of each new voicemail once it is stored.
 	OnVoicemail func(ctx context.Context, v caller.Voicemail)
 	// OperatorToken opens the operator routes (OPERATOR_TOKEN); empty keeps them closed.
@@ -48,6 +51,8 @@ func (s *server) callerRoutes(e *echo.Echo) {
 	e.POST(PathVoicemailTranscription, s.voicemailTranscription)
 	e.GET(PathVoicemails, s.voicemails)
 	e.POST(PathHours, s.hours)
+	e.POST(PathRecording, s.recordingCallback)
+	e.GET(PathTaskRecordings, s.taskRecordings)
 }
 
 // wait answers the queue's waitUrl: an announcement of the caller's place and expected wait,

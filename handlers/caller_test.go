@@ -175,6 +175,7 @@ func TestCallerRoutesVerifySignatures(t *testing.T) {
 		"voicemail recording":     waitPath(urls.VoicemailRecording("%2B1555", "%2B1500", "sales")),
 		"voicemail transcription": waitPath(urls.VoicemailTranscription("%2B1555", "%2B1500", "sales")),
 		"hours":                   waitPath(urls.Hours("UTC", "mon-sun 00:00-24:00", "")),
+		"call recording":          waitPath(urls.CallRecording(testkit.SID("WR"), testkit.SID("WT"))),
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, withoutDispatcher())
@@ -346,4 +347,27 @@ func TestHoursAnswersOpenOrClosed(t *testing.T) {
 	}
 	status, _ := h.hooks.PostSigned(t, waitPath(urls.Hours("UTC", "mon-sun 00:00-24:00", "")), form, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
 	assert.Equal(t, http.StatusForbidden, status, "signed like every Twilio request")
+}
+
+// The bridged call's recording callback stores the recording once with its reservation and
+// task (listed under the task); bad SIDs are 400s.
+func TestCallRecordingCallbackStoresOnce(t *testing.T) {
+	h := newHarness(t, withoutDispatcher())
+	urls := handlers.NewURLs(publicBase)
+	wr, wt, call, rec := testkit.SID("WR"), testkit.SID("WT"), testkit.SID("CA"), testkit.SID("RE")
+	form := voicemailForm(call, rec, "completed")
+	form.Set("RecordingChannels", "2")
+	form.Set("RecordingSource", "DialVerb")
+	for range 2 {
+		status, body := h.post(waitPath(urls.CallRecording(wr, wt)), form)
+		require.Equal(t, http.StatusNoContent, status, body)
+	}
+	list, err := h.db.TaskRecordings(t.Context(), wt)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, []any{rec, wr, wt, call, 2, 12}, []any{list[0].RecordingSID, list[0].ReservationSID, list[0].TaskSID, list[0].CallSID, list[0].Channels, list[0].DurationSeconds})
+	for _, bad := range []string{"/recording-callback?reservation=WR1&task=" + wt, "/recording-callback?task=" + wt, "/recording-callback?reservation=" + wr + "&task=nope"} {
+		status, _ := h.post(bad, form)
+		assert.Equal(t, http.StatusBadRequest, status, bad)
+	}
 }

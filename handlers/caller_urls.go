@@ -21,7 +21,16 @@ const (
 	PathVoicemails             = "/voicemails"
 	// PathHours answers whether the queue is open (Studio's Make HTTP Request widget).
 	PathHours = "/hours"
+	// PathRecording is the bridged call's recording status callback; PathTaskRecordings
+	// (/tasks/WT…/recordings) lists a task's recordings (operator token).
+	PathRecording      = "/recording-callback"
+	PathTaskRecordings = "/tasks/:task/recordings"
 )
+
+// CallRecording is the recording status callback of the bridged call of a reservation.
+func (u URLs) CallRecording(reservationSID, taskSID string) string {
+	return u.base + PathRecording + "?" + url.Values{"reservation": {reservationSID}, "task": {taskSID}}.Encode() + Overrides
+}
 
 // Hours is the opening-hours check: the schedule travels in its (signed) query.
 func (u URLs) Hours(tz, week, closed string) string {

@@ -149,7 +149,7 @@ func (s *server) dialQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	xml, err := RenderTwiML(ins)
+	xml, err := s.renderAgentTwiML(ins, reservation, task)
 	if err != nil {
 		return err
 	}

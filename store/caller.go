@@ -80,3 +80,41 @@ func (db *DB) ListVoicemails(ctx context.Context, limit int) ([]caller.Voicemail
 	}
 	return out, rows.Err()
 }
+
+var _ caller.RecordingStore = (*DB)(nil)
+
+// SaveRecording stores a call recording; a second delivery changes nothing.
+func (db *DB) SaveRecording(ctx context.Context, r caller.CallRecording) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO call_recordings
+			(recording_sid, reservation_sid, task_sid, call_sid, recording_url, duration_s, channels, received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (recording_sid) DO NOTHING`,
+			r.RecordingSID, r.ReservationSID, r.TaskSID, r.CallSID, r.RecordingURL, int64(r.Duration/time.Second), r.Channels, r.ReceivedAt.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save recording %s: %w", r.RecordingSID, err)
+	}
+	return nil
+}
+
+// TaskRecordings lists a task's recordings, oldest first.
+func (db *DB) TaskRecordings(ctx context.Context, taskSID string) ([]caller.CallRecording, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT recording_sid, reservation_sid, task_sid, call_sid, recording_url,
+		duration_s, channels, received_at FROM call_recordings WHERE task_sid = ? ORDER BY received_at, recording_sid`, taskSID)
+	if err != nil {
+		return nil, fmt.Errorf("recordings of %s: %w", taskSID, err)
+	}
+	defer rows.Close()
+	out := []caller.CallRecording{}
+	for rows.Next() {
+		var r caller.CallRecording
+		var secs, at int64
+		if err := rows.Scan(&r.RecordingSID, &r.ReservationSID, &r.TaskSID, &r.CallSID, &r.RecordingURL, &secs, &r.Channels, &at); err != nil {
+			return nil, fmt.Errorf("recordings of %s: %w", taskSID, err)
+		}
+		r.Duration, r.DurationSeconds, r.ReceivedAt = time.Duration(secs)*time.Second, int(secs), time.UnixMilli(at).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

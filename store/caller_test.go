@@ -13,3 +13,9 @@ func TestVoicemailConformance(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "q.db"))
 	})
 }
+
+func TestRecordingConformance(t *testing.T) {
+	storetest.RunRecordings(t, func(t *testing.T) caller.RecordingStore {
+		return open(t, filepath.Join(t.TempDir(), "q.db"))
+	})
+}

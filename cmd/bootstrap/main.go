@@ -279,5 +279,6 @@ func loadConfig(env cfgpkg.Env) (config, error) {
 	c := config{twilio: env.Twilio(&p, true)}
 	c.settings.PublicBaseURL = env("PUBLIC_BASE_URL")
 	c.settings.RingTimeout, c.settings.AMDTimeout = env.LegTiming(&p)
+	c.settings.RecordCalls = env.Bool(&p, "RECORD_CALLS")
 	return c, p.Err()
 }

@@ -240,3 +240,61 @@ func TestE2EInsideHoursTheCallIsQueued(t *testing.T) {
 	e.bridgedTo(info, "Alice")
 	assert.NotEmpty(t, info.TaskSid)
 }
+
+// With RECORD_CALLS the greeting announces the recording, the dequeue records the bridged
+// conversation on two channels, and the recording is stored with the reservation and listed
+// under its task; without it, neither.
+func TestE2EBridgedCallIsRecorded(t *testing.T) {
+	t.Parallel()
+	for _, record := range []bool{true, false} {
+		t.Run(map[bool]string{true: "RECORD_CALLS=true", false: "unset"}[record], func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"OPERATOR_TOKEN": "op-secret"}
+			if record {
+				vars["RECORD_CALLS"] = "true"
+			}
+			e := newE2EWithSpec(t, e2eSpec, vars)
+			e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 12*time.Second)})
+			info := e.ended(e.call(voice.Human(0, 0)))
+			leg := e.bridgedTo(info, "Alice")
+			var greeting string
+			for _, en := range info.Timeline {
+				if en.What == "twiml: Say" && greeting == "" {
+					greeting = en.Detail["text"]
+				}
+			}
+			list := func() []caller.CallRecording {
+				req, err := http.NewRequest(http.MethodGet, e.env.BridgeURL+"/tasks/"+info.TaskSid+"/recordings", nil)
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer op-secret")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				var out struct {
+					Recordings []caller.CallRecording `json:"recordings"`
+				}
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+				return out.Recordings
+			}
+			if !record {
+				assert.Equal(t, "Hello.", greeting)
+				assert.Empty(t, list())
+				return
+			}
+			assert.Equal(t, "Hello. This call will be recorded.", greeting)
+			var recs []caller.CallRecording
+			e.eventually(func() bool { recs = list(); return len(recs) == 1 }, "the recording reaches the bridge")
+			rs, err := e.env.App.Store.TaskReservations(t.Context(), info.TaskSid)
+			require.NoError(t, err)
+			require.Len(t, rs, 1)
+			r := recs[0]
+			assert.Equal(t, rs[0].SID, r.ReservationSID, "stored with the reservation that bridged the call")
+			assert.Equal(t, info.TaskSid, r.TaskSID)
+			assert.Equal(t, leg.Sid, r.CallSID, "the agent leg's Dial made it")
+			assert.Equal(t, 2, r.Channels, "one channel per leg")
+			assert.InDelta(t, 12, r.DurationSeconds, 1, "the conversation")
+			assert.Regexp(t, `/Recordings/RE[0-9a-f]{32}$`, r.RecordingURL)
+		})
+	}
+}

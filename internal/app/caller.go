@@ -12,5 +12,6 @@ func callerConfig(cfg Config, tw *twiliogo.API, db *store.DB) *handlers.CallerCo
 	return &handlers.CallerConfig{
 		Tasks:      twiliogo.CallerTasks{API: tw, WorkspaceSID: cfg.WorkspaceSID},
 		Voicemails: db, OperatorToken: cfg.OperatorToken,
+		RecordCalls: cfg.RecordCalls, Recordings: db,
 	}
 }

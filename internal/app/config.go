@@ -28,6 +28,8 @@ type Config struct {
 	NoAnswerActivity, PostWorkActivity string
 	// OperatorToken opens the operator routes (OPERATOR_TOKEN, a bearer token); empty: closed.
 	OperatorToken string
+	// RecordCalls records bridged conversations (RECORD_CALLS=true); bootstrap announces it.
+	RecordCalls bool
 }
 
 // Sandbox reports whether no account is configured: the bridge then plays against its sandbox.
@@ -62,6 +64,7 @@ func LoadConfig(env config.Env) (Config, error) {
 		p.Add("LOG_LEVEL %q: want debug, info, warn or error", env("LOG_LEVEL"))
 	}
 	c.Options = loadOptions(env, &p)
+	c.RecordCalls = env.Bool(&p, "RECORD_CALLS")
 	if c.Sandbox() {
 		noSilentSandbox(env, &p)
 	}

@@ -114,3 +114,25 @@ func voicemailConcurrent(t *testing.T, s caller.VoicemailStore) {
 	}
 	assert.Equal(t, 1, created, "one delivery creates it")
 }
+
+// RunRecordings is the conformance suite of caller.RecordingStore.
+func RunRecordings(t *testing.T, open func(t *testing.T) caller.RecordingStore) {
+	t.Run("recordings are stored once and found by their task, oldest first", func(t *testing.T) {
+		s := open(t)
+		ctx := context.Background()
+		rec := func(n int, task string, at time.Duration) caller.CallRecording {
+			return caller.CallRecording{RecordingSID: sid("RE", n), ReservationSID: sid("WR", n), TaskSID: task, CallSID: sid("CA", n),
+				RecordingURL: "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + sid("RE", n), Duration: 42 * time.Second,
+				DurationSeconds: 42, Channels: 2, ReceivedAt: base.Add(at)}
+		}
+		for _, r := range []caller.CallRecording{rec(2, wt1, 2*time.Second), rec(1, wt1, time.Second), rec(3, wt2, time.Second), rec(1, wt1, time.Second)} {
+			require.NoError(t, s.SaveRecording(ctx, r))
+		}
+		got, err := s.TaskRecordings(ctx, wt1)
+		require.NoError(t, err)
+		assert.Equal(t, []caller.CallRecording{rec(1, wt1, time.Second), rec(2, wt1, 2*time.Second)}, got, "twice delivered, stored once")
+		none, err := s.TaskRecordings(ctx, sid("WT", 9))
+		require.NoError(t, err)
+		assert.Empty(t, none)
+	})
+}

@@ -118,6 +118,9 @@ type SpecFlow struct {
 	Wait *SpecWait `yaml:"wait" json:"wait"`
 	// Hours, when set, sends callers outside the opening hours to voicemail (spec_caller.go).
 	Hours *SpecHours `yaml:"hours" json:"hours"`
+	// RecordingNotice follows the greeting when the bridge records calls (RECORD_CALLS);
+	// empty: DefaultRecordingNotice.
+	RecordingNotice string `yaml:"recording_notice" json:"recording_notice"`
 }
 
 // SpecMenu asks the caller for one digit; the digit picks the task's department attribute.
@@ -170,6 +173,8 @@ type SpecSettings struct {
 	// RingTimeout and AMDTimeout are the bridge's agent-leg timeouts (RING_TIMEOUT, AMD_TIMEOUT).
 	RingTimeout time.Duration
 	AMDTimeout  time.Duration
+	// RecordCalls is the bridge's RECORD_CALLS: the greeting then announces the recording.
+	RecordCalls bool
 }
 
 // SpecReservationMargin covers what ring + AMD do not: creating the call, the answer webhook

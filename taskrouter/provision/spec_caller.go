@@ -27,6 +27,9 @@ type SpecWait struct {
 	VoicemailKey string `yaml:"voicemail_key" json:"voicemail_key"`
 }
 
+// DefaultRecordingNotice is what callers hear after the greeting when calls are recorded.
+const DefaultRecordingNotice = "This call will be recorded."
+
 // SpecHours is when the queue takes callers. Studio asks the bridge (a Make HTTP Request to
 // /hours, whose signed URL carries the schedule) before the greeting; outside the hours the
 // caller hears ClosedMessage and records a voicemail, and no task is created.
@@ -93,6 +96,13 @@ func (s *Spec) callerFlowParams(set SpecSettings, p *studio.Params) {
 	}
 	if s.Flow.Voicemail.Transcribe {
 		p.TranscriptionCallback = urls.VoicemailTranscription(from, to, dept)
+	}
+	if set.RecordCalls {
+		notice := s.Flow.RecordingNotice
+		if notice == "" {
+			notice = DefaultRecordingNotice
+		}
+		p.Greeting = strings.TrimSpace(p.Greeting + " " + notice)
 	}
 	if h := s.Flow.Hours; h != nil {
 		p.Hours = &studio.Hours{URL: urls.Hours(h.hoursQuery()), ClosedMessage: h.ClosedMessage}
