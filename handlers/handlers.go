@@ -47,6 +47,8 @@ type Config struct {
 	// MaxBody bounds a webhook's body (default 64 KiB; Twilio's are a few KiB).
 	MaxBody int64
 	Logger  *slog.Logger
+	// Caller wires the caller side's routes (caller.go); nil leaves them out.
+	Caller *CallerConfig
 	// Operator serves the live operator page's routes; nil: they answer 404.
 	Operator *OperatorRoutes
 	// OnEvent, when set, is told of every TaskRouter event the bridge handled (or ignored)
@@ -58,6 +60,10 @@ type Config struct {
 type OperatorRoutes struct {
 	// Page serves GET /operator, Events its stream, Login and Logout the token's cookie.
 	Page, Events, Login, Logout http.Handler
+	// Allowed says whether a request may read what the page shows (the operator token as a
+	// bearer header or the login cookie): the voicemail and recording lists ask it too.
+	// Nil: nobody may.
+	Allowed func(*http.Request) bool
 }
 
 type server struct {
@@ -155,7 +161,7 @@ func (s *server) dialQueue(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return twimlResponse(c, ins)
+	return s.twimlResponse(c, ins, leg)
 }
 
 // legRequest names the agent leg a signed Voice request about it concerns.
@@ -180,9 +186,15 @@ func (s *server) agentLeg(c echo.Context) (twilioForm, legRequest, error) {
 	return form, leg, nil
 }
 
-// twimlResponse renders the instruction as the TwiML answer.
-func twimlResponse(c echo.Context, ins taskrouter.Instruction) error {
-	xml, err := RenderTwiML(ins)
+// twimlResponse renders the instruction as the TwiML answer to the agent leg's request; with call
+// recording on (RECORD_CALLS) the dequeue's <Dial> records the conversation and reports the
+// recording to the leg's recording callback.
+func (s *server) twimlResponse(c echo.Context, ins taskrouter.Instruction, leg legRequest) error {
+	var recordingCallback string
+	if s.Caller != nil && s.Caller.RecordCalls {
+		recordingCallback = NewURLs(s.PublicBaseURL).CallRecording(leg.reservation, leg.task)
+	}
+	xml, err := renderTwiML(ins, recordingCallback)
 	if err != nil {
 		return err
 	}
@@ -210,7 +222,7 @@ func (s *server) agentConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return twimlResponse(c, ins)
+	return s.twimlResponse(c, ins, leg)
 }
 
 // statusCallback receives the agent leg's status callbacks.

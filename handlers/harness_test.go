@@ -53,6 +53,8 @@ type harness struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	log    io.Writer
+	// operatorToken is OPERATOR_TOKEN.
+	operatorToken string
 }
 
 type harnessOption func(*harness)
@@ -68,6 +70,11 @@ func withoutDispatcher() harnessOption { return func(h *harness) { h.done = nil 
 // withTwilio and withDB let a test restart the bridge on the same Twilio and database.
 func withTwilio(tw *testkit.Twilio) harnessOption { return func(h *harness) { h.tw = tw } }
 func withDB(path string) harnessOption            { return func(h *harness) { h.dbPath = path } }
+
+// withOperatorToken sets OPERATOR_TOKEN.
+func withOperatorToken(token string) harnessOption {
+	return func(h *harness) { h.operatorToken = token }
+}
 
 // withLog sends the bridge's log to w.
 func withLog(w io.Writer) harnessOption { return func(h *harness) { h.log = w } }
@@ -89,7 +96,8 @@ func newHarness(t *testing.T, options ...harnessOption) *harness {
 		Twilio: config.Twilio{
 			Credentials: twiliogo.Credentials{AccountSID: accountSID, AuthToken: authToken}, APIURL: h.tw.URL,
 		},
-		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts,
+		PublicBaseURL: publicBase, DatabaseURL: h.dbPath, Options: h.opts, WorkspaceSID: workspaceSID,
+		Operator: app.OperatorConfig{Token: h.operatorToken},
 	}, app.WithoutStartupChecks(), app.WithTwilioTimeout(300*time.Millisecond),
 		app.WithLogger(slog.New(slog.NewTextHandler(h.log, nil))))
 	require.NoError(t, err)

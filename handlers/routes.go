@@ -13,6 +13,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.POST(PathDialQueue, s.dialQueue)
 	e.POST(PathStatusCallback, s.statusCallback)
 	e.POST(PathAgentConfirm, s.agentConfirm)
+	s.callerRoutes(e)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if s.Metrics != nil {

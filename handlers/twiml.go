@@ -13,20 +13,36 @@ import (
 // Connect puts nothing after </Dial>: verbs there would run after every normal call too; the
 // Dial's action URL learns how it ended instead.
 func RenderTwiML(ins taskrouter.Instruction) (string, error) {
+	return renderTwiML(ins, "")
+}
+
+// RecordedDial is how a recorded conversation is recorded: from the answer, one channel per leg.
+const RecordedDial = "record-from-answer-dual"
+
+// renderTwiML is RenderTwiML; a recordingCallback makes a Connect's <Dial> record the
+// conversation (RecordedDial) and report the completed recording there.
+func renderTwiML(ins taskrouter.Instruction, recordingCallback string) (string, error) {
 	var verbs []twiml.Element
 	switch ins.Kind {
 	case taskrouter.Connect:
 		if ins.Whisper != "" {
 			verbs = append(verbs, &twiml.VoiceSay{Message: ins.Whisper})
 		}
-		verbs = append(verbs, &twiml.VoiceDial{
+		dial := &twiml.VoiceDial{
 			Action: ins.ActionURL,
 			Method: "POST",
 			InnerElements: []twiml.Element{&twiml.VoiceQueue{
 				ReservationSid:      ins.ReservationSID,
 				PostWorkActivitySid: ins.PostWorkActivitySID,
 			}},
-		})
+		}
+		if recordingCallback != "" {
+			dial.Record = RecordedDial
+			dial.RecordingStatusCallback = recordingCallback
+			dial.RecordingStatusCallbackMethod = "POST"
+			dial.RecordingStatusCallbackEvent = "completed"
+		}
+		verbs = append(verbs, dial)
 	case taskrouter.Confirm:
 		// One key, DTMF only; actionOnEmptyResult sends a time-out to the action too (# is
 		// Gather's finishOnKey: it arrives as no key). The Hangup after it only runs if Twilio

@@ -48,6 +48,10 @@ func (a Access) tokenMatches(given string) bool {
 	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }
 
+// Allowed reports whether the request may see the page (and the other read-only operator
+// routes): see allowed.
+func (a Access) Allowed(r *http.Request) bool { return a.allowed(r) }
+
 // allowed reports whether the request may see the page: the token as a bearer header, the login
 // cookie, or, when open on loopback, a request from and addressed to the machine itself.
 func (a Access) allowed(r *http.Request) bool {

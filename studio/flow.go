@@ -38,6 +38,19 @@ type Params struct {
 	VoicemailMaxLength int
 	// RecordingStatusCallback is told when a voicemail recording is ready (POST), if set.
 	RecordingStatusCallback string
+	// TranscriptionCallback, when set, has Twilio transcribe the voicemail and post the text there.
+	TranscriptionCallback string
+	// Hours, when set, checks the opening hours before the greeting.
+	Hours *Hours
+}
+
+// Hours is the opening-hours check: a Make HTTP Request to URL (POST, form), whose JSON answer's
+// "open" decides; a closed caller hears ClosedMessage and records a voicemail, before any task
+// exists. Only "open": false closes: a failed request or any other answer lets the caller in
+// (the queue is the safe side).
+type Hours struct {
+	URL           string
+	ClosedMessage string
 }
 
 // Menu asks for one key; the key picks the task's department attribute.
@@ -96,13 +109,25 @@ func TaskAttributes(m *Menu) string {
 	var b strings.Builder
 	b.WriteString(`{"type":"inbound_call","from":"{{trigger.call.From}}","to":"{{trigger.call.To}}","call_sid":"{{trigger.call.CallSid}}"`)
 	if m != nil {
-		b.WriteString(`,"digits":"{{widgets.menu.Digits}}","department":"{% case widgets.menu.Digits %}`)
-		for _, o := range m.Options {
-			fmt.Fprintf(&b, `{%% when '%s' %%}%s`, o.Digit, o.Department)
-		}
-		fmt.Fprintf(&b, `{%% else %%}%s{%% endcase %%}"`, m.DefaultDepartment)
+		b.WriteString(`,"digits":"{{widgets.menu.Digits}}","department":"` + DepartmentLiquid(m, func(s string) string { return s }) + `"`)
 	}
 	b.WriteString("}")
+	return b.String()
+}
+
+// DepartmentLiquid is the Liquid that Studio renders into the caller's department: a case tag
+// on the menu key, each department passed through escape (identity for JSON, a URL query
+// escape for a URL); "" without a menu.
+func DepartmentLiquid(m *Menu, escape func(string) string) string {
+	if m == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(`{% case widgets.menu.Digits %}`)
+	for _, o := range m.Options {
+		fmt.Fprintf(&b, `{%% when '%s' %%}%s`, o.Digit, escape(o.Department))
+	}
+	fmt.Fprintf(&b, `{%% else %%}%s{%% endcase %%}`, escape(m.DefaultDepartment))
 	return b.String()
 }
 
@@ -127,6 +152,7 @@ var transitionEvents = map[string][]string{
 	"enqueue-call":         {"callComplete", "failedToEnqueue", "callFailure"},
 	"split-based-on":       {"noMatch", "match"},
 	"record-voicemail":     {"recordingComplete", "noAudio", "hangup"},
+	"make-http-request":    {"success", "failed"},
 }
 
 type flowDefinition struct {
@@ -238,6 +264,10 @@ func validateState(s flowState, byName map[string]flowState, fail func(string, .
 		}
 	case "enqueue-call":
 		validateEnqueue(s, fail)
+	case "make-http-request":
+		if str(s.Properties["url"]) == "" || str(s.Properties["method"]) == "" {
+			fail("state %q: method and url are required", s.Name)
+		}
 	}
 }
 

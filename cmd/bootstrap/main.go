@@ -280,5 +280,6 @@ func loadConfig(env cfgpkg.Env) (config, error) {
 	c.settings.PublicBaseURL = env("PUBLIC_BASE_URL")
 	c.settings.RingTimeout, c.settings.AMDTimeout = env.LegTiming(&p)
 	c.settings.ConfirmTime = env.ConfirmTime(&p)
+	c.settings.RecordCalls = env.Bool(&p, "RECORD_CALLS", false)
 	return c, p.Err()
 }

@@ -32,11 +32,12 @@ func TestSandboxModeRunsTheDemoThenServesUntilInterrupted(t *testing.T) {
 		"Call 1: agent answers in person", "AMD verdict: human", "talks with the caller",
 		"AMD verdict: machine_start", "leg ends: no-answer", "leg ends: busy",
 		"gives up and hangs up while waiting", "leg ends: canceled",
+		"hears: You are next in line.", "pressed * to leave a message", "voicemail (stored by queuebridge",
 	} {
 		assert.Contains(t, text, want)
 	}
 	summary := text[strings.Index(text, "Summary"):strings.Index(text, "Still serving")]
-	assert.Equal(t, 5, strings.Count(summary, " yes\n"), summary)
+	assert.Equal(t, 6, strings.Count(summary, " yes\n"), summary)
 	assert.NotContains(t, summary, " NO\n")
 
 	cancel()

@@ -89,7 +89,7 @@ func newE2EWithSpec(t *testing.T, spec string, vars map[string]string) *e2e {
 }
 
 // newE2EAt runs the sandbox's clock speed times faster than real time.
-func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string) *e2e {
+func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string, opts ...app.Option) *e2e {
 	t.Helper()
 	e := &e2e{t: t, dbPath: filepath.Join(t.TempDir(), "qb.db")}
 	all := map[string]string{"DATABASE_URL": e.dbPath, "PORT": "0"}
@@ -101,7 +101,7 @@ func newE2EAt(t *testing.T, speed float64, spec string, vars map[string]string) 
 	e.cfg = cfg
 	env, err := app.StartSandbox(context.Background(), app.SandboxSetup{
 		Config: cfg, Spec: []byte(spec), Clock: clock.NewScaled(speed),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Listen: "127.0.0.1:0", Options: opts,
 	})
 	require.NoError(t, err)
 	e.env = env

@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
 		Operator: pageRoutes, OnEvent: onEvent,
+		Caller: callerConfig(cfg, tw, db),
 	})
 	var handler http.Handler = h
 	if b.middleware != nil {
@@ -164,7 +165,8 @@ func (b build) operatorPage(cfg Config) (*operator.Model, *handlers.OperatorRout
 		access.SecureCookie, access.PublicHost = public.Scheme == "https", public.Host
 	}
 	srv := operator.NewServer(model, access, b.logger)
-	return model, &handlers.OperatorRoutes{Page: srv.Page(), Events: srv.Events(), Login: srv.Login(), Logout: srv.Logout()}
+	return model, &handlers.OperatorRoutes{Page: srv.Page(), Events: srv.Events(), Login: srv.Login(), Logout: srv.Logout(),
+		Allowed: access.Allowed}
 }
 
 // checkWorkspace reads what the bridge needs of the account before it serves: the workspace

@@ -32,6 +32,8 @@ type Config struct {
 	// RestActivity and ReturnActivity are REST_ACTIVITY and REST_RETURN_ACTIVITY: names or WA…
 	// SIDs (resolved by New), read only when REST_AFTER_MISSES is set.
 	RestActivity, ReturnActivity string
+	// RecordCalls records bridged conversations (RECORD_CALLS=true); bootstrap announces it.
+	RecordCalls bool
 	// Operator configures the live operator page.
 	Operator OperatorConfig
 }
@@ -81,6 +83,7 @@ func LoadConfig(env config.Env) (Config, error) {
 		p.Add("OPERATOR_TOKEN is %d characters long: want at least %d (e.g. `openssl rand -hex 24`)", n, operator.MinTokenLength)
 	}
 	c.RestActivity, c.ReturnActivity = loadRest(env, &p, &c.Options)
+	c.RecordCalls = env.Bool(&p, "RECORD_CALLS", false)
 	if c.Sandbox() {
 		noSilentSandbox(env, &p)
 	}

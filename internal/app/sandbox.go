@@ -142,6 +142,7 @@ func Provision(ctx context.Context, cfg Config, specData []byte) (provision.Prov
 	ring, amd := cfg.Options.LegTimeouts()
 	p := provision.NewProvisioner(provision.NewTwilioProvisionAPI(rc), provision.SpecSettings{
 		PublicBaseURL: cfg.PublicBaseURL, RingTimeout: ring, AMDTimeout: amd, ConfirmTime: cfg.Options.ConfirmTime(),
+		RecordCalls: cfg.RecordCalls,
 	})
 	plan, err := p.ApplySpec(ctx, spec)
 	if err != nil {

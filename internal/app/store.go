@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"queuebridge/caller"
 	"strings"
 
 	"queuebridge/store"
@@ -14,6 +15,8 @@ import (
 // Store is what the app needs of a store: the domain's interface, and Close.
 type Store interface {
 	taskrouter.Store
+	caller.VoicemailStore
+	caller.RecordingStore
 	Close() error
 }
 

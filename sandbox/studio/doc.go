@@ -39,7 +39,8 @@
 //     because Twilio skips the action URL on an empty recording and runs the next verb. Action
 //     request with CallStatus=completed → hangup (even with a recording: the caller hung up);
 //     with a RecordingUrl → recordingComplete; the Redirect → noAudio.
-//   - make-http-request: a real request (method, url, content_type, body or parameters, all
+//   - make-http-request: a real request, signed with X-Twilio-Signature as Studio signs it (a
+//     form over URL + parameters; a JSON body over the URL with bodySHA256 added) (method, url, content_type, body or parameters, all
 //     rendered with Liquid) through Config.HTTPClient; 2xx → success, anything else or a transport
 //     error → failed. widgets.NAME.status_code, content_type, body and, for application/json,
 //     parsed.

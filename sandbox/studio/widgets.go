@@ -224,6 +224,7 @@ func (e *Engine) makeHTTPRequest(ctx context.Context, ex *execution, s *State) w
 		}
 		reqBody = strings.NewReader(body)
 	}
+	sig := e.signHTTPRequest(u, method, contentType, body)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
 	if err != nil {
 		return e.httpFailed(ex, s, err)
@@ -232,6 +233,7 @@ func (e *Engine) makeHTTPRequest(ctx context.Context, ex *execution, s *State) w
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "TwilioStudio/1.0")
+	req.Header.Set("X-Twilio-Signature", sig)
 	resp, err := e.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return e.httpFailed(ex, s, err)

@@ -1,13 +1,19 @@
 package studio
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"queuebridge/sandbox/internal/sandboxtest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
+
+	"queuebridge/sandbox/internal/sandboxtest"
+	"queuebridge/sandbox/internal/twilioapi"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,6 +39,8 @@ func httpFlow(method, target, contentType, body string) map[string]any {
 
 type seenRequest struct {
 	method, query, contentType, body string
+	// signed: X-Twilio-Signature is Twilio's for the request (URL as requested, form parameters).
+	signed bool
 }
 
 func TestMakeHTTPRequest(t *testing.T) {
@@ -40,8 +48,17 @@ func TestMakeHTTPRequest(t *testing.T) {
 	var seen []seenRequest
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		var form url.Values
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			form, _ = url.ParseQuery(string(body))
+		}
+		signed := r.Header.Get("X-Twilio-Signature") == twilioapi.Sign(sandboxtest.Token, "http://"+r.Host+r.URL.RequestURI(), form)
+		if q := r.URL.Query().Get("bodySHA256"); q != "" {
+			sum := sha256.Sum256(body)
+			signed = signed && q == hex.EncodeToString(sum[:])
+		}
 		mu.Lock()
-		seen = append(seen, seenRequest{r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), string(body)})
+		seen = append(seen, seenRequest{r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), string(body), signed})
 		mu.Unlock()
 		switch r.URL.Path {
 		case "/gold":
@@ -68,17 +85,18 @@ func TestMakeHTTPRequest(t *testing.T) {
 		{
 			name: "GET success with parsed JSON", def: httpFlow("GET", backend.URL+"/gold", "", ""),
 			wantSay: "Welcome back, Ada.", wantEvent: "success",
-			wantRequest: &seenRequest{method: "GET", query: "caller=%2B15551230001"},
+			wantRequest: &seenRequest{method: "GET", query: "caller=%2B15551230001", signed: true},
 		},
 		{
 			name: "POST JSON body rendered with Liquid", def: httpFlow("POST", backend.URL+"/gold", "application/json;charset=utf-8", `{"from":"{{trigger.call.From}}","flow":"{{flow.channel.address}}"}`),
 			wantSay: "Welcome back, Ada.", wantEvent: "success",
-			wantRequest: &seenRequest{method: "POST", contentType: "application/json;charset=utf-8", body: `{"from":"+15551230001","flow":"+15559870000"}`},
+			wantRequest: &seenRequest{method: "POST", contentType: "application/json;charset=utf-8", body: `{"from":"+15551230001","flow":"+15559870000"}`,
+				query: "bodySHA256=3935a82391cfe38df283f797cb6141af7afca0ea2c6cb2088cc26a520453c731", signed: true},
 		},
 		{
 			name: "POST form parameters", def: httpFlow("POST", backend.URL+"/plain", "application/x-www-form-urlencoded;charset=utf-8", ""),
 			wantSay: "Hello.", wantEvent: "success",
-			wantRequest: &seenRequest{method: "POST", contentType: "application/x-www-form-urlencoded;charset=utf-8", body: "caller=%2B15551230001"},
+			wantRequest: &seenRequest{method: "POST", contentType: "application/x-www-form-urlencoded;charset=utf-8", body: "caller=%2B15551230001", signed: true},
 		},
 		{
 			name: "server error is failed", def: httpFlow("GET", backend.URL+"/broken", "", ""),

@@ -52,7 +52,8 @@ type call struct {
 	waiting                  bool // in <Enqueue>: can be dequeued
 	inQueue                  *queue
 	queuedAt                 time.Time
-	gathers                  int           // the <Gather>s the call has heard: which of the persona's Digits is next
+	gathers                  int // the <Gather>s the call has heard: which of the persona's Digits is next
+	queueDigitsUsed          bool
 	queueTime                time.Duration // waited for an outbound dialing slot
 	dialAt                   time.Time     // when that slot comes (outbound API calls)
 	heldCallback             func()        // a status callback held back by WebhookFaults.Reorder

@@ -80,6 +80,9 @@
 //   - Application errors end the call: 11200 (the document could not be fetched, after the
 //     FallbackUrl if any), 12100 (not XML, or not a <Response>), 12200 (a verb or noun the
 //     sandbox does not know), 13223 (Dial to an invalid number).
+//   - Recordings: <Record recordingStatusCallback> and a recorded <Dial record=…> post the
+//     recording's status (completed) when it is ready; <Record transcribe transcribeCallback>
+//     posts the persona's Transcript. They leave behind the call's queued status callbacks.
 //
 // Not modelled: recordings and transcriptions as
 // resources, conferences, SIP and client legs beyond ringing a persona, the Twilio Events and

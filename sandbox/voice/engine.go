@@ -44,11 +44,14 @@ type Engine struct {
 	// cancelInProgress refuses Status=canceled on an in-progress call with 21220 instead of
 	// Twilio's documented no-op (SetCancelInProgress).
 	cancelInProgress bool
-	faults           WebhookFaults
-	faultRand        *rand.Rand
-	calls            map[string]*call
-	order            []*call // creation order
-	queues           []*queue
+	// waitGatherRedirect: a <Gather> action in the waitUrl takes the caller out of the queue
+	// (SetWaitGatherAction).
+	waitGatherRedirect bool
+	faults             WebhookFaults
+	faultRand          *rand.Rand
+	calls              map[string]*call
+	order              []*call // creation order
+	queues             []*queue
 	// Outbound pacing: Twilio dials an account's API calls at 1 per second by default and
 	// queues the rest; nextDial is when the next one may start.
 	cpsInterval time.Duration

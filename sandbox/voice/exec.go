@@ -234,10 +234,7 @@ func (c *call) gather(v verb, base string) (*request, error) {
 			return nil, err
 		}
 	}
-	c.e.mu.Lock()
-	digits := c.persona.digitsAt(c.gathers)
-	c.gathers++
-	c.e.mu.Unlock()
+	digits := c.gatherDigits()
 	action := resolve(base, v.attr("action", ""))
 	if action == "" {
 		action = base
@@ -296,10 +293,11 @@ func (c *call) recordVerb(v verb, base string) (*request, error) {
 	if err := c.sleep(wait); err != nil {
 		return nil, err
 	}
-	recSid := twilioapi.NewSID("RE")
-	recURL := "https://api.twilio.com/2010-04-01/Accounts/" + c.e.creds.AccountSid + "/Recordings/" + recSid
+	rec := c.newRecording(msg, 1, "RecordVerb")
+	recSid, recURL := rec.sid, rec.url
 	secs := strconv.Itoa(int(math.Ceil(msg.Seconds())))
 	c.e.record(c.sid, "record: message", map[string]string{"recording_sid": recSid, "duration_s": secs})
+	c.recordingDone(v, base, rec)
 	action := resolve(base, v.attr("action", ""))
 	if action == "" {
 		action = base
@@ -398,6 +396,9 @@ func (c *call) queueOutcome(err error, taskSid string) (string, error) {
 		c.e.record(c.sid, "task canceled: leaving queue", map[string]string{"task": taskSid, "reason": qe.ev.reason})
 		return "leave", nil
 	case errors.As(err, &qe):
+		// Dequeued: out of the queue (its members' positions, its average wait) from the
+		// bridge on, not from the end of the conversation.
+		c.leaveQueue()
 		err := c.inBridge(qe.ev.b)
 		if errors.As(err, &redirect) {
 			return "redirected-from-bridged", err
@@ -426,29 +427,29 @@ func (q *queueEventErr) Error() string { return "queue event" }
 // is requested again ("This loops the hold music indefinitely"); without a waitUrl, or when it
 // cannot be fetched or run, the caller waits in silence. It returns what ended the wait.
 func (c *call) hold(waitURL, waitMethod string) error {
-	target := waitURL
-	for target != "" {
+	next := waitRequest{url: waitURL, method: waitMethod}
+	for next.url != "" {
 		started := c.e.clock.Now()
-		verbs, err := c.fetchWait(target, waitMethod)
+		verbs, err := c.fetchWait(next)
 		if err != nil {
 			return err
 		}
 		if verbs == nil {
 			break
 		}
-		next, err := c.runWaitVerbs(verbs, target)
+		after, err := c.runWaitVerbs(verbs, next.url)
 		if err != nil {
 			return err
 		}
-		if next != "" {
-			target = next
+		if after.url != "" {
+			next = after
 			continue
 		}
 		if !c.e.clock.Now().After(started) {
 			c.e.record(c.sid, "wait-url: its TwiML takes no time: holding in silence", nil)
 			break
 		}
-		target = waitURL
+		next = waitRequest{url: waitURL, method: waitMethod}
 	}
 	for {
 		if err := c.common(c.mb.recv()); err != nil {
@@ -459,14 +460,18 @@ func (c *call) hold(waitURL, waitMethod string) error {
 
 // fetchWait requests a waitUrl document with the queue's parameters. It answers nil verbs when
 // the document cannot be used (the caller then holds in silence).
-func (c *call) fetchWait(target, method string) ([]verb, error) {
+func (c *call) fetchWait(req waitRequest) ([]verb, error) {
+	target := req.url
 	c.e.mu.Lock()
 	params := c.paramsLocked()
 	for k, v := range c.waitParamsLocked() {
 		params[k] = v
 	}
 	c.e.mu.Unlock()
-	resp, err := c.sendWebhook(HookWaitURL, method, target, params)
+	for k, v := range req.params {
+		params[k] = v
+	}
+	resp, err := c.sendWebhook(HookWaitURL, req.method, target, params)
 	if errors.Is(err, errDropped) {
 		_, conn, _ := twilioapi.ParseConnection(target)
 		if serr := c.sleep(conn.TotalTime); serr != nil {
@@ -508,41 +513,41 @@ func (c *call) waitParamsLocked() url.Values {
 }
 
 // runWaitVerbs runs a waitUrl document: Play, Say, Pause, Gather, Redirect, Hangup and Leave
-// (other verbs are skipped, as Twilio allows only these there). It returns the document a
-// <Redirect> points to ("" at the end of the document) or what ended the wait.
-func (c *call) runWaitVerbs(verbs []verb, base string) (string, error) {
+// (other verbs are skipped, as Twilio allows only these there). It returns the document to run
+// next in the wait, a <Redirect>'s or a <Gather>'s action (empty at the end of the document),
+// or what ended the wait.
+func (c *call) runWaitVerbs(verbs []verb, base string) (waitRequest, error) {
 	for _, v := range verbs {
 		c.e.record(c.sid, "wait-url: "+v.name, map[string]string{"text": v.text})
 		switch v.name {
 		case "Say", "Play", "Pause":
 			if err := c.sleep(verbDuration(v)); err != nil {
-				return "", err
+				return waitRequest{}, err
 			}
 		case "Hangup":
 			c.end("completed")
-			return "", errHungUp
+			return waitRequest{}, errHungUp
 		case "Leave":
-			return "", errLeave
+			return waitRequest{}, errLeave
 		case "Redirect":
 			// Twilio does not say whether a Redirect there leaves the queue: the sandbox keeps
 			// the caller waiting and runs the document it points to as wait music.
 			if target := resolve(base, v.text); target != "" {
-				return target, nil
+				return waitRequest{url: target, method: method(v, "method")}, nil
 			}
 		case "Gather":
 			next, err := c.gather(v, base)
 			if err != nil {
-				return "", err
+				return waitRequest{}, err
 			}
 			if next != nil {
-				// Digits with an action: the caller is redirected out of the queue.
-				return "", &redirectErr{req: *next}
+				return c.waitGatherAction(*next)
 			}
 		default:
 			c.e.record(c.sid, "wait-url: verb not allowed there, skipped", map[string]string{"verb": v.name})
 		}
 	}
-	return "", nil
+	return waitRequest{}, nil
 }
 
 // enqueueTask makes the call a TaskRouter task of the workflow, with the call's attributes
@@ -683,6 +688,7 @@ func (c *call) dial(v verb, base string) (*request, error) {
 		detail["error_code"] = strconv.Itoa(outcome.errorCode)
 	}
 	c.e.record(c.sid, "dial: "+outcome.status, detail)
+	c.dialRecording(v, base, outcome.duration)
 	action := resolve(base, v.attr("action", ""))
 	params := url.Values{"DialCallStatus": {outcome.status}, "DialCallDuration": {strconv.Itoa(int(outcome.duration / time.Second))}}
 	if outcome.callSid != "" {

@@ -50,17 +50,24 @@ const (
 //   - PressAfter: how long after a <Gather>'s prompts the persona presses (0: one second). A
 //     persona who would press after the Gather's timeout presses nothing.
 //   - MessageLength: what the persona says to a <Record>; 0 means it stays silent.
+//   - QueueDigits: pressed at a <Gather> of the queue's wait music once the caller has waited
+//     QueueDigitsAfter in the queue (once per call).
+//   - Transcript: the text a transcription of the persona's message gives (a default names
+//     the message's length).
 type Persona struct {
-	Kind          PersonaKind
-	AnswerAfter   time.Duration
-	Greeting      time.Duration
-	GreetingEnd   string
-	TalkFor       time.Duration
-	HangUpAfter   time.Duration
-	Patience      time.Duration
-	Digits        string
-	PressAfter    time.Duration
-	MessageLength time.Duration
+	Kind             PersonaKind
+	AnswerAfter      time.Duration
+	Greeting         time.Duration
+	GreetingEnd      string
+	TalkFor          time.Duration
+	HangUpAfter      time.Duration
+	Patience         time.Duration
+	Digits           string
+	PressAfter       time.Duration
+	MessageLength    time.Duration
+	QueueDigits      string
+	QueueDigitsAfter time.Duration
+	Transcript       string
 }
 
 // digitsAt returns what the persona presses at its n-th <Gather> (from 0).
@@ -147,6 +154,16 @@ func ShortVoicemail(answerAfter time.Duration) Persona {
 	return Voicemail(answerAfter, 1500*time.Millisecond, false)
 }
 
+// WithQueueDigits returns p pressing digits at a <Gather> of the wait music once it has waited
+// after in the queue.
+func (p Persona) WithQueueDigits(digits string, after time.Duration) Persona {
+	p.QueueDigits, p.QueueDigitsAfter = digits, after
+	return p
+}
+
+// WithTranscript returns p whose message transcribes as text.
+func (p Persona) WithTranscript(text string) Persona { p.Transcript = text; return p }
+
 // WithMessage returns p leaving a message of length d to a <Record>.
 func (p Persona) WithMessage(d time.Duration) Persona { p.MessageLength = d; return p }
 
@@ -168,17 +185,20 @@ func (p Persona) WithGreeting(d time.Duration, end string) Persona {
 // personaJSON is a Persona on the wire (the sandbox's control surface): durations as Go
 // duration strings ("2s", "1m30s").
 type personaJSON struct {
-	Kind          PersonaKind `json:"kind"`
-	AnswerAfter   string      `json:"answer_after,omitempty"`
-	Greeting      string      `json:"greeting,omitempty"`
-	GreetingEnd   string      `json:"greeting_end,omitempty"`
-	Beep          *bool       `json:"beep,omitempty"`
-	TalkFor       string      `json:"talk_for,omitempty"`
-	HangUpAfter   string      `json:"hang_up_after,omitempty"`
-	Patience      string      `json:"patience,omitempty"`
-	Digits        string      `json:"digits,omitempty"`
-	PressAfter    string      `json:"press_after,omitempty"`
-	MessageLength string      `json:"message_length,omitempty"`
+	Kind             PersonaKind `json:"kind"`
+	AnswerAfter      string      `json:"answer_after,omitempty"`
+	Greeting         string      `json:"greeting,omitempty"`
+	GreetingEnd      string      `json:"greeting_end,omitempty"`
+	Beep             *bool       `json:"beep,omitempty"`
+	TalkFor          string      `json:"talk_for,omitempty"`
+	HangUpAfter      string      `json:"hang_up_after,omitempty"`
+	Patience         string      `json:"patience,omitempty"`
+	Digits           string      `json:"digits,omitempty"`
+	PressAfter       string      `json:"press_after,omitempty"`
+	MessageLength    string      `json:"message_length,omitempty"`
+	QueueDigits      string      `json:"queue_digits,omitempty"`
+	QueueDigitsAfter string      `json:"queue_digits_after,omitempty"`
+	Transcript       string      `json:"transcript,omitempty"`
 }
 
 func fmtDuration(d time.Duration) string {
@@ -194,6 +214,7 @@ func (p Persona) MarshalJSON() ([]byte, error) {
 		Kind: p.Kind, AnswerAfter: fmtDuration(p.AnswerAfter), Greeting: fmtDuration(p.Greeting),
 		GreetingEnd: p.GreetingEnd, TalkFor: fmtDuration(p.TalkFor), HangUpAfter: fmtDuration(p.HangUpAfter),
 		Patience: fmtDuration(p.Patience), Digits: p.Digits, PressAfter: fmtDuration(p.PressAfter), MessageLength: fmtDuration(p.MessageLength),
+		QueueDigits: p.QueueDigits, QueueDigitsAfter: fmtDuration(p.QueueDigitsAfter), Transcript: p.Transcript,
 	})
 }
 
@@ -206,14 +227,15 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("persona: %w", err)
 	}
 	given := map[string]bool{}
-	var answer, greeting, talk, hangUp, patience, message, press time.Duration
+	var answer, greeting, talk, hangUp, patience, message, press, queueAfter time.Duration
 	for name, spec := range map[string]struct {
 		s    string
 		into *time.Duration
 	}{
 		"answer_after": {j.AnswerAfter, &answer}, "greeting": {j.Greeting, &greeting}, "talk_for": {j.TalkFor, &talk},
 		"hang_up_after": {j.HangUpAfter, &hangUp}, "patience": {j.Patience, &patience}, "message_length": {j.MessageLength, &message},
-		"press_after": {j.PressAfter, &press},
+		"press_after":        {j.PressAfter, &press},
+		"queue_digits_after": {j.QueueDigitsAfter, &queueAfter},
 	} {
 		if spec.s == "" {
 			continue
@@ -264,6 +286,7 @@ func (p *Persona) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("persona: greeting_end %q is not beep, silence or other", j.GreetingEnd)
 	}
 	out.Patience, out.Digits, out.PressAfter, out.MessageLength = patience, j.Digits, press, message
+	out.QueueDigits, out.QueueDigitsAfter, out.Transcript = j.QueueDigits, queueAfter, j.Transcript
 	*p = out
 	return nil
 }

@@ -70,12 +70,15 @@ func TestWaitUrlVerbs(t *testing.T) {
 	}{
 		{"Hangup ends the call", `<Response><Say>goodbye now</Say><Hangup/></Response>`, "", time.Second, "hangup", "hangup", true, "completed"},
 		{"Leave goes to the action", `<Response><Pause length="2"/><Leave/></Response>`, "", 3 * time.Second, "leave", "leave", true, "in-progress"},
-		{"Gather digits with an action redirect out of the queue", `<Response><Gather action="/out" numDigits="1"><Say>press one</Say></Gather></Response>`, "1", 3 * time.Second, "redirected", "redirected", false, "in-progress"},
+		{"Gather digits with an action redirect out of the queue (WaitGatherRedirect)", `<Response><Gather action="/out" numDigits="1"><Say>press one</Say></Gather></Response>`, "1", 3 * time.Second, "redirected", "redirected", false, "in-progress"},
 		{"Gather without input goes on waiting", `<Response><Gather action="/out" timeout="2"><Say>press one</Say></Gather></Response>`, "", 30 * time.Second, "", "", false, "in-progress"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
+			if tt.wantResult == "redirected" {
+				h.engine.SetWaitGatherAction(WaitGatherRedirect)
+			}
 			h.engine.SetPersona(callerPhone, Human(0, 0).WithDigits(tt.digits))
 			pointNumber(t, h, "/incoming")
 			h.app.twiml("/incoming", enqueueTwiML)
@@ -138,4 +141,47 @@ func TestTaskCanceledInterruptsTheWaitMusic(t *testing.T) {
 	assert.Equal(t, "leave", h.call(sid).QueueResult, "at once, not at the end of the Play")
 	require.Len(t, h.app.hitsTo("/queue-done"), 1)
 	assert.Equal(t, "1", h.app.hitsTo("/queue-done")[0].Form.Get("QueueTime"))
+}
+
+// A <Gather> action in the waitUrl runs in the queue by default (WaitGatherInQueue): its
+// <Leave/> takes the caller to the Enqueue action with QueueResult=leave; before the persona's
+// QueueDigitsAfter nothing is pressed and the wait music loops.
+func TestWaitGatherActionRunsInTheQueue(t *testing.T) {
+	h := newHarness(t)
+	h.engine.SetPersona(callerPhone, Human(0, 0).WithQueueDigits("*", 20*time.Second))
+	pointNumber(t, h, "/incoming")
+	h.app.twiml("/incoming", enqueueTwiML)
+	h.app.twiml("/wait", `<Response><Gather action="/key" numDigits="1" timeout="1"><Say>press star</Say><Pause length="5"/></Gather></Response>`)
+	h.app.twiml("/key", `<Response><Leave/></Response>`)
+	h.app.twiml("/queue-done", `<Response><Pause length="60"/></Response>`)
+	sid := placeCaller(t, h)
+	h.advance(19 * time.Second)
+	assert.Empty(t, h.app.hitsTo("/key"), "nothing pressed before QueueDigitsAfter")
+	assert.GreaterOrEqual(t, len(h.app.hitsTo("/wait")), 3, "the wait music loops meanwhile")
+	h.advance(10 * time.Second)
+	keys := h.app.hitsTo("/key")
+	require.Len(t, keys, 1)
+	assert.Equal(t, "*", keys[0].Form.Get("Digits"))
+	assert.Equal(t, "1", keys[0].Form.Get("QueuePosition"), "the action is requested in the queue, with its parameters")
+	assert.Equal(t, "leave", h.call(sid).QueueResult)
+	assert.Equal(t, []string{firstTask + ":leave"}, h.trLog.snapshot().left)
+	done := h.app.hitsTo("/queue-done")
+	require.Len(t, done, 1)
+	assert.Equal(t, "leave", done[0].Form.Get("QueueResult"))
+}
+
+// A <Redirect> answered to the Gather action keeps the caller waiting.
+func TestWaitGatherActionRedirectKeepsWaiting(t *testing.T) {
+	h := newHarness(t)
+	h.engine.SetPersona(callerPhone, Human(0, 0).WithQueueDigits("5", 0))
+	pointNumber(t, h, "/incoming")
+	h.app.twiml("/incoming", enqueueTwiML)
+	h.app.twiml("/wait", `<Response><Gather action="/key" numDigits="1" timeout="1"><Say>press star</Say></Gather></Response>`)
+	h.app.twiml("/key", `<Response><Redirect>/wait</Redirect></Response>`)
+	sid := placeCaller(t, h)
+	h.advance(30 * time.Second)
+	require.Len(t, h.app.hitsTo("/key"), 1, "digits are pressed once")
+	assert.Equal(t, "", h.call(sid).QueueResult, "still waiting")
+	assert.Greater(t, len(h.app.hitsTo("/wait")), 4)
+	assert.Empty(t, h.trLog.snapshot().left)
 }

@@ -52,6 +52,9 @@ func demoScenarios() []scenario {
 		{title: "agent is busy, the next agent answers", caller: caller, first: voice.Busy(), want: "second"},
 		{title: "caller gives up while the agents ring", caller: caller.WithPatience(25 * time.Second),
 			first: voice.NoAnswer(), both: true, want: "hung up"},
+		{title: "caller hears their place, presses * and leaves a voicemail", caller: caller.WithQueueDigits("*", 20*time.Second).
+			WithMessage(6 * time.Second).WithTranscript("Please call me back about my order."),
+			first: voice.NoAnswer(), both: true, want: "left a voicemail"},
 	}
 }
 
@@ -138,9 +141,31 @@ func runScenario(ctx context.Context, env *app.SandboxEnv, agents map[string]str
 	p.flush()
 	r := demoResult{scenario: sc, want: want, caller: from, callSid: sid, took: time.Since(start)}
 	r.fate = callerFate(env, agents, info)
+	if info.QueueResult == "leave" && voicemailStored(ctx, env, sid) {
+		r.fate = "left a voicemail"
+	}
 	r.legs, r.reserved = agentLegs(ctx, env, agents, info.TaskSid)
 	r.ok = strings.HasPrefix(r.fate, want)
 	return r, nil
+}
+
+// voicemailStored waits a little for the call's voicemail to reach the bridge's store (its
+// recording callback trails the call's end).
+func voicemailStored(ctx context.Context, env *app.SandboxEnv, callSid string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		list, err := env.App.Store.ListVoicemails(ctx, 50)
+		if err != nil {
+			return false
+		}
+		for _, v := range list {
+			if v.CallSID == callSid {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // WaitCallEnded polls the sandbox until the call is over.
@@ -358,12 +383,18 @@ func (p *timelinePrinter) describe(e sandbox.Entry) (who, what string, ok bool) 
 		if p.callers[info.From] && info.Direction == "inbound" {
 			who = "caller"
 			switch {
-			case e.What == "gather: digits":
-				return who, "pressed " + e.Detail["digits"], true
 			case e.What == "enqueued":
 				return who, "waits in the queue (task " + short(info.TaskSid) + ")", true
 			case e.What == "bridged":
 				return who, "is connected to an agent", true
+			case (e.What == "twiml: Say" || e.What == "wait-url: Say") && strings.HasPrefix(e.Detail["text"], "You are"):
+				return who, "hears: " + e.Detail["text"], true
+			case e.What == "gather: digits" && e.Detail["digits"] == "*":
+				return who, "pressed * to leave a message", true
+			case e.What == "record: message":
+				return who, "leaves a " + e.Detail["duration_s"] + " s voicemail (stored by queuebridge, listed at GET /voicemails)", true
+			case e.What == "gather: digits":
+				return who, "pressed " + e.Detail["digits"], true
 			case e.What == "caller hung up in queue":
 				return who, "gives up and hangs up while waiting", true
 			case strings.HasPrefix(e.What, "queue result: "):

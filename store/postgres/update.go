@@ -16,6 +16,7 @@ const (
 	lockReservation int32 = 1
 	lockTask        int32 = 2
 	lockWorker      int32 = 3
+	lockVoicemail   int32 = 4
 )
 
 // maxTaskMoves bounds how often UpdateReservation follows a reservation that an update of

@@ -254,6 +254,7 @@ func (s *Spec) FlowParams(set SpecSettings, workflowSID string) studio.Params {
 			p.Menu.Options = append(p.Menu.Options, studio.MenuOption{Digit: o.Digit, Department: o.Department})
 		}
 	}
+	s.callerFlowParams(set, &p)
 	return p
 }
 

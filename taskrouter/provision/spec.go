@@ -115,6 +115,13 @@ type SpecFlow struct {
 	Menu      *SpecMenu     `yaml:"menu" json:"menu"`
 	Enqueue   SpecEnqueue   `yaml:"enqueue" json:"enqueue"`
 	Voicemail SpecVoicemail `yaml:"voicemail" json:"voicemail"`
+	// Wait, when set, has the bridge serve the wait (spec_caller.go).
+	Wait *SpecWait `yaml:"wait" json:"wait"`
+	// Hours, when set, sends callers outside the opening hours to voicemail (spec_caller.go).
+	Hours *SpecHours `yaml:"hours" json:"hours"`
+	// RecordingNotice follows the greeting when the bridge records calls (RECORD_CALLS);
+	// empty: DefaultRecordingNotice.
+	RecordingNotice string `yaml:"recording_notice" json:"recording_notice"`
 }
 
 // SpecMenu asks the caller for one digit; the digit picks the task's department attribute.
@@ -147,8 +154,11 @@ type SpecVoicemail struct {
 	// MaxLength of the recording in seconds; 0 means 120.
 	MaxLength int `yaml:"max_length" json:"max_length"`
 	// RecordingStatusCallback is told when the recording is ready; a path is resolved
-	// against PUBLIC_BASE_URL.
+	// against PUBLIC_BASE_URL. Empty: the bridge's /voicemail/recording, which stores it.
 	RecordingStatusCallback string `yaml:"recording_status_callback" json:"recording_status_callback"`
+	// Transcribe has Twilio transcribe the message; the text reaches the bridge, which stores
+	// it with the voicemail.
+	Transcribe bool `yaml:"transcribe" json:"transcribe"`
 }
 
 // SpecNumber is a phone number already in the account, whose voice URL is pointed at the flow.
@@ -168,6 +178,8 @@ type SpecSettings struct {
 	// (taskrouter.Options.ConfirmTime: AGENT_WHISPER, AGENT_CONFIRM_KEY, AGENT_CONFIRM_TIMEOUT);
 	// 0 when they are off.
 	ConfirmTime time.Duration
+	// RecordCalls is the bridge's RECORD_CALLS: the greeting then announces the recording.
+	RecordCalls bool
 }
 
 // SpecReservationMargin covers what ring + AMD do not: creating the call, the answer webhook
@@ -276,6 +288,7 @@ func (s *Spec) Validate(set SpecSettings) error {
 	v.workerList(s.Workers)
 	v.workflow(s.Workflow, set)
 	v.flow(s.Flow)
+	v.callerFlow(s)
 	v.numberList(s.Numbers)
 	if len(v.errs) > 0 {
 		return v.errs

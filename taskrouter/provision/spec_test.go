@@ -132,8 +132,18 @@ func TestSpecValidationErrors(t *testing.T) {
 			[]string{`flow.menu.options[0].department "sa\"les": must be non-empty, without quotes, braces, % or backslashes`}},
 		{"voicemail prompt missing", func(s *Spec, _ *SpecSettings) { s.Flow.Voicemail.Prompt = "" },
 			[]string{`flow.voicemail.prompt "": is required: callers hear it when nobody answers`}},
-		{"wait URL neither absolute nor a path", func(s *Spec, _ *SpecSettings) { s.Flow.Enqueue.WaitURL = "hold.xml" },
+		{"wait URL neither absolute nor a path", func(s *Spec, _ *SpecSettings) { s.Flow.Wait, s.Flow.Enqueue.WaitURL = nil, "hold.xml" },
 			[]string{`flow.enqueue.wait_url "hold.xml": must be an absolute http(s) URL or a path on settings.PublicBaseURL`}},
+		{"own wait URL and the bridge's wait both", func(s *Spec, _ *SpecSettings) { s.Flow.Enqueue.WaitURL = "/hold" },
+			[]string{`flow.enqueue.wait_url "/hold": set either flow.enqueue.wait_url (your own wait TwiML) or flow.wait (the bridge's), not both`}},
+		{"wait settings out of range", func(s *Spec, _ *SpecSettings) {
+			s.Flow.Wait = &SpecWait{AnnounceEvery: 5, MusicURL: "music.mp3", MusicSeconds: 4000, VoicemailKey: "**"}
+		}, []string{
+			`flow.wait.announce_every "5": must be between 10 and 600 seconds`,
+			`flow.wait.music_url "music.mp3": must be an absolute http(s) URL or a path on settings.PublicBaseURL`,
+			`flow.wait.music_seconds "4000": must be between 1 and 3600 seconds`,
+			`flow.wait.voicemail_key "**": must be one key: 0-9, * or #`,
+		}},
 		{"every error is reported, not just the first", func(s *Spec, _ *SpecSettings) {
 			s.Workers[0].ContactURI = ""
 			s.Workflow.DefaultQueue = "Nobody"
