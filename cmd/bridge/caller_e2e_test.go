@@ -129,7 +129,7 @@ func TestE2EWaitAnnouncementsFollowThePlaceInLine(t *testing.T) {
 // number they called and their department, and is listed to the operator.
 func TestE2EVoicemailKeyLeavesTheQueue(t *testing.T) {
 	t.Parallel()
-	e := newE2EWithSpec(t, callerSpec, map[string]string{"OPERATOR_TOKEN": "op-secret"})
+	e := newE2EWithSpec(t, callerSpec, map[string]string{"OPERATOR_TOKEN": "op-secret-0123456789"})
 	e.setAgents(map[string]voice.Persona{"Alice": voice.Human(2*time.Second, 60*time.Second)})
 	busy := e.call(voice.Human(0, 0))
 	e.eventually(func() bool { c, _ := e.env.Sandbox.Voice().Call(busy); return c.BridgedWith != "" }, "Alice is talking")
@@ -174,7 +174,7 @@ func assertVoicemailStored(t *testing.T, e *e2e, info voice.CallInfo, department
 	var list []caller.Voicemail
 	e.eventually(func() bool {
 		var status int
-		status, list = voicemailsListed(t, e, "op-secret")
+		status, list = voicemailsListed(t, e, "op-secret-0123456789")
 		return status == http.StatusOK && len(list) == 1 && list[0].Transcription != ""
 	}, "the voicemail and its transcription reach the bridge")
 	v := list[0]
@@ -215,7 +215,7 @@ func TestE2EOutsideHoursNoTaskIsCreated(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
 	closed := []string{now.AddDate(0, 0, -1).Format(time.DateOnly), now.Format(time.DateOnly), now.AddDate(0, 0, 1).Format(time.DateOnly)}
-	e := newE2EWithSpec(t, hoursSpec("      - {days: mon-sun, open: \"00:00\", close: \"24:00\"}\n", closed...), map[string]string{"OPERATOR_TOKEN": "op-secret"})
+	e := newE2EWithSpec(t, hoursSpec("      - {days: mon-sun, open: \"00:00\", close: \"24:00\"}\n", closed...), map[string]string{"OPERATOR_TOKEN": "op-secret-0123456789"})
 	e.setAgents(map[string]voice.Persona{"Alice": human()})
 	info := e.ended(e.call(voice.Human(0, 0).WithMessage(8 * time.Second).WithTranscript("closed already?")))
 
@@ -249,7 +249,7 @@ func TestE2EBridgedCallIsRecorded(t *testing.T) {
 	for _, record := range []bool{true, false} {
 		t.Run(map[bool]string{true: "RECORD_CALLS=true", false: "unset"}[record], func(t *testing.T) {
 			t.Parallel()
-			vars := map[string]string{"OPERATOR_TOKEN": "op-secret"}
+			vars := map[string]string{"OPERATOR_TOKEN": "op-secret-0123456789"}
 			if record {
 				vars["RECORD_CALLS"] = "true"
 			}
@@ -266,7 +266,7 @@ func TestE2EBridgedCallIsRecorded(t *testing.T) {
 			list := func() []caller.CallRecording {
 				req, err := http.NewRequest(http.MethodGet, e.env.BridgeURL+"/tasks/"+info.TaskSid+"/recordings", nil)
 				require.NoError(t, err)
-				req.Header.Set("Authorization", "Bearer op-secret")
+				req.Header.Set("Authorization", "Bearer op-secret-0123456789")
 				resp, err := http.DefaultClient.Do(req)
 				require.NoError(t, err)
 				defer resp.Body.Close()

@@ -476,7 +476,7 @@ func TestE2EThreeReplicasOnOnePostgreSQL(t *testing.T) {
 func (r *replicaRig) killMidDial(victim int, databaseURL string) time.Duration {
 	r.t.Helper()
 	before := r.rest[victim].createdCalls()
-	require.True(r.t, r.rest[victim].holdNextCreate(10*time.Second), "replica %d placed no call within 10 s", victim)
+	require.True(r.t, r.rest[victim].holdNextCreate(30*time.Second), "replica %d placed no call within 30 s", victim)
 	r.kill(victim)
 	killed := time.Now()
 	r.rest[victim].release()
