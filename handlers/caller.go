@@ -24,6 +24,11 @@ type CallerConfig struct {
 	Recordings  caller.RecordingStore
 	// OnVoicemail, when set, is told of each new voicemail once it is stored.
 	OnVoicemail func(ctx context.Context, v caller.Voicemail)
+	// OnTranscription, when set, is told of each voicemail transcription once it is stored.
+	OnTranscription func(ctx context.Context, recordingSID, text string)
+	// OnRecording, when set, is told of each call recording once it is stored (again for a
+	// repeated delivery: it must be idempotent by recording SID).
+	OnRecording func(ctx context.Context, r caller.CallRecording)
 	// Now is the clock of the records (time.Now when nil).
 	Now func() time.Time
 }

@@ -40,6 +40,9 @@ func (s *server) recordingCallback(c echo.Context) error {
 		return err
 	}
 	log.Info("call recording stored", "duration_s", rec.DurationSeconds, "channels", rec.Channels)
+	if s.Caller.OnRecording != nil {
+		s.Caller.OnRecording(c.Request().Context(), rec)
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 

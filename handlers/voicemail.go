@@ -63,6 +63,9 @@ func (s *server) voicemailTranscription(c echo.Context) error {
 	if err := s.Caller.Voicemails.SaveTranscription(c.Request().Context(), rec, form.Get("TranscriptionText"), status, s.Caller.now()); err != nil {
 		return err
 	}
+	if s.Caller.OnTranscription != nil {
+		s.Caller.OnTranscription(c.Request().Context(), rec, form.Get("TranscriptionText"))
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -64,6 +64,9 @@ type Model struct {
 	ended    []string          // ended legs, oldest first (at most Recent)
 	agents   map[string]*agent // worker SID → agent
 	recent   []OutcomeRow      // newest first (at most Recent)
+	// voicemails and recordings: newest first (at most Recent each).
+	voicemails []VoicemailRow
+	recordings []RecordingRow
 	finished map[string]bool   // tasks over
 	order    []string          // finished, oldest first
 	counters Counters
@@ -562,6 +565,7 @@ func (m *Model) snapshotLocked() Snapshot {
 	m.publish(p) // the counters rolled over at midnight: the other pages learn it too
 	s := Snapshot{Now: p.Now, Calls: make([]CallRow, 0, len(m.calls)), Legs: make([]LegRow, 0, len(m.legs)),
 		Agents: make([]AgentRow, 0, len(m.agents)), Recent: append([]OutcomeRow{}, m.recent...), Counters: m.counters,
+		Voicemails: append([]VoicemailRow{}, m.voicemails...), Recordings: append([]RecordingRow{}, m.recordings...),
 		RecentMax: m.opts.Recent}
 	s.Counters.Verdicts = append([]VerdictCount(nil), m.counters.Verdicts...)
 	for _, c := range m.calls {

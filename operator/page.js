@@ -5,7 +5,8 @@
 // replaced), and counts the seconds between messages.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { calls: new Map(), legs: new Map(), agents: new Map(), recent: [], recentMax: 20, counters: null };
+  const state = { calls: new Map(), legs: new Map(), agents: new Map(), recent: [], recentMax: 20, counters: null,
+    voicemails: [], recordings: [] };
   let offset = 0; // the server's clock minus ours, in ms
 
   const now = () => Date.now() + offset;
@@ -30,7 +31,18 @@
     } else if (cell.dataset.since) {
       delete cell.dataset.since;
     }
-    if (cell.textContent !== v.text) cell.textContent = v.text;
+    if (v.href) {
+      let a = cell.firstElementChild;
+      if (!a || a.tagName !== 'A') {
+        cell.textContent = '';
+        a = cell.appendChild(document.createElement('a'));
+        a.rel = 'noreferrer';
+      }
+      if (a.getAttribute('href') !== v.href) a.setAttribute('href', v.href);
+      if (a.textContent !== v.text) a.textContent = v.text;
+    } else if (cell.textContent !== v.text) {
+      cell.textContent = v.text;
+    }
     if (v.cls && cell.className !== v.cls) cell.className = v.cls;
   }
 
@@ -94,6 +106,23 @@
     render('recent', state.recent, (o) => [clock(o.at), o.caller, dash(o.queue), { text: o.label, cls: 'st' }, duration(o.waited), tries(o.tries)],
       (o) => ({ result: o.result }));
   }
+  // A recording's link: only http(s) URLs (Twilio's), named by the end of the recording SID.
+  const recording = (r) => (/^https?:\/\//.test(r.url) ? { text: 'listen (…' + r.key.slice(-6) + ')', href: r.url } : '—');
+  const seconds = (n) => duration(n * 1000);
+  function renderVoicemails() {
+    render('voicemails', state.voicemails, (v) => [clock(v.at), v.caller, dash(v.department), seconds(v.seconds), dash(v.transcription), recording(v)]);
+  }
+  function renderRecordings() {
+    render('recordings', state.recordings, (r) => [clock(r.at), dash(r.caller), dash(r.agent), seconds(r.seconds), String(r.channels), recording(r)]);
+  }
+  // newestFirst merges changed rows (newest last) into a newest-first list of at most max.
+  function newestFirst(list, rows, max) {
+    for (const r of rows) {
+      const i = list.findIndex((x) => x.key === r.key);
+      if (i >= 0) list[i] = r; else list.unshift(r);
+    }
+    return list.slice(0, max);
+  }
   function renderCounters() {
     const c = state.counters;
     if (!c) return;
@@ -114,7 +143,9 @@
     state.recent = s.recent;
     state.recentMax = s.recentMax;
     state.counters = s.counters;
-    renderCalls(); renderLegs(); renderAgents(); renderRecent(); renderCounters();
+    state.voicemails = s.voicemails || [];
+    state.recordings = s.recordings || [];
+    renderCalls(); renderLegs(); renderAgents(); renderRecent(); renderCounters(); renderVoicemails(); renderRecordings();
   }
 
   function onPatch(p) {
@@ -135,6 +166,14 @@
       $('announce').textContent = 'Caller ' + o.caller + ': ' + o.label;
     }
     if (p.counters) { state.counters = p.counters; renderCounters(); }
+    if (p.voicemails && p.voicemails.length) {
+      state.voicemails = newestFirst(state.voicemails, p.voicemails, state.recentMax);
+      renderVoicemails();
+    }
+    if (p.recordings && p.recordings.length) {
+      state.recordings = newestFirst(state.recordings, p.recordings, state.recentMax);
+      renderRecordings();
+    }
   }
 
   function connection(kind, text) {

@@ -87,6 +87,31 @@ type VerdictCount struct {
 	Count   int    `json:"count"`
 }
 
+// VoicemailRow is a voicemail a caller left.
+type VoicemailRow struct {
+	Key        string `json:"key"` // the recording SID
+	At         int64  `json:"at"`
+	Caller     string `json:"caller"`
+	Department string `json:"department,omitempty"`
+	Seconds    int    `json:"seconds"`
+	// Transcription is the text, once Twilio sent it (with flow.voicemail.transcribe).
+	Transcription string `json:"transcription,omitempty"`
+	// URL is the recording at Twilio (it asks for the account's credentials).
+	URL string `json:"url"`
+}
+
+// RecordingRow is the recording of a bridged conversation (RECORD_CALLS).
+type RecordingRow struct {
+	Key      string `json:"key"` // the recording SID
+	At       int64  `json:"at"`
+	Task     string `json:"task"`
+	Caller   string `json:"caller,omitempty"` // when the page still knows the call
+	Agent    string `json:"agent,omitempty"`
+	Seconds  int    `json:"seconds"`
+	Channels int    `json:"channels"`
+	URL      string `json:"url"`
+}
+
 // Snapshot is the whole page: what a new page is sent first, and again after it fell behind.
 type Snapshot struct {
 	Now      int64        `json:"now"`
@@ -95,6 +120,9 @@ type Snapshot struct {
 	Agents   []AgentRow   `json:"agents"`
 	Recent   []OutcomeRow `json:"recent"` // newest first
 	Counters Counters     `json:"counters"`
+	// Voicemails and Recordings are the last ones, newest first.
+	Voicemails []VoicemailRow `json:"voicemails"`
+	Recordings []RecordingRow `json:"recordings"`
 	// RecentMax is how many outcomes the page keeps.
 	RecentMax int `json:"recentMax"`
 }
@@ -109,8 +137,12 @@ type Patch struct {
 	Agents    []AgentRow   `json:"agents,omitempty"`
 	Outcomes  []OutcomeRow `json:"outcomes,omitempty"` // newest last
 	Counters  *Counters    `json:"counters,omitempty"`
+	// Voicemails and Recordings are new or changed rows, newest last.
+	Voicemails []VoicemailRow `json:"voicemails,omitempty"`
+	Recordings []RecordingRow `json:"recordings,omitempty"`
 }
 
 func (p *Patch) empty() bool {
-	return len(p.Calls)+len(p.CallsGone)+len(p.Legs)+len(p.LegsGone)+len(p.Agents)+len(p.Outcomes) == 0 && p.Counters == nil
+	return len(p.Calls)+len(p.CallsGone)+len(p.Legs)+len(p.LegsGone)+len(p.Agents)+len(p.Outcomes)+
+		len(p.Voicemails)+len(p.Recordings) == 0 && p.Counters == nil
 }

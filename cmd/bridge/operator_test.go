@@ -252,8 +252,9 @@ func found(body string, secrets []string) []string {
 	return out
 }
 
-// `go run ./cmd/bridge` in sandbox mode: the banner prints the page's URL, and the demo's five
-// calls show up on it live: each ends among the last outcomes, and today's counters add up.
+// `go run ./cmd/bridge` in sandbox mode: the banner prints the page's URL, and the demo's six
+// calls show up on it live: each ends among the last outcomes, today's counters add up, and
+// the voicemail the last caller leaves is listed.
 // With QUEUEBRIDGE_OPERATOR_SCREENSHOT=path the page is photographed while a call is live
 // (docs/operator.png is made that way).
 func TestOperatorPageShowsTheDemoLive(t *testing.T) {
@@ -286,10 +287,15 @@ func TestOperatorPageShowsTheDemoLive(t *testing.T) {
 
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Still serving") }, 90*time.Second, 20*time.Millisecond,
 		"the demo ends; stdout:\n%s", out.String())
-	pollTab(t, tab, 20*time.Second, `document.querySelectorAll('#recent tbody tr').length === 5`, "the demo's five outcomes")
+	pollTab(t, tab, 20*time.Second, `document.querySelectorAll('#recent tbody tr').length === 6`, "the demo's six outcomes")
 	results := evalTab[[]string](t, tab, `[...document.querySelectorAll('#recent tbody tr')].map((tr) => tr.dataset.result)`)
 	counters := evalTab[[]string](t, tab, `['c-bridged', 'c-abandoned', 'c-voicemail'].map((id) => document.getElementById(id).textContent)`)
 	slices.Sort(results)
-	assert.Equal(t, []string{"abandoned", "bridged", "bridged", "bridged", "bridged"}, results)
-	assert.Equal(t, []string{"4", "1", "0"}, counters, "bridged, abandoned, to voicemail")
+	assert.Equal(t, []string{"abandoned", "bridged", "bridged", "bridged", "bridged", "voicemail"}, results)
+	assert.Equal(t, []string{"4", "1", "1"}, counters, "bridged, abandoned, to voicemail")
+	// The sixth caller's message is listed with its transcription and a link to the recording.
+	pollTab(t, tab, 20*time.Second, `document.querySelectorAll('#voicemails tbody tr').length === 1 &&
+		document.querySelector('#voicemails tbody tr').textContent.includes('Please call me back about my order.')`, "the voicemail and its transcription")
+	link := evalTab[string](t, tab, `document.querySelector('#voicemails tbody tr a').getAttribute('href')`)
+	assert.Regexp(t, `^https://api\.twilio\.com/2010-04-01/Accounts/AC\w+/Recordings/RE\w{32}$`, link)
 }

@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
 		Operator: pageRoutes, OnEvent: onEvent,
-		Caller: callerConfig(cfg, tw, db),
+		Caller: callerConfig(cfg, tw, db, page),
 	})
 	var handler http.Handler = h
 	if b.middleware != nil {
@@ -296,6 +296,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer wg.Done()
 		lead(runCtx, a.Store, a.runOnce)
 	}()
+	if a.Operator != nil {
+		a.seedVoicemails(ctx)
+	}
 	if a.listAgents != nil {
 		wg.Add(1)
 		go func() {
@@ -347,6 +350,17 @@ func (a *App) seedAgents(ctx context.Context) {
 		return
 	}
 	a.Operator.SeedAgents(agents)
+}
+
+// seedVoicemails shows the last stored voicemails on the operator page, so that a restart does
+// not empty its list.
+func (a *App) seedVoicemails(ctx context.Context) {
+	list, err := a.Store.ListVoicemails(ctx, operator.DefaultRecent)
+	if err != nil {
+		a.log.Warn("operator page: listing the stored voicemails (new ones still appear)", "err", err)
+		return
+	}
+	a.Operator.SeedVoicemails(list)
 }
 
 // janitor forgets processed event SIDs after eventMemory.
