@@ -93,6 +93,8 @@ type DB struct {
 
 	health health
 	signal signal
+	// oneByOne sends UpdateReservation's statements one round trip each (WithoutPipeline).
+	oneByOne bool
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -113,6 +115,10 @@ func WithLogger(l *slog.Logger) Option { return func(db *DB) { db.log = l } }
 // WithClock sets the clock of the store's bookkeeping: processed events, jobs queued without a
 // NotBefore, the leases ResumeJobs finds ended (default time.Now).
 func WithClock(now func() time.Time) Option { return func(db *DB) { db.now = now } }
+
+// WithoutPipeline makes UpdateReservation send one statement per round trip instead of two
+// pipelined batches (pipeline.go): the reference the pipelined path is tested and measured against.
+func WithoutPipeline() Option { return func(db *DB) { db.oneByOne = true } }
 
 // IsURL reports whether databaseURL names a PostgreSQL database (postgres:// or postgresql://).
 func IsURL(databaseURL string) bool {

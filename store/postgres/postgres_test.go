@@ -39,3 +39,18 @@ func TestShared(t *testing.T) {
 		return open(t, url), open(t, url)
 	})
 }
+
+// The one-statement-per-round-trip path (WithoutPipeline) is held to the same contract, and
+// mixed with the pipelined one on one schema (a rolling deploy from one to the other).
+func TestConformanceWithoutPipeline(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) taskrouter.Store {
+		return open(t, pgtest.Schema(t), postgres.WithoutPipeline())
+	})
+}
+
+func TestSharedPipelinedAndNot(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (taskrouter.Store, taskrouter.Store) {
+		url := pgtest.Schema(t)
+		return open(t, url), open(t, url, postgres.WithoutPipeline())
+	})
+}

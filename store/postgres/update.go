@@ -25,6 +25,14 @@ const maxTaskMoves = 3
 
 // UpdateReservation applies fn to the reservation under its locks (see the package comment).
 func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
+	if !db.oneByOne {
+		return db.updateReservationPipelined(ctx, sid, taskSID, eventSID, fn)
+	}
+	return db.updateReservationOneByOne(ctx, sid, taskSID, eventSID, fn)
+}
+
+// updateReservationOneByOne is UpdateReservation one statement per round trip (WithoutPipeline).
+func (db *DB) updateReservationOneByOne(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
 	var out taskrouter.Reservation
 	var dup bool
 	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -199,18 +207,25 @@ func (db *DB) apply(ctx context.Context, tx pgx.Tx, snap taskrouter.Snapshot, fn
 // queueJobs inserts jobs in the transaction; a job naming no reservation is resSID's.
 func (db *DB) queueJobs(ctx context.Context, tx pgx.Tx, jobs []taskrouter.Job, resSID string) error {
 	for _, j := range jobs {
-		if j.ReservationSID == "" {
-			j.ReservationSID = resSID
-		}
-		if j.NotBefore.IsZero() {
-			j.NotBefore = db.now()
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO jobs (kind, reservation_sid, call_sid, not_before, deadline, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())); err != nil {
+		q, args := db.jobInsert(j, resSID)
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("queueing %s job: %w", j.Kind, err)
 		}
 	}
 	return nil
+}
+
+// jobInsert is the statement that queues j; a job naming no reservation is resSID's.
+func (db *DB) jobInsert(j taskrouter.Job, resSID string) (string, []any) {
+	if j.ReservationSID == "" {
+		j.ReservationSID = resSID
+	}
+	if j.NotBefore.IsZero() {
+		j.NotBefore = db.now()
+	}
+	return `INSERT INTO jobs (kind, reservation_sid, call_sid, not_before, deadline, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+		[]any{string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())}
 }
 
 // notifyIf tells every replica's listener, when this transaction commits, that jobs were queued.
