@@ -16,9 +16,9 @@ import (
 //
 //	go test ./store/postgres -run '^$' -bench . -benchtime 2000x
 
-func openBench(b *testing.B) *postgres.DB {
+func openBench(b *testing.B, opts ...postgres.Option) *postgres.DB {
 	b.Helper()
-	db, err := postgres.Open(context.Background(), pgtest.Schema(b), postgres.WithLogger(quiet))
+	db, err := postgres.Open(context.Background(), pgtest.Schema(b), append([]postgres.Option{postgres.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,8 +39,16 @@ func createdFn(sid, task string) taskrouter.UpdateFunc {
 	}
 }
 
-func BenchmarkCreated(b *testing.B) {
-	db := openBench(b)
+// pipelines runs bench with UpdateReservation pipelined (the default) and one statement per
+// round trip (WithoutPipeline).
+func pipelines(b *testing.B, bench func(b *testing.B, db *postgres.DB)) {
+	b.Run("pipelined", func(b *testing.B) { bench(b, openBench(b)) })
+	b.Run("one-by-one", func(b *testing.B) { bench(b, openBench(b, postgres.WithoutPipeline())) })
+}
+
+func BenchmarkCreated(b *testing.B) { pipelines(b, benchCreated) }
+
+func benchCreated(b *testing.B, db *postgres.DB) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			sid, task := testkit.SID("WR"), testkit.SID("WT")
@@ -52,9 +60,11 @@ func BenchmarkCreated(b *testing.B) {
 	})
 }
 
-// BenchmarkAnswer is a transition of a stored reservation without its task given (an answer).
-func BenchmarkAnswer(b *testing.B) {
-	db := openBench(b)
+// BenchmarkAnswer is a transition of a stored reservation without its task given (a status
+// callback).
+func BenchmarkAnswer(b *testing.B) { pipelines(b, benchAnswer) }
+
+func benchAnswer(b *testing.B, db *postgres.DB) {
 	sids := make([]string, 256)
 	for i := range sids {
 		sids[i] = testkit.SID("WR")

@@ -163,8 +163,8 @@ func readFirstBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, sid, 
 	return snap, br.Close()
 }
 
-// relock locks the task the stored reservation names and reads the snapshot again under it,
-// following the reservation if it moved meanwhile (at most maxTaskMoves times).
+// relock locks the task the stored reservation names and reads the snapshot again under it, in
+// one batch, following the reservation if it moved meanwhile (at most maxTaskMoves times).
 func (db *DB) relock(ctx context.Context, conn *pgxpool.Conn, sid, given, stored string) (taskrouter.Snapshot, error) {
 	locked := map[string]bool{}
 	if given != "" {
@@ -172,35 +172,53 @@ func (db *DB) relock(ctx context.Context, conn *pgxpool.Conn, sid, given, stored
 	}
 	task := stored
 	for range maxTaskMoves {
-		if task != "" && !locked[task] {
-			if _, err := conn.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockTask, db.key32(task)); err != nil {
-				return taskrouter.Snapshot{}, fmt.Errorf("locking %s: %w", task, err)
-			}
-			locked[task] = true
+		b := &pgx.Batch{}
+		lock := task != "" && !locked[task]
+		if lock {
+			b.Queue(`SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockTask, db.key32(task))
 		}
-		r, err := scanReservation(conn.QueryRow(ctx, `SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid))
-		found := err == nil
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return taskrouter.Snapshot{}, fmt.Errorf("reading reservation %s: %w", sid, err)
+		b.Queue(`SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid)
+		b.Queue(`SELECT reason FROM canceled_tasks WHERE task_sid = $1`, task)
+		snap, err := readRelock(conn.SendBatch(ctx, b), sid, task, lock)
+		if err != nil {
+			return snap, err
 		}
-		if found {
-			task = r.TaskSID
-		} else {
-			task = given
+		locked[task] = true
+		now := given // the task the snapshot belongs to
+		if snap.Found {
+			now = snap.Reservation.TaskSID
 		}
-		if task == "" || locked[task] {
-			snap := taskrouter.Snapshot{Reservation: r, Found: found}
-			if !found {
-				snap.Reservation = taskrouter.Reservation{}
-			}
-			if task != "" {
-				err := conn.QueryRow(ctx, `SELECT reason FROM canceled_tasks WHERE task_sid = $1`, task).Scan(&snap.TaskCanceled)
-				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-					return taskrouter.Snapshot{}, fmt.Errorf("reading the cancel of task %s: %w", task, err)
-				}
-			}
+		switch {
+		case now == task:
+			return snap, nil
+		case now == "": // not stored, and no task given
+			snap.TaskCanceled = ""
 			return snap, nil
 		}
+		task = now // moved while it was read (or not stored any more): read again under its task
 	}
 	return taskrouter.Snapshot{}, fmt.Errorf("reservation %s: moved between tasks %d times while it was being updated", sid, maxTaskMoves)
+}
+
+// readRelock reads relock's batch: the reservation and the cancel of task, read under its lock.
+func readRelock(br pgx.BatchResults, sid, task string, locked bool) (taskrouter.Snapshot, error) {
+	defer br.Close()
+	var snap taskrouter.Snapshot
+	if locked {
+		if _, err := br.Exec(); err != nil {
+			return snap, fmt.Errorf("locking %s: %w", task, err)
+		}
+	}
+	r, err := scanReservation(br.QueryRow())
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return snap, fmt.Errorf("reading reservation %s: %w", sid, err)
+	default:
+		snap.Reservation, snap.Found = r, true
+	}
+	if err := br.QueryRow().Scan(&snap.TaskCanceled); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return snap, fmt.Errorf("reading the cancel of task %s: %w", task, err)
+	}
+	return snap, br.Close()
 }
