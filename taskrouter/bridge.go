@@ -395,6 +395,14 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	if err != nil {
 		return Instruction{}, fmt.Errorf("answer for reservation %s (call %s): %w", a.ReservationSID, a.CallSID, err)
 	}
+	if !wrote && res.CallSID == a.CallSID && (ins.Kind == Connect || ins.Kind == Confirm) {
+		// Twilio retried a request whose answer was given and logged: the same answer again,
+		// without building a logger for a line nobody reads at the default level.
+		if b.log.Enabled(ctx, slog.LevelDebug) {
+			b.logger(res).Debug("agent leg request retried: the same answer", "instruction", string(ins.Kind))
+		}
+		return ins, nil
+	}
 	log := b.logger(res).With("answered_by", string(a.AnsweredBy))
 	if res.CallSID != a.CallSID {
 		log = log.With("leg", a.CallSID) // not the reservation's own leg
