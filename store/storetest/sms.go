@@ -157,7 +157,9 @@ func smsConcurrentClaims(t *testing.T, s caller.SMSStore) {
 	errs := make([]error, len(claims))
 	var wg sync.WaitGroup
 	for i := range claims {
-		wg.Go(func() { claims[i], errs[i] = s.ClaimSMS(ctx, smsClaim(smsCaller, "2024-03-01", time.Duration(i)*time.Millisecond)) })
+		wg.Go(func() {
+			claims[i], errs[i] = s.ClaimSMS(ctx, smsClaim(smsCaller, "2024-03-01", time.Duration(i)*time.Millisecond))
+		})
 	}
 	wg.Wait()
 	n := 0
