@@ -1,16 +1,32 @@
 package app
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
+	"queuebridge/caller"
 	"queuebridge/handlers"
 	"queuebridge/twiliogo"
 )
 
 // callerConfig wires the caller side's routes: the wait, voicemail, opening hours, recordings
 // and the SMS afterwards.
-func callerConfig(cfg Config, tw *twiliogo.API, db Store) *handlers.CallerConfig {
+func callerConfig(cfg Config, tw *twiliogo.API, db Store, sms *caller.SMSSender) *handlers.CallerConfig {
 	return &handlers.CallerConfig{
 		Tasks:       twiliogo.CallerTasks{API: tw, WorkspaceSID: cfg.WorkspaceSID},
 		Voicemails:  db,
 		RecordCalls: cfg.RecordCalls, Recordings: db,
+		SMS:         sms,
+		OnVoicemail: func(_ context.Context, v caller.Voicemail) { sms.Voicemail(v) },
 	}
+}
+
+// newSMSSender builds the SMS afterwards: its status callback route always runs (a message
+// sent before SMS_TEXT was unset still reports), Notify does nothing while SMS_TEXT is unset.
+func newSMSSender(cfg Config, tw *twiliogo.API, db Store, log *slog.Logger, now func() time.Time) *caller.SMSSender {
+	return caller.NewSMSSender(caller.SMSSenderConfig{
+		Settings: cfg.SMS, Store: db, Messages: twiliogo.Messages{API: tw},
+		StatusCallback: handlers.NewURLs(cfg.PublicBaseURL).SMSStatus(), Logger: log, Now: now,
+	})
 }
