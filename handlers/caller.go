@@ -22,6 +22,8 @@ type CallerConfig struct {
 	// RecordCalls records bridged conversations (RECORD_CALLS); Recordings keeps them.
 	RecordCalls bool
 	Recordings  caller.RecordingStore
+	// SMS receives the SMS status callbacks and lists the SMS sent (nil: the routes answer 404).
+	SMS SMSDesk
 	// OnVoicemail, when set, is told of each new voicemail once it is stored.
 	OnVoicemail func(ctx context.Context, v caller.Voicemail)
 	// OnTranscription, when set, is told of each voicemail transcription once it is stored.
@@ -56,6 +58,10 @@ func (s *server) callerRoutes(e *echo.Echo) {
 	e.POST(PathHours, s.hours)
 	e.POST(PathRecording, s.recordingCallback)
 	e.GET(PathTaskRecordings, s.taskRecordings)
+	if s.Caller.SMS != nil {
+		e.POST(PathSMSStatus, s.smsStatus)
+		e.GET(PathSMS, s.smsList)
+	}
 }
 
 // wait answers the queue's waitUrl: an announcement of the caller's place and expected wait,

@@ -176,6 +176,7 @@ func TestCallerRoutesVerifySignatures(t *testing.T) {
 		"voicemail transcription": waitPath(urls.VoicemailTranscription("%2B1555", "%2B1500", "sales")),
 		"hours":                   waitPath(urls.Hours("UTC", "mon-sun 00:00-24:00", "")),
 		"call recording":          waitPath(urls.CallRecording(testkit.SID("WR"), testkit.SID("WT"))),
+		"sms status":              waitPath(urls.SMSStatus()),
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, withoutDispatcher())
@@ -185,6 +186,8 @@ func TestCallerRoutesVerifySignatures(t *testing.T) {
 				form[k] = v
 			}
 			form.Set("TranscriptionStatus", "completed")
+			form.Set("MessageSid", testkit.SID("SM"))
+			form.Set("MessageStatus", "delivered")
 			good := twiliosig.Sign(authToken, publicBase+target, form)
 			for _, bad := range []string{"", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", twiliosig.Sign("another-token", publicBase+target, form),
 				twiliosig.Sign(authToken, publicBase+target+"&every=60", form), good[:len(good)-1]} {

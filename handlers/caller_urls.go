@@ -25,7 +25,14 @@ const (
 	// (/tasks/WT…/recordings) lists a task's recordings (operator token).
 	PathRecording      = "/recording-callback"
 	PathTaskRecordings = "/tasks/:task/recordings"
+	// PathSMSStatus is the status callback of the SMS afterwards; PathSMS lists them (operator
+	// token).
+	PathSMSStatus = "/sms-status"
+	PathSMS       = "/sms"
 )
+
+// SMSStatus is the status callback of the SMS afterwards (Messages.create's StatusCallback).
+func (u URLs) SMSStatus() string { return u.base + PathSMSStatus + Overrides }
 
 // CallRecording is the recording status callback of the bridged call of a reservation.
 func (u URLs) CallRecording(reservationSID, taskSID string) string {

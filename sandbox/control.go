@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"queuebridge/sandbox/internal/twilioapi"
+	"queuebridge/sandbox/messaging"
 	"queuebridge/sandbox/voice"
 )
 
@@ -80,6 +81,10 @@ func routeList() []string {
 		"GET /sandbox/workers: workers with their activities",
 		"GET /sandbox/timeline/{sid}?after=N: a call's, task's or reservation's story",
 		"GET /sandbox/events?after=N&kind=K: the whole event log",
+		"GET /sandbox/messages: every SMS created, with its status",
+		"PUT /sandbox/messaging/numbers/{number} {\"line_type\"}: mobile (default) or landline",
+		"PUT /sandbox/messaging/opt-outs {\"from\",\"to\",\"opted_out\"}: to replied STOP to from (21610)",
+		"PUT /sandbox/messaging/options {\"landline\"}: reject (21635, default) or attempt (undelivered, 30006)",
 	}
 }
 
@@ -439,4 +444,65 @@ func (s *Sandbox) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	twilioapi.WriteJSON(w, http.StatusOK, page)
+}
+
+func (s *Sandbox) handleListMessages(w http.ResponseWriter, _ *http.Request) {
+	twilioapi.WriteJSON(w, http.StatusOK, map[string]any{"messages": s.msg.Messages()})
+}
+
+func (s *Sandbox) handleMessagingNumber(w http.ResponseWriter, r *http.Request) {
+	number := r.PathValue("number")
+	if !e164(number) {
+		writeControlError(w, http.StatusBadRequest, "messaging number: %q is not an E.164 number (encode + as %%2B)", number)
+		return
+	}
+	var req struct {
+		LineType string `json:"line_type"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "messaging number %s: %v", number, err)
+		return
+	}
+	t := messaging.LineType(req.LineType)
+	if t != messaging.Mobile && t != messaging.Landline {
+		writeControlError(w, http.StatusBadRequest, "messaging number %s: line_type %q: want mobile or landline", number, req.LineType)
+		return
+	}
+	s.msg.SetLineType(number, t)
+	twilioapi.WriteJSON(w, http.StatusOK, map[string]string{"number": number, "line_type": string(t)})
+}
+
+func (s *Sandbox) handleOptOut(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		From     string `json:"from"`
+		To       string `json:"to"`
+		OptedOut *bool  `json:"opted_out"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "opt-out: %v", err)
+		return
+	}
+	if !e164(req.From) || !e164(req.To) || req.OptedOut == nil {
+		writeControlError(w, http.StatusBadRequest, "opt-out: want {\"from\", \"to\": E.164 numbers, \"opted_out\": true or false}")
+		return
+	}
+	s.msg.SetOptedOut(req.From, req.To, *req.OptedOut)
+	twilioapi.WriteJSON(w, http.StatusOK, map[string]any{"from": req.From, "to": req.To, "opted_out": *req.OptedOut})
+}
+
+func (s *Sandbox) handleMessagingOptions(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Landline string `json:"landline"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		writeControlError(w, http.StatusBadRequest, "messaging options: %v", err)
+		return
+	}
+	p := messaging.LandlinePolicy(req.Landline)
+	if p != messaging.LandlineReject && p != messaging.LandlineAttempt {
+		writeControlError(w, http.StatusBadRequest, "messaging options: landline %q: want reject or attempt", req.Landline)
+		return
+	}
+	s.msg.SetLandline(p)
+	twilioapi.WriteJSON(w, http.StatusOK, map[string]string{"landline": string(p)})
 }

@@ -16,6 +16,9 @@ func (s *Sandbox) routes() http.Handler {
 	mux.Handle("/v1/Workspaces/", taskRouter)
 
 	mux.Handle("/2010-04-01/", s.voice.Handler())
+	messages := s.msg.Handler() // more specific than Voice's /2010-04-01/
+	mux.Handle("/2010-04-01/Accounts/{ac}/Messages.json", messages)
+	mux.Handle("/2010-04-01/Accounts/{ac}/Messages/{file}", messages)
 
 	studio := s.studio.Handler()
 	mux.Handle("/v2/", studio)
@@ -50,11 +53,17 @@ func (s *Sandbox) controlRoutes() http.Handler {
 	mux.HandleFunc("GET /sandbox/workers", s.handleListWorkers)
 	mux.HandleFunc("GET /sandbox/timeline/{sid}", s.handleTimeline)
 	mux.HandleFunc("GET /sandbox/events", s.handleEvents)
+	mux.HandleFunc("GET /sandbox/messages", s.handleListMessages)
+	mux.HandleFunc("PUT /sandbox/messaging/numbers/{number}", s.handleMessagingNumber)
+	mux.HandleFunc("PUT /sandbox/messaging/opt-outs", s.handleOptOut)
+	mux.HandleFunc("PUT /sandbox/messaging/options", s.handleMessagingOptions)
 	// Known paths asked with another method: 405 naming the methods, not "no such route".
 	for path, allow := range map[string]string{
 		"/sandbox/calls": "GET, POST", "/sandbox/calls/{sid}": "GET", "/sandbox/personas/{number}": "PUT",
 		"/sandbox/numbers": "POST", "/sandbox/caller-ids": "POST", "/sandbox/voice/webhook-faults": "PUT", "/sandbox/voice/options": "PUT", "/sandbox/taskrouter/options": "PUT", "/sandbox/tasks": "GET", "/sandbox/tasks/{sid}": "GET",
 		"/sandbox/workers": "GET", "/sandbox/timeline/{sid}": "GET", "/sandbox/events": "GET",
+		"/sandbox/messages": "GET", "/sandbox/messaging/numbers/{number}": "PUT", "/sandbox/messaging/opt-outs": "PUT",
+		"/sandbox/messaging/options": "PUT",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)

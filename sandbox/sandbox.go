@@ -3,7 +3,7 @@
 // HTTP server on loopback that the unmodified twilio-go client reaches through TWILIO_API_URL.
 // It plays Twilio's published behaviour only and imports nothing of the bridge.
 //
-// The engines live in sandbox/taskrouter, sandbox/voice and sandbox/studio; this package builds
+// The engines live in sandbox/taskrouter, sandbox/voice, sandbox/studio and sandbox/messaging; this package builds
 // them on one clock, one timeline recorder and one set of credentials, connects TaskRouter and
 // Voice to each other (Enqueue creates tasks, <Dial><Queue> dequeues reservations, canceled
 // tasks release their callers), points Studio's webhook URLs at the server, and adds a control
@@ -24,6 +24,7 @@ import (
 
 	"queuebridge/sandbox/clock"
 	"queuebridge/sandbox/internal/twilioapi"
+	"queuebridge/sandbox/messaging"
 	"queuebridge/sandbox/studio"
 	"queuebridge/sandbox/taskrouter"
 	"queuebridge/sandbox/voice"
@@ -70,6 +71,7 @@ type Sandbox struct {
 	tr     *taskrouter.Engine
 	voice  *voice.Engine
 	studio *studio.Engine
+	msg    *messaging.Engine
 
 	handler http.Handler
 
@@ -130,6 +132,10 @@ func New(cfg Config) (*Sandbox, error) {
 	s.studio = studio.New(studio.Config{
 		Clock: s.clock, Credentials: s.creds, Recorder: s.rec,
 		Logger: s.log.With("engine", "studio"), BaseURL: s.URL,
+	})
+	s.msg = messaging.New(messaging.Config{
+		Clock: s.clock, Credentials: s.creds, Webhooks: hooks, Recorder: s.rec,
+		Logger: s.log.With("engine", "messaging"), OwnsNumber: s.voice.OwnsNumber,
 	})
 	s.voice.SeedNumber(DefaultNumber, DefaultNumberFriendlyName)
 	s.handler = s.routes()
@@ -207,6 +213,7 @@ func (s *Sandbox) Close() error {
 		errs = append(errs, fmt.Errorf("sandbox: hang up calls: %w", err))
 	}
 	s.tr.Close()
+	s.msg.Close()
 	s.hooks.CloseIdleConnections()
 	if srv != nil {
 		if err := srv.Shutdown(ctx); err != nil {
@@ -268,6 +275,10 @@ func (s *Sandbox) TaskRouter() *taskrouter.Engine { return s.tr }
 
 // Voice is the Voice engine, for tests: personas, calls, Settle.
 func (s *Sandbox) Voice() *voice.Engine { return s.voice }
+
+// Messaging is the Messages engine: numbers' line types and opt-outs, landline handling, the
+// messages sent.
+func (s *Sandbox) Messaging() *messaging.Engine { return s.msg }
 
 // Studio is the Studio engine, for tests: flows' executions.
 func (s *Sandbox) Studio() *studio.Engine { return s.studio }

@@ -19,3 +19,9 @@ func TestRecordingConformance(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "q.db"))
 	})
 }
+
+func TestSMSConformance(t *testing.T) {
+	storetest.RunSMS(t, func(t *testing.T) caller.SMSStore {
+		return open(t, filepath.Join(t.TempDir(), "q.db"))
+	})
+}

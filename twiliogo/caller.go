@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 	trapi "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
 	"queuebridge/caller"
@@ -42,4 +43,27 @@ func (c CallerTasks) CancelCallTask(_ context.Context, callSID, reason string) (
 		return sid, fmt.Errorf("cancel task of call %s: %w", callSID, classify("cancel task "+sid, err))
 	}
 	return sid, nil
+}
+
+// Messages implements caller.Messages: Twilio's Message resource (Api.CreateMessage).
+type Messages struct{ API *API }
+
+var _ caller.Messages = Messages{}
+
+// SendSMS creates an SMS from → to with the body and the status callback. A refusal is a
+// *taskrouter.RemoteError with Twilio's error code (21610, 21635, …), so the caller side can
+// tell a number that cannot take SMS.
+func (m Messages) SendSMS(_ context.Context, from, to, body, statusCallback string) (string, string, error) {
+	p := (&api.CreateMessageParams{}).SetFrom(from).SetTo(to).SetBody(body)
+	if statusCallback != "" {
+		p.SetStatusCallback(statusCallback)
+	}
+	msg, err := m.API.Client.Api.CreateMessage(p)
+	if err != nil {
+		return "", "", classify("create message to "+to, err)
+	}
+	if msg.Sid == nil {
+		return "", "", &taskrouter.RemoteError{Kind: taskrouter.Ambiguous, Err: fmt.Errorf("create message to %s: Twilio answered without a message SID", to)}
+	}
+	return *msg.Sid, deref(msg.Status), nil
 }

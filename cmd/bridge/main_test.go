@@ -63,12 +63,16 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"no public url": {map[string]string{"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is not set: with an account it is required"},
 		"token, no account": {map[string]string{"TWILIO_ACCOUNT_SID": ""},
 			"TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not"},
-		"whisper":         {map[string]string{"AGENT_WHISPER": "loud"}, `AGENT_WHISPER "loud": want on or off`},
-		"confirm key":     {map[string]string{"AGENT_CONFIRM_KEY": "12"}, `AGENT_CONFIRM_KEY "12": want one key`},
-		"confirm timeout": {map[string]string{"AGENT_CONFIRM_KEY": "1", "AGENT_CONFIRM_TIMEOUT": "90"}, `AGENT_CONFIRM_TIMEOUT "1m30s"`},
-		"rest count":      {map[string]string{"REST_AFTER_MISSES": "many"}, `REST_AFTER_MISSES "many"`},
-		"rest activity":   {map[string]string{"REST_AFTER_MISSES": "3"}, "REST_ACTIVITY is not set"},
-		"rest cool-down":  {map[string]string{"REST_AFTER_MISSES": "3", "REST_ACTIVITY": "Resting", "REST_COOLDOWN": "later"}, `REST_COOLDOWN "later"`},
+		"whisper":          {map[string]string{"AGENT_WHISPER": "loud"}, `AGENT_WHISPER "loud": want on or off`},
+		"confirm key":      {map[string]string{"AGENT_CONFIRM_KEY": "12"}, `AGENT_CONFIRM_KEY "12": want one key`},
+		"confirm timeout":  {map[string]string{"AGENT_CONFIRM_KEY": "1", "AGENT_CONFIRM_TIMEOUT": "90"}, `AGENT_CONFIRM_TIMEOUT "1m30s"`},
+		"rest count":       {map[string]string{"REST_AFTER_MISSES": "many"}, `REST_AFTER_MISSES "many"`},
+		"rest activity":    {map[string]string{"REST_AFTER_MISSES": "3"}, "REST_ACTIVITY is not set"},
+		"rest cool-down":   {map[string]string{"REST_AFTER_MISSES": "3", "REST_ACTIVITY": "Resting", "REST_COOLDOWN": "later"}, `REST_COOLDOWN "later"`},
+		"sms threshold":    {map[string]string{"SMS_TEXT": "Thanks", "SMS_ABANDONED_AFTER": "a while"}, `SMS_ABANDONED_AFTER "a while"`},
+		"sms time zone":    {map[string]string{"SMS_TEXT": "Thanks", "SMS_TIME_ZONE": "Mars/Olympus"}, `SMS_TIME_ZONE "Mars/Olympus": want an IANA time zone`},
+		"sms without text": {map[string]string{"SMS_ABANDONED_AFTER": "60"}, "SMS_ABANDONED_AFTER is set but SMS_TEXT is not"},
+		"sms too long":     {map[string]string{"SMS_TEXT": strings.Repeat("x", 1601)}, "SMS_TEXT is 1601 characters long"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"queuebridge/caller"
 	"queuebridge/handlers"
 	"queuebridge/internal/config"
 	"queuebridge/metrics"
@@ -46,6 +47,8 @@ type build struct {
 	limits        ServerLimits
 	// sandbox: the bridge plays against the built-in sandbox (the operator page opens on loopback).
 	sandbox bool
+	// smsNow is the clock of the SMS afterwards (nil: time.Now).
+	smsNow func() time.Time
 }
 
 // WithoutStartupChecks skips reading the workspace at start (the timing check, activity names):
@@ -81,6 +84,8 @@ type App struct {
 	Operator *operator.Model
 	// listAgents lists the workspace's workers for the operator page (nil: not at start-up).
 	listAgents func(context.Context) ([]operator.Agent, error)
+	// sms sends the SMS afterwards; Close drains it before the store closes.
+	sms *caller.SMSSender
 }
 
 // New opens the store, checks the configuration against Twilio (the timing check, activity
@@ -112,9 +117,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	m := metrics.New(db.PendingJobs)
 	hooks := m.Hooks()
 	page, pageRoutes := b.operatorPage(cfg)
-	var onEvent func(taskrouter.Event)
+	sms := newSMSSender(cfg, tw, db, b.logger, b.smsNow)
+	onEvent := sms.TaskEvent // a caller who hung up after SMS_ABANDONED_AFTER
 	if page != nil {
-		hooks.Transition, onEvent = page.Transition, page.Observe
+		hooks.Transition = page.Transition
+		onEvent = func(e taskrouter.Event) { page.Observe(e); sms.TaskEvent(e) }
 		hooks.Misses = page.SetMissedCalls // REST_AFTER_MISSES's count, when on
 	}
 	if b.wrapHooks != nil {
@@ -122,6 +129,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	}
 	bridge, err := taskrouter.NewBridge(db, tw, tw, o, hooks)
 	if err != nil {
+		_ = sms.Close(ctx)
 		db.Close()
 		return nil, config.OptionError(err)
 	}
@@ -129,14 +137,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		Bridge: bridge, AuthToken: cfg.Twilio.AuthToken, PublicBaseURL: cfg.PublicBaseURL,
 		Ready: db.Ping, Logger: b.logger, Metrics: m.Handler(), Observe: m.Observe,
 		Operator: pageRoutes, OnEvent: onEvent,
-		Caller: callerConfig(cfg, tw, db, page),
+		Caller: callerConfig(cfg, tw, db, page, sms),
 	})
 	var handler http.Handler = h
 	if b.middleware != nil {
 		handler = b.middleware(h)
 	}
 	a := &App{Config: cfg, Bridge: bridge, Store: db, Metrics: m, Handler: handler, log: b.logger, reconcile: b.reconcile,
-		limits: b.limits.withDefaults(DefaultServerLimits()), Operator: page}
+		limits: b.limits.withDefaults(DefaultServerLimits()), Operator: page, sms: sms}
 	if page != nil && !b.skipChecks {
 		a.listAgents = func(ctx context.Context) ([]operator.Agent, error) {
 			workers, err := tw.Workers(ctx, cfg.WorkspaceSID)
@@ -381,5 +389,13 @@ func (a *App) janitor(ctx context.Context) {
 	}
 }
 
-// Close releases the store; call it after Serve returned.
-func (a *App) Close() error { return a.Store.Close() }
+// Close sends the SMS still queued (at most shutdownGrace) and releases the store; call it after
+// Serve returned.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := a.sms.Close(ctx); err != nil {
+		a.log.Warn("closing", "err", err)
+	}
+	return a.Store.Close()
+}

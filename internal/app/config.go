@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"queuebridge/caller"
 	"queuebridge/internal/config"
 	"queuebridge/operator"
 	"queuebridge/taskrouter"
@@ -36,6 +37,8 @@ type Config struct {
 	RecordCalls bool
 	// Operator configures the live operator page.
 	Operator OperatorConfig
+	// SMS configures the SMS afterwards (SMS_TEXT, SMS_ABANDONED_AFTER, SMS_TIME_ZONE).
+	SMS caller.SMSSettings
 }
 
 // OperatorConfig configures the live operator page (GET /operator).
@@ -84,6 +87,7 @@ func LoadConfig(env config.Env) (Config, error) {
 	}
 	c.RestActivity, c.ReturnActivity = loadRest(env, &p, &c.Options)
 	c.RecordCalls = env.Bool(&p, "RECORD_CALLS", false)
+	c.SMS = loadSMS(env, &p)
 	if c.Sandbox() {
 		noSilentSandbox(env, &p)
 	}
@@ -152,6 +156,33 @@ func loadRest(env config.Env, p *config.Problems, o *taskrouter.Options) (rest, 
 		back = ""
 	}
 	return rest, back
+}
+
+// loadSMS reads the SMS afterwards: SMS_TEXT turns it on; SMS_ABANDONED_AFTER (seconds, or a
+// duration) adds callers who hung up after waiting that long; SMS_TIME_ZONE (IANA) is the zone
+// of the day of "once a day".
+func loadSMS(env config.Env, p *config.Problems) caller.SMSSettings {
+	s := caller.SMSSettings{Text: env("SMS_TEXT"), Location: time.UTC}
+	s.AbandonedAfter = env.Duration(p, "SMS_ABANDONED_AFTER", time.Second, 0)
+	if tz := env("SMS_TIME_ZONE"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			p.Add("SMS_TIME_ZONE %q: want an IANA time zone such as Europe/Paris or America/New_York", tz)
+		} else {
+			s.Location = loc
+		}
+	}
+	if s.Text == "" {
+		for _, name := range []string{"SMS_ABANDONED_AFTER", "SMS_TIME_ZONE"} {
+			if env(name) != "" {
+				p.Add("%s is set but SMS_TEXT is not: set SMS_TEXT (the message) to send the SMS afterwards, or unset %s", name, name)
+			}
+		}
+	}
+	if err := s.Validate(); err != nil {
+		p.Add("%v", err)
+	}
+	return s
 }
 
 // noURLs stands in for the URL builder while the options are only validated.

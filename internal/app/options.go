@@ -33,3 +33,7 @@ func WithReconcile(every, pace time.Duration) Option {
 func WithMiddleware(wrap func(http.Handler) http.Handler) Option {
 	return func(b *build) { b.middleware = wrap }
 }
+
+// WithSMSClock sets the clock of the SMS afterwards' days (default time.Now): tests move it to
+// the next day.
+func WithSMSClock(now func() time.Time) Option { return func(b *build) { b.smsNow = now } }

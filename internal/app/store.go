@@ -17,6 +17,7 @@ type Store interface {
 	taskrouter.Store
 	caller.VoicemailStore
 	caller.RecordingStore
+	caller.SMSStore
 	Close() error
 }
 

@@ -82,3 +82,11 @@ func (e *Engine) listCallerIDs(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	twilioapi.List2010(w, r, "outgoing_caller_ids", items)
 }
+
+// OwnsNumber reports whether phone is one of the account's phone numbers (an
+// IncomingPhoneNumber): what Messaging accepts as a From.
+func (e *Engine) OwnsNumber(phone string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.numberByPhoneLocked(phone) != nil
+}

@@ -68,3 +68,15 @@ func hex32(n int) string {
 	}
 	return string(b)
 }
+
+func TestSMSConformance(t *testing.T) {
+	storetest.RunSMS(t, func(t *testing.T) caller.SMSStore { return open(t, pgtest.Schema(t)) })
+}
+
+// Two replicas (two pools on one schema) claim one caller's SMS at once: one claim wins.
+func TestSMSSharedBetweenReplicas(t *testing.T) {
+	storetest.RunSMSShared(t, func(t *testing.T) (caller.SMSStore, caller.SMSStore) {
+		url := pgtest.Schema(t)
+		return open(t, url), open(t, url)
+	})
+}

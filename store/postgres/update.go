@@ -17,6 +17,8 @@ const (
 	lockTask        int32 = 2
 	lockWorker      int32 = 3
 	lockVoicemail   int32 = 4
+	// lockSMS serializes the claims of one number's SMS and its marking as unreachable.
+	lockSMS int32 = 5
 )
 
 // maxTaskMoves bounds how often UpdateReservation follows a reservation that an update of
