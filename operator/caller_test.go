@@ -17,7 +17,6 @@ func voicemail(sid string, at time.Time) qbcaller.Voicemail {
 		RecordingURL: "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + sid, Duration: 7 * time.Second, ReceivedAt: at}
 }
 
-
 func recordingSID(i int) string { return "RE0000000000000000000000000000000" + string(rune('0'+i)) }
 
 // A voicemail shows up once, masked, newest first; its transcription fills the row when it

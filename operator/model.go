@@ -58,20 +58,20 @@ type Model struct {
 	opts ModelOptions
 	mask func(string) string
 
-	mu       sync.Mutex
-	calls    map[string]*call  // task SID → a caller waiting or talking
-	legs     map[string]*leg   // reservation SID → a live or recently ended leg
-	ended    []string          // ended legs, oldest first (at most Recent)
-	agents   map[string]*agent // worker SID → agent
-	recent   []OutcomeRow      // newest first (at most Recent)
+	mu     sync.Mutex
+	calls  map[string]*call  // task SID → a caller waiting or talking
+	legs   map[string]*leg   // reservation SID → a live or recently ended leg
+	ended  []string          // ended legs, oldest first (at most Recent)
+	agents map[string]*agent // worker SID → agent
+	recent []OutcomeRow      // newest first (at most Recent)
 	// voicemails and recordings: newest first (at most Recent each).
 	voicemails []VoicemailRow
 	recordings []RecordingRow
-	finished map[string]bool   // tasks over
-	order    []string          // finished, oldest first
-	counters Counters
-	subs     map[*stream]struct{}
-	closed   bool
+	finished   map[string]bool // tasks over
+	order      []string        // finished, oldest first
+	counters   Counters
+	subs       map[*stream]struct{}
+	closed     bool
 	// The patch budget (a token bucket) and the coalescing past it (stream.go).
 	tokens     float64
 	refilled   time.Time
