@@ -23,7 +23,7 @@ const (
 	// burst of twice as many); past it the model coalesces: changes are held and every page is
 	// sent one snapshot every CoalesceEvery instead, encoded once for all. A page for people
 	// needs no more, and the bridge's webhooks then pay for no page at all.
-	DefaultPatchRate     = 50
+	DefaultPatchRate     = 10
 	DefaultCoalesceEvery = 2 * time.Second
 	// DefaultMaxStreams bounds the pages open at once.
 	DefaultMaxStreams = 256
