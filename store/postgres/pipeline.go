@@ -73,12 +73,8 @@ func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, even
 			b.Queue(`INSERT INTO events (sid, at) VALUES ($1, $2) ON CONFLICT (sid) DO NOTHING`, eventSID, millis(db.now()))
 		}
 		b.Queue(`SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockReservation, db.key32(sid))
-		if taskSID != "" {
-			b.Queue(`SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockTask, db.key32(taskSID))
-			b.Queue(`SELECT reason FROM canceled_tasks WHERE task_sid = $1`, taskSID)
-		}
-		b.Queue(`SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid)
-		snap, err := readFirstBatch(ctx, conn, b, sid, taskSID, eventSID, &dup)
+		db.queueSnapshot(b, sid, taskSID, taskSID != "")
+		snap, err := readFirstBatch(conn.SendBatch(ctx, b), sid, taskSID, eventSID, &dup)
 		if err != nil {
 			return err
 		}
@@ -124,84 +120,38 @@ func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, even
 	return out, dup, err
 }
 
-// readFirstBatch sends the first batch and reads its results in order: the snapshot under the
-// locks, and whether the event was a duplicate.
-func readFirstBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, sid, taskSID, eventSID string, dup *bool) (taskrouter.Snapshot, error) {
-	br := conn.SendBatch(ctx, b)
+// readFirstBatch reads the first batch's results in order: BEGIN, the event's insert (whether it
+// was a duplicate), the reservation's lock, then the snapshot (queueSnapshot).
+func readFirstBatch(br pgx.BatchResults, sid, taskSID, eventSID string, dup *bool) (taskrouter.Snapshot, error) {
 	defer br.Close()
-	var snap taskrouter.Snapshot
 	if _, err := br.Exec(); err != nil {
-		return snap, fmt.Errorf("beginning the update of reservation %s: %w", sid, err)
+		return taskrouter.Snapshot{}, fmt.Errorf("beginning the update of reservation %s: %w", sid, err)
 	}
 	if eventSID != "" {
 		tag, err := br.Exec()
 		if err != nil {
-			return snap, fmt.Errorf("recording event %s: %w", eventSID, err)
+			return taskrouter.Snapshot{}, fmt.Errorf("recording event %s: %w", eventSID, err)
 		}
 		*dup = tag.RowsAffected() == 0
 	}
 	if _, err := br.Exec(); err != nil {
-		return snap, fmt.Errorf("locking %s: %w", sid, err)
+		return taskrouter.Snapshot{}, fmt.Errorf("locking %s: %w", sid, err)
 	}
-	if taskSID != "" {
-		if _, err := br.Exec(); err != nil {
-			return snap, fmt.Errorf("locking %s: %w", taskSID, err)
-		}
-		err := br.QueryRow().Scan(&snap.TaskCanceled)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return snap, fmt.Errorf("reading the cancel of task %s: %w", taskSID, err)
-		}
-	}
-	r, err := scanReservation(br.QueryRow())
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return snap, fmt.Errorf("reading reservation %s: %w", sid, err)
-	default:
-		snap.Reservation, snap.Found = r, true
-	}
-	return snap, br.Close()
+	return readSnapshot(br, sid, taskSID, taskSID != "")
 }
 
-// relock locks the task the stored reservation names and reads the snapshot again under it, in
-// one batch, following the reservation if it moved meanwhile (at most maxTaskMoves times).
-func (db *DB) relock(ctx context.Context, conn *pgxpool.Conn, sid, given, stored string) (taskrouter.Snapshot, error) {
-	locked := map[string]bool{}
-	if given != "" {
-		locked[given] = true
+// queueSnapshot queues the reads of a snapshot under task's lock: the lock (when lock is set),
+// the reservation, and the task's cancel.
+func (db *DB) queueSnapshot(b *pgx.Batch, sid, task string, lock bool) {
+	if lock {
+		b.Queue(`SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockTask, db.key32(task))
 	}
-	task := stored
-	for range maxTaskMoves {
-		b := &pgx.Batch{}
-		lock := task != "" && !locked[task]
-		if lock {
-			b.Queue(`SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockTask, db.key32(task))
-		}
-		b.Queue(`SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid)
-		b.Queue(`SELECT reason FROM canceled_tasks WHERE task_sid = $1`, task)
-		snap, err := readRelock(conn.SendBatch(ctx, b), sid, task, lock)
-		if err != nil {
-			return snap, err
-		}
-		locked[task] = true
-		now := given // the task the snapshot belongs to
-		if snap.Found {
-			now = snap.Reservation.TaskSID
-		}
-		switch {
-		case now == task:
-			return snap, nil
-		case now == "": // not stored, and no task given
-			snap.TaskCanceled = ""
-			return snap, nil
-		}
-		task = now // moved while it was read (or not stored any more): read again under its task
-	}
-	return taskrouter.Snapshot{}, fmt.Errorf("reservation %s: moved between tasks %d times while it was being updated", sid, maxTaskMoves)
+	b.Queue(`SELECT `+resSQL.columns+` FROM reservations WHERE sid = $1`, sid)
+	b.Queue(`SELECT reason FROM canceled_tasks WHERE task_sid = $1`, task)
 }
 
-// readRelock reads relock's batch: the reservation and the cancel of task, read under its lock.
-func readRelock(br pgx.BatchResults, sid, task string, locked bool) (taskrouter.Snapshot, error) {
+// readSnapshot reads what queueSnapshot queued, and closes the batch.
+func readSnapshot(br pgx.BatchResults, sid, task string, locked bool) (taskrouter.Snapshot, error) {
 	defer br.Close()
 	var snap taskrouter.Snapshot
 	if locked {
@@ -221,4 +171,37 @@ func readRelock(br pgx.BatchResults, sid, task string, locked bool) (taskrouter.
 		return snap, fmt.Errorf("reading the cancel of task %s: %w", task, err)
 	}
 	return snap, br.Close()
+}
+
+// relock locks the task the stored reservation names and reads the snapshot again under it, in
+// one batch, following the reservation if it moved meanwhile (at most maxTaskMoves times).
+func (db *DB) relock(ctx context.Context, conn *pgxpool.Conn, sid, given, stored string) (taskrouter.Snapshot, error) {
+	locked := map[string]bool{}
+	if given != "" {
+		locked[given] = true
+	}
+	task := stored
+	for range maxTaskMoves {
+		b := &pgx.Batch{}
+		lock := task != "" && !locked[task]
+		db.queueSnapshot(b, sid, task, lock)
+		snap, err := readSnapshot(conn.SendBatch(ctx, b), sid, task, lock)
+		if err != nil {
+			return snap, err
+		}
+		locked[task] = true
+		now := given // the task the snapshot belongs to
+		if snap.Found {
+			now = snap.Reservation.TaskSID
+		}
+		switch {
+		case now == task:
+			return snap, nil
+		case now == "": // not stored, and no task given
+			snap.TaskCanceled = ""
+			return snap, nil
+		}
+		task = now // moved while it was read (or not stored any more): read again under its task
+	}
+	return taskrouter.Snapshot{}, fmt.Errorf("reservation %s: moved between tasks %d times while it was being updated", sid, maxTaskMoves)
 }
