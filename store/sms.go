@@ -75,10 +75,10 @@ func (db *DB) UpdateSMSStatus(ctx context.Context, messageSID, to, status string
 	var out caller.SMS
 	var found bool
 	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		key, err := smsKey(ctx, tx.QueryRowContext(ctx, `SELECT to_number, day FROM sms_sent WHERE message_sid = ?
-			UNION ALL SELECT to_number, day FROM (SELECT to_number, day FROM sms_sent
-				WHERE message_sid = '' AND to_number = ? AND status IN (?, ?) ORDER BY created_at DESC LIMIT 1)
-			LIMIT 1`, messageSID, to, caller.SMSClaimed, caller.SMSUnknown))
+		// The row with this SID, else the newest claim to this number still without one.
+		key, err := smsKey(ctx, tx.QueryRowContext(ctx, `SELECT to_number, day FROM sms_sent
+			WHERE message_sid = ?1 OR (message_sid = '' AND to_number = ?2 AND status IN (?3, ?4))
+			ORDER BY (message_sid = ?1) DESC, created_at DESC LIMIT 1`, messageSID, to, caller.SMSClaimed, caller.SMSUnknown))
 		if err != nil || key == [2]string{} {
 			return err
 		}

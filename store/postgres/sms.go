@@ -78,9 +78,10 @@ func (db *DB) UpdateSMSStatus(ctx context.Context, messageSID, to, status string
 	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		out, found = caller.SMS{}, false
 		var key [2]string
-		err := tx.QueryRow(ctx, `(SELECT to_number, day FROM sms_sent WHERE message_sid = $1 LIMIT 1)
-			UNION ALL (SELECT to_number, day FROM sms_sent WHERE message_sid = '' AND to_number = $2 AND status IN ($3, $4)
-				ORDER BY created_at DESC LIMIT 1) LIMIT 1`, messageSID, to, caller.SMSClaimed, caller.SMSUnknown).Scan(&key[0], &key[1])
+		// The row with this SID, else the newest claim to this number still without one.
+		err := tx.QueryRow(ctx, `SELECT to_number, day FROM sms_sent
+			WHERE message_sid = $1 OR (message_sid = '' AND to_number = $2 AND status IN ($3, $4))
+			ORDER BY (message_sid = $1) DESC, created_at DESC LIMIT 1`, messageSID, to, caller.SMSClaimed, caller.SMSUnknown).Scan(&key[0], &key[1])
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
