@@ -208,8 +208,9 @@ type SMSSenderConfig struct {
 	Logger         *slog.Logger
 	// Now is the clock of the days (time.Now when nil).
 	Now func() time.Time
-	// QueueSize bounds the triggers waiting for the worker (default 256); SendTimeout bounds a
-	// create (default 10 s).
+	// QueueSize bounds the triggers waiting for the worker (default 256); SendTimeout is the
+	// context a create gets (default 10 s). The twilio-go adapter cannot pass a context on
+	// (twilio-go takes none): there its HTTP client's timeout is what bounds a create.
 	QueueSize   int
 	SendTimeout time.Duration
 }
