@@ -27,6 +27,9 @@ const (
 	DefaultCoalesceEvery = 2 * time.Second
 	// DefaultMaxStreams bounds the pages open at once.
 	DefaultMaxStreams = 256
+	// spreadGroup pages get a coalesced snapshot at once, a group every spreadEvery (stream.go).
+	spreadGroup = 16
+	spreadEvery = 20 * time.Millisecond
 	// streamBuffer is how many patches a page may lag behind before it is resynchronised.
 	streamBuffer = 256
 	// finishedMemory is how many ended tasks are remembered, so that a late or repeated event

@@ -95,16 +95,21 @@ func (m *Model) publish(p *Patch) {
 	m.sendAll(sseEvent("patch", data))
 }
 
-// sendAll queues msg for every page; a page whose queue is full is marked behind.
+// sendAll queues msg for every page.
 func (m *Model) sendAll(msg []byte) {
 	for s := range m.subs {
+		m.sendTo(s, msg)
+	}
+}
+
+// sendTo queues msg for one page; a page whose queue is full is marked behind.
+func (m *Model) sendTo(s *stream, msg []byte) {
+	select {
+	case s.msgs <- msg:
+	default:
 		select {
-		case s.msgs <- msg:
+		case s.behind <- struct{}{}:
 		default:
-			select {
-			case s.behind <- struct{}{}:
-			default:
-			}
 		}
 	}
 }
@@ -131,14 +136,34 @@ func (m *Model) flush() {
 	}
 	m.suppressed = 0
 	snap := m.snapshotLocked()
+	pages := make([]*stream, 0, len(m.subs))
+	for s := range m.subs {
+		pages = append(pages, s)
+	}
 	m.mu.Unlock()
-	msg := snapshotEvent(snap)
+	m.spread(snapshotEvent(snap), pages)
+}
+
+// spread sends msg to the pages spreadGroup at a time, a group every spreadEvery, so that a
+// coalesced snapshot (the largest message, to every page at once) does not take both cores
+// from the webhooks in one burst; then it ends the flush. The model stays coalescing until the
+// last group is sent, so no patch overtakes a page's snapshot.
+func (m *Model) spread(msg []byte, pages []*stream) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return
 	}
-	m.sendAll(msg)
+	n := min(len(pages), spreadGroup)
+	for _, s := range pages[:n] {
+		if _, open := m.subs[s]; open {
+			m.sendTo(s, msg)
+		}
+	}
+	if rest := pages[n:]; len(rest) > 0 {
+		m.flushes = time.AfterFunc(spreadEvery, func() { m.spread(msg, rest) })
+		return
+	}
 	if m.suppressed > 0 {
 		m.flushes = time.AfterFunc(m.opts.CoalesceEvery, m.flush)
 		return

@@ -142,3 +142,67 @@ func TestDrainJoinsQueuedMessagesWithoutTouchingThem(t *testing.T) {
 	assert.Equal(t, make([]byte, len(spare)), spare, "nothing was written past the shared message (other pages read it)")
 	assert.Equal(t, string(first), string(drain(first, msgs)), "nothing queued: the message alone")
 }
+
+// A coalesced snapshot goes out spreadGroup pages at a time; until the last group has it, the
+// model keeps coalescing, so no page gets a patch before its snapshot, however many changes
+// come in meanwhile.
+func TestACoalescedSnapshotIsSpreadAndNoPatchOvertakesIt(t *testing.T) {
+	m := NewModel(ModelOptions{MaxRows: 1000, PatchRate: 1, CoalesceEvery: 10 * time.Millisecond})
+	t.Cleanup(m.Close)
+	pages := make([]*stream, 3*spreadGroup+1)
+	for i := range pages {
+		s, _, err := m.subscribe()
+		require.NoError(t, err)
+		pages[i] = s
+	}
+	for i := range 5 {
+		waiting(m, i) // two patches (the burst), then held
+	}
+	snapshotted := func(s *stream) bool {
+		for _, msg := range queued(m, s) {
+			if strings.HasPrefix(string(msg), "event: snapshot") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 5; ; i++ {
+		all := true
+		for _, s := range pages {
+			all = all && snapshotted(s)
+		}
+		if all {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "every page gets the coalesced snapshot")
+		m.mu.Lock()
+		m.tokens = 10 // budget to spare: only coalescing may hold a change back
+		m.mu.Unlock()
+		waiting(m, i) // changes keep coming while the snapshot is spread
+		time.Sleep(time.Millisecond)
+	}
+	for i, s := range pages {
+		var kinds []string
+		for _, msg := range queued(m, s) {
+			kind, _, _ := strings.Cut(strings.TrimPrefix(string(msg), "event: "), "\n")
+			kinds = append(kinds, kind)
+		}
+		require.GreaterOrEqual(t, len(kinds), 3, "page %d", i)
+		assert.Equal(t, []string{"patch", "patch", "snapshot"}, kinds[:3], "page %d: the burst's patches, then the snapshot, nothing between", i)
+	}
+}
+
+// queued returns the messages waiting in a stream's queue, leaving them there (under the
+// model's lock, which every send holds, so none comes in between).
+func queued(m *Model, s *stream) [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]byte
+	for range len(s.msgs) {
+		msg := <-s.msgs
+		out = append(out, msg)
+		s.msgs <- msg
+	}
+	return out
+}
