@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"queuebridge/internal/fifo"
 	"queuebridge/taskrouter"
 )
 
@@ -70,6 +71,9 @@ type server struct {
 	Config
 	signer  *signer
 	sigWarn warnLimiter
+	// rendered holds the agent leg's recent TwiML answers (twiml.go): a retried request gets
+	// the same bytes without rendering them again.
+	rendered *fifo.Cache[renderKey, []byte]
 }
 
 // New returns the HTTP server with every route (see routes.go).
@@ -80,7 +84,8 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{Config: cfg, signer: newSigner(cfg.AuthToken, strings.TrimRight(cfg.PublicBaseURL, "/"))}
+	s := &server{Config: cfg, signer: newSigner(cfg.AuthToken, strings.TrimRight(cfg.PublicBaseURL, "/")),
+		rendered: fifo.New[renderKey, []byte](renderedSize, renderedAge)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -194,11 +199,17 @@ func (s *server) twimlResponse(c echo.Context, ins taskrouter.Instruction, leg l
 	if s.Caller != nil && s.Caller.RecordCalls {
 		recordingCallback = NewURLs(s.PublicBaseURL).CallRecording(leg.reservation, leg.task)
 	}
-	xml, err := renderTwiML(ins, recordingCallback)
-	if err != nil {
-		return err
+	key := renderKey{ins, recordingCallback}
+	xml, ok := s.rendered.Get(key)
+	if !ok {
+		out, err := renderTwiML(ins, recordingCallback)
+		if err != nil {
+			return err
+		}
+		xml = []byte(out)
+		s.rendered.Put(key, xml)
 	}
-	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(xml))
+	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", xml)
 }
 
 // agentConfirm answers the confirmation Gather's action: the agent's key, or none.

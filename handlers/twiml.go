@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twilio/twilio-go/twiml"
 
@@ -15,6 +16,20 @@ import (
 func RenderTwiML(ins taskrouter.Instruction) (string, error) {
 	return renderTwiML(ins, "")
 }
+
+// renderKey is what an agent leg's TwiML is rendered from.
+type renderKey struct {
+	ins               taskrouter.Instruction
+	recordingCallback string
+}
+
+// The agent leg's answers are kept, rendered, for as long as Twilio may retry the request that
+// got them (about 15 s with the overrides' ct=2000, rt=4000, rc=3; twice that here), at most
+// renderedSize of them (about 1 KiB each): a retried request is answered with the same bytes.
+const (
+	renderedAge  = 30 * time.Second
+	renderedSize = 32768
+)
 
 // RecordedDial is how a recorded conversation is recorded: from the answer, one channel per leg.
 const RecordedDial = "record-from-answer-dual"

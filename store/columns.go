@@ -167,6 +167,31 @@ func scanReservation(row scanner) (taskrouter.Reservation, error) {
 	return r, err
 }
 
+// asStored is the row a read returns after r was stored over stored (whose fixed columns the
+// statement left alone; stored == r for a new row): r's values as the columns hold them (times
+// to the millisecond, in UTC), and nothing of r the table does not hold. False for a column of a
+// kind it cannot copy (TestTheCacheHoldsWhatAReadReturns fails first).
+func asStored(r, stored *taskrouter.Reservation) (taskrouter.Reservation, bool) {
+	var out taskrouter.Reservation
+	for _, c := range reservationColumns {
+		from := r
+		if c.flags&colFixed != 0 {
+			from = stored
+		}
+		switch d := c.dest(&out).(type) {
+		case *string:
+			// A copy: r's strings may be slices of a whole webhook's body, which the cache
+			// would otherwise keep alive.
+			*d = strings.Clone(c.value(from).(string))
+		case *millisTime:
+			*d = millisTime(fromMillis(c.value(from).(int64)))
+		default:
+			return out, false
+		}
+	}
+	return out, true
+}
+
 // millisTime scans a column of Unix milliseconds into a time.Time (UTC, 0 being the zero time).
 type millisTime time.Time
 

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"queuebridge/internal/fifo"
 	"queuebridge/taskrouter"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -49,6 +50,8 @@ type DB struct {
 
 	log    *slog.Logger
 	health health // durability checks (health.go)
+	// cache holds the reservations this process committed last (cache.go); nil: off.
+	cache *fifo.Cache[string, taskrouter.Reservation]
 }
 
 var _ taskrouter.Store = (*DB)(nil)
@@ -106,7 +109,7 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	read.SetMaxOpenConns(4)
 	db := &DB{write: write, read: read, now: now, durable: true, unlock: unlock,
 		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{}),
-		log: slog.Default(), health: health{path: path, every: probeEvery}}
+		log: slog.Default(), health: health{path: path, every: probeEvery}, cache: newCache()}
 	for _, o := range opts {
 		o(db)
 	}
@@ -191,6 +194,14 @@ type scanner interface{ Scan(dest ...any) error }
 
 // Reservation returns the stored reservation or taskrouter.ErrNotFound.
 func (db *DB) Reservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
+	if r, ok := db.cachedReservation(sid); ok {
+		return r, nil
+	}
+	return db.readReservation(ctx, sid)
+}
+
+// readReservation is Reservation from the file, without the cache.
+func (db *DB) readReservation(ctx context.Context, sid string) (taskrouter.Reservation, error) {
 	r, err := scanReservation(db.r.reservation.QueryRowContext(context.WithoutCancel(ctx), sid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, taskrouter.ErrNotFound
@@ -354,15 +365,20 @@ func (db *DB) queueJobs(ctx context.Context, tx *sql.Tx, jobs []taskrouter.Job, 
 
 // save writes r with the cheapest statement that will do, given the snapshot it was decided from.
 func (db *DB) save(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, r *taskrouter.Reservation) error {
-	if !snap.Found || r.SID != snap.Reservation.SID {
-		return db.upsertReservation(ctx, tx, r)
+	if !snap.Found {
+		return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r, r) // a new row: r's fixed columns
+	}
+	if r.SID != snap.Reservation.SID {
+		return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r, nil) // fixed columns unknown
 	}
 	// A copy, so that only this path pays for the heap allocation sameRow's pointer costs.
 	old := snap.Reservation
 	if sameRow(&old, r) {
-		return db.updateState(ctx, tx, r)
+		// Stored in this transaction with its task and call unchanged: the indexes are left alone.
+		return db.storeReservation(ctx, tx, db.w.updateState, resSQL.updateState, r, &old)
 	}
-	return db.updateReservation(ctx, tx, r)
+	// Stored in this transaction: a plain UPDATE, cheaper than the upsert.
+	return db.storeReservation(ctx, tx, db.w.update, resSQL.update, r, &old)
 }
 
 // seen records eventSID and reports whether it was recorded before.
@@ -399,26 +415,12 @@ func (db *DB) canceledReason(ctx context.Context, tx *sql.Tx, taskSID string) (s
 	return reason, err
 }
 
-// updateState stores a reservation read in this transaction whose task and call are unchanged:
-// the indexes on them are left alone.
-func (db *DB) updateState(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.updateState, resSQL.updateState, r)
-}
-
-// updateReservation stores a reservation read in this transaction: a plain UPDATE, cheaper than
-// the upsert.
-func (db *DB) updateReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.update, resSQL.update, r)
-}
-
-func (db *DB) upsertReservation(ctx context.Context, tx *sql.Tx, r *taskrouter.Reservation) error {
-	return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r)
-}
-
-// storeReservation runs s, prepared from b, with r's values.
-func (db *DB) storeReservation(ctx context.Context, tx *sql.Tx, s *sql.Stmt, b boundStmt, r *taskrouter.Reservation) error {
+// storeReservation runs s, prepared from b, with r's values; the row's fixed columns are then
+// those of stored (nil: not known, and the cache forgets the row).
+func (db *DB) storeReservation(ctx context.Context, tx *sql.Tx, s *sql.Stmt, b boundStmt, r, stored *taskrouter.Reservation) error {
 	if _, err := db.txStmt(ctx, tx, s).ExecContext(ctx, b.args(r)...); err != nil {
 		return fmt.Errorf("storing reservation %s: %w", r.SID, err)
 	}
+	db.noteWritten(ctx, r, stored)
 	return nil
 }

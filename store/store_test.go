@@ -33,6 +33,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The same suite with every read querying the file (cache.go off).
+func TestConformanceWithoutCache(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) taskrouter.Store {
+		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), nil, WithoutCache())
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
 func create(state taskrouter.State, jobs ...taskrouter.Job) taskrouter.UpdateFunc {
 	return func(s taskrouter.Snapshot) (taskrouter.Change, error) {
 		if s.Found {

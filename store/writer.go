@@ -31,6 +31,8 @@ type writeOp struct {
 	lazy bool
 	err  error
 	done chan error
+	// written are the reservations this write stored, for the cache once committed (cache.go).
+	written []written
 }
 
 // errClosed answers writes sent after Close.
@@ -94,6 +96,7 @@ func (db *DB) writer() {
 // is acknowledged that is not durable.
 func (db *DB) commit(batch []*writeOp) {
 	answer := func(err error) {
+		db.cacheWritten(batch, err == nil)
 		for _, op := range batch {
 			if op.err == nil {
 				op.err = err
@@ -167,7 +170,7 @@ func (db *DB) runBatch(tx *sql.Tx, batch []*writeOp) (int, error) {
 		if op.err = op.ctx.Err(); op.err != nil {
 			continue
 		}
-		ctx := context.WithoutCancel(op.ctx)
+		ctx := context.WithValue(context.WithoutCancel(op.ctx), writeOpKey{}, op)
 		if savepoints {
 			if _, err := db.txStmt(ctx, tx, db.w.savepoint).ExecContext(ctx); err != nil {
 				db.noteFault(err)
