@@ -52,6 +52,8 @@ type DB struct {
 	health health // durability checks (health.go)
 	// cache holds the reservations this process committed last (cache.go); nil: off.
 	cache *fifo.Cache[string, taskrouter.Reservation]
+	// queued ticks when a commit queued jobs (signal.go).
+	queued chan struct{}
 }
 
 var _ taskrouter.Store = (*DB)(nil)
@@ -109,7 +111,8 @@ func Open(ctx context.Context, path string, now func() time.Time, opts ...Option
 	read.SetMaxOpenConns(4)
 	db := &DB{write: write, read: read, now: now, durable: true, unlock: unlock,
 		ops: make(chan *writeOp), closing: make(chan struct{}), writerDone: make(chan struct{}),
-		log: slog.Default(), health: health{path: path, every: probeEvery}, cache: newCache()}
+		log: slog.Default(), health: health{path: path, every: probeEvery}, cache: newCache(),
+		queued: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(db)
 	}
@@ -349,6 +352,9 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 // queueJobs inserts jobs in the write transaction; a job without a reservation gets
 // reservationSID, one without a NotBefore is due now.
 func (db *DB) queueJobs(ctx context.Context, tx *sql.Tx, jobs []taskrouter.Job, reservationSID string) error {
+	if len(jobs) > 0 {
+		db.noteQueued(ctx)
+	}
 	for _, j := range jobs {
 		if j.ReservationSID == "" {
 			j.ReservationSID = reservationSID

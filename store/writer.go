@@ -33,6 +33,8 @@ type writeOp struct {
 	done chan error
 	// written are the reservations this write stored, for the cache once committed (cache.go).
 	written []written
+	// queued says the write queued jobs: its commit ticks JobsQueued (signal.go).
+	queued bool
 }
 
 // errClosed answers writes sent after Close.
@@ -97,6 +99,7 @@ func (db *DB) writer() {
 func (db *DB) commit(batch []*writeOp) {
 	answer := func(err error) {
 		db.cacheWritten(batch, err == nil)
+		db.signalQueued(batch, err == nil)
 		for _, op := range batch {
 			if op.err == nil {
 				op.err = err

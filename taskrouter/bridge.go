@@ -17,8 +17,10 @@ type Bridge struct {
 	router Router
 	opts   Options
 	log    *slog.Logger
-	wake   chan struct{}
-	hooks  Hooks
+	// wake tells the dispatcher that jobs may have been queued, after a write that may have
+	// queued some; nil when the store says so itself (JobSignal), exactly when it commits jobs.
+	wake  chan struct{}
+	hooks Hooks
 	// refusedFrom holds the From numbers Twilio refused (21210): each is logged at ERROR once.
 	refusedFrom sync.Map
 	// talkChecked is when the reconciler last checked the conversations (talkCheckDue).
@@ -69,11 +71,11 @@ func NewBridge(store Store, voice Voice, router Router, opts Options, hooks Hook
 	if hooks.Transition != nil {
 		store = transitionStore{Store: store, transition: hooks.Transition}
 	}
-	return &Bridge{
-		store: store, voice: voice, router: router, opts: opts, hooks: hooks,
-		log:  opts.Logger,
-		wake: make(chan struct{}, 1),
-	}, nil
+	b := &Bridge{store: store, voice: voice, router: router, opts: opts, hooks: hooks, log: opts.Logger}
+	if _, signals := jobSignal(store); !signals {
+		b.wake = make(chan struct{}, 1)
+	}
+	return b, nil
 }
 
 // Instruction is what the agent leg is told to do; the HTTP adapter renders it as TwiML.
@@ -119,7 +121,13 @@ const (
 	MsgNotConfirmed  = "The call was not taken. Goodbye."
 )
 
+// notify wakes the dispatcher after a write that may have queued jobs, unless the store signals
+// queued jobs itself: then every webhook's wake-up would be a claim and a look-up (two round
+// trips on PostgreSQL) that find nothing most of the time.
 func (b *Bridge) notify() {
+	if b.wake == nil {
+		return
+	}
 	select {
 	case b.wake <- struct{}{}:
 	default:

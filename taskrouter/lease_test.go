@@ -147,3 +147,45 @@ func TestSharedStoreDispatcherSleepsAtMostALease(t *testing.T) {
 	require.Eventually(t, func() bool { placed, _, _ := tw.counts(); return placed == 1 }, 3*time.Second, time.Millisecond,
 		"found within a lease of sleep")
 }
+
+// claimCalls counts the dispatcher's claims, whatever they find.
+type claimCalls struct {
+	*store.DB
+	calls atomic.Int64
+	waits atomic.Int64 // NextJobAt calls: the dispatcher about to sleep
+}
+
+func (c *claimCalls) NextJobAt(ctx context.Context) (time.Time, bool, error) {
+	c.waits.Add(1)
+	return c.DB.NextJobAt(ctx)
+}
+
+func (c *claimCalls) ClaimJobs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]taskrouter.Job, error) {
+	c.calls.Add(1)
+	return c.DB.ClaimJobs(ctx, now, lease, limit)
+}
+
+// Over a store that signals the jobs it commits (SQLite and PostgreSQL both do), the dispatcher
+// claims when jobs were queued, not after every webhook: events and callbacks that queue nothing
+// (most of them) cost no claim.
+func TestAWebhookThatQueuesNothingClaimsNothing(t *testing.T) {
+	st := &claimCalls{DB: openStore(t)}
+	tw := &fakeTwilio{}
+	b := newBridgeWith(t, st, tw, func(o *taskrouter.Options) { o.JobLease = time.Minute })
+	stop := run(t, b)
+	defer stop()
+	require.Eventually(t, func() bool { return st.waits.Load() > 0 }, 5*time.Second, time.Millisecond, "the dispatcher idles")
+	res, task := testkit.SID("WR"), testkit.SID("WT")
+	require.NoError(t, b.HandleEvent(context.Background(), event("reservation.created", res, task)))
+	require.Eventually(t, func() bool {
+		placed, _, _ := tw.counts()
+		n, err := st.PendingJobs(context.Background())
+		return placed == 1 && err == nil && n == 0
+	}, 5*time.Second, time.Millisecond, "the dial job runs on the store's signal")
+	before := st.calls.Load()
+	for range 20 {
+		require.NoError(t, b.HandleEvent(context.Background(), event("task.updated", testkit.SID("WR"), task)))
+	}
+	assert.Never(t, func() bool { return st.calls.Load() != before }, 200*time.Millisecond, 5*time.Millisecond,
+		"20 events that queued nothing woke the dispatcher")
+}

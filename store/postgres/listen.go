@@ -9,9 +9,11 @@ import (
 )
 
 // Wake-ups. A transaction that queues jobs sends NOTIFY on the schema's channel (delivered at
-// its commit, to every listening session); each store that was asked for JobsQueued keeps one
-// connection of its own LISTENing, and turns every notification into a tick of its channel, on
-// which the dispatcher claims. A dropped connection is dialled again (with a growing pause, up
+// its commit, to every listening session), its store's id as the payload; each store that was
+// asked for JobsQueued keeps one connection of its own LISTENing, and turns every notification
+// from another store into a tick of its channel, on which the dispatcher claims. Its own
+// commits tick the channel directly once committed (inTxQueuing): the echo of its own NOTIFY
+// would wake its dispatcher a second time, a claim and a look-up that find nothing. A dropped connection is dialled again (with a growing pause, up
 // to listenMaxBackoff), and a tick follows every (re)connection: notifications sent while
 // nobody listened are lost, so the dispatcher claims once to find their jobs.
 
@@ -99,9 +101,12 @@ func (db *DB) listenOnce(ctx context.Context, connected func()) error {
 	connected()
 	db.tick() // what was queued while nobody listened
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		db.tick()
+		if n.Payload != db.id { // this store's own commits ticked already
+			db.tick()
+		}
 	}
 }

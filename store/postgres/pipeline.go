@@ -64,9 +64,9 @@ func (db *DB) pipelinedOnce(ctx context.Context, fn func(ctx context.Context, co
 // could not lock; four for a duplicate event, which only reads).
 func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
 	var out taskrouter.Reservation
-	var dup bool
+	var dup, queued bool
 	err := db.pipelined(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		out, dup = taskrouter.Reservation{}, false
+		out, dup, queued = taskrouter.Reservation{}, false, false
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
 		if eventSID != "" {
@@ -108,8 +108,8 @@ func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, even
 			q, args := db.jobInsert(j, out.SID)
 			w.Queue(q, args...)
 		}
-		if len(change.Jobs) > 0 {
-			w.Queue(`SELECT pg_notify($1, '')`, db.channel)
+		if queued = len(change.Jobs) > 0; queued {
+			w.Queue(`SELECT pg_notify($1, $2)`, db.channel, db.id)
 		}
 		w.Queue("COMMIT")
 		if err := conn.SendBatch(ctx, w).Close(); err != nil {
@@ -117,6 +117,9 @@ func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, even
 		}
 		return nil
 	})
+	if err == nil && queued {
+		db.tick() // this store's own dispatcher, at once (inTxQueuing)
+	}
 	return out, dup, err
 }
 

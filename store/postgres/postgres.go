@@ -38,6 +38,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -85,11 +86,12 @@ type DB struct {
 	// keys holds the session advisory lock keys, derived from the schema so that two
 	// deployments in one database (or two tests) never share a lock.
 	keys struct{ migrate, leader int64 }
-	// channel is the NOTIFY channel of queued jobs, per schema too.
-	channel string
-	where   string // the redacted DATABASE_URL, for messages
-	now     func() time.Time
-	log     *slog.Logger
+	// channel is the NOTIFY channel of queued jobs, per schema too; id is this store's own
+	// payload on it, which its listener ignores (its own commits tick the channel directly).
+	channel, id string
+	where       string // the redacted DATABASE_URL, for messages
+	now         func() time.Time
+	log         *slog.Logger
 
 	health health
 	signal signal
@@ -179,7 +181,7 @@ func (db *DB) init(ctx context.Context) error {
 	db.schema = *schema
 	db.keys.migrate = key64("migrate", db.schema)
 	db.keys.leader = key64("leader", db.schema)
-	db.channel = channelName(db.schema)
+	db.channel, db.id = channelName(db.schema), rand.Text()
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrating %s (schema %s): %w", db.where, db.schema, err)
 	}

@@ -155,6 +155,46 @@ func TestJobsQueuedWakesAnotherStore(t *testing.T) {
 	assert.Never(t, func() bool { return len(ch) > 0 }, 300*time.Millisecond, 10*time.Millisecond, "no job queued, no tick")
 }
 
+// A store's own commit that queued a job ticks its channel once, at the commit, not again when
+// its own NOTIFY comes back through PostgreSQL (that second wake-up would be a claim and a
+// look-up that find nothing); both ways of updating (pipelined and one statement at a time).
+func TestAStoresOwnJobTicksOnceWithoutItsEcho(t *testing.T) {
+	for name, opts := range map[string][]postgres.Option{"pipelined": nil, "one by one": {postgres.WithoutPipeline()}} {
+		t.Run(name, func(t *testing.T) {
+			url := pgtest.Schema(t)
+			a, b := open(t, url, opts...), open(t, url)
+			ch := a.JobsQueued()
+			testkit.Receive(t, a.Listening(), 10*time.Second, "the listener to start")
+			testkit.Receive(t, ch, 5*time.Second, "the tick that follows a connection")
+
+			// Count the ticks as they come, so that two of them are not coalesced in the channel.
+			var ticks atomic.Int32
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					select {
+					case <-ch:
+						ticks.Add(1)
+					case <-stop:
+						return
+					}
+				}
+			}()
+			t.Cleanup(func() { close(stop); <-done })
+
+			created(t, a)
+			assert.Eventually(t, func() bool { return ticks.Load() == 1 }, time.Second, time.Millisecond, "the store's own commit ticks")
+			assert.Never(t, func() bool { return ticks.Load() > 1 }, 300*time.Millisecond, 10*time.Millisecond,
+				"its own notification does not tick again")
+			created(t, b)
+			assert.Eventually(t, func() bool { return ticks.Load() == 2 }, 5*time.Second, 5*time.Millisecond,
+				"another store's job still ticks it")
+		})
+	}
+}
+
 // The listener's connection is killed: it reconnects, ticks (jobs queued meanwhile were not
 // notified), and goes on receiving notifications.
 func TestListenerReconnects(t *testing.T) {

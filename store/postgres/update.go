@@ -37,7 +37,7 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 func (db *DB) updateReservationOneByOne(ctx context.Context, sid, taskSID, eventSID string, fn taskrouter.UpdateFunc) (taskrouter.Reservation, bool, error) {
 	var out taskrouter.Reservation
 	var dup bool
-	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.inTxQueuing(ctx, func(ctx context.Context, tx pgx.Tx) (bool, error) {
 		var err error
 		out = taskrouter.Reservation{}
 		if dup, err = db.seen(ctx, tx, eventSID); err != nil || dup {
@@ -47,17 +47,15 @@ func (db *DB) updateReservationOneByOne(ctx context.Context, sid, taskSID, event
 					err = nil
 				}
 			}
-			return err
+			return false, err
 		}
 		snap, err := db.lockReservation(ctx, tx, sid, taskSID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var queued bool
-		if out, queued, err = db.apply(ctx, tx, snap, fn); err != nil {
-			return err
-		}
-		return db.notifyIf(ctx, tx, queued)
+		out, queued, err = db.apply(ctx, tx, snap, fn)
+		return queued, err
 	})
 	return out, dup, err
 }
@@ -66,34 +64,34 @@ func (db *DB) updateReservationOneByOne(ctx context.Context, sid, taskSID, event
 // records the task as canceled.
 func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, fn taskrouter.UpdateFunc) (bool, error) {
 	var dup bool
-	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.inTxQueuing(ctx, func(ctx context.Context, tx pgx.Tx) (bool, error) {
 		var err error
 		if dup, err = db.seen(ctx, tx, eventSID); err != nil || dup {
-			return err
+			return false, err
 		}
 		if err := db.lock(ctx, tx, lockTask, taskSID); err != nil {
-			return err
+			return false, err
 		}
 		if reason != "" {
 			if _, err := tx.Exec(ctx, `INSERT INTO canceled_tasks (task_sid, reason, at) VALUES ($1, $2, $3)
 				ON CONFLICT (task_sid) DO NOTHING`, taskSID, reason, millis(db.now())); err != nil {
-				return fmt.Errorf("recording task %s canceled: %w", taskSID, err)
+				return false, fmt.Errorf("recording task %s canceled: %w", taskSID, err)
 			}
 		}
 		list, err := scanReservations(tx.Query(ctx, `SELECT `+resSQL.columns+` FROM reservations
 			WHERE task_sid = $1 ORDER BY created_at, sid`, taskSID))
 		if err != nil {
-			return fmt.Errorf("reading reservations of task %s: %w", taskSID, err)
+			return false, fmt.Errorf("reading reservations of task %s: %w", taskSID, err)
 		}
 		anyQueued := false
 		for _, r := range list {
 			_, queued, err := db.apply(ctx, tx, taskrouter.Snapshot{Reservation: r, Found: true, TaskCanceled: reason}, fn)
 			if err != nil {
-				return err
+				return false, err
 			}
 			anyQueued = anyQueued || queued
 		}
-		return db.notifyIf(ctx, tx, anyQueued)
+		return anyQueued, nil
 	})
 	return dup, err
 }
@@ -230,13 +228,24 @@ func (db *DB) jobInsert(j taskrouter.Job, resSID string) (string, []any) {
 		[]any{string(j.Kind), j.ReservationSID, j.CallSID, millis(j.NotBefore), millis(j.Deadline), millis(db.now())}
 }
 
-// notifyIf tells every replica's listener, when this transaction commits, that jobs were queued.
-func (db *DB) notifyIf(ctx context.Context, tx pgx.Tx, queued bool) error {
-	if !queued {
+// inTxQueuing is inTx for a write that may queue jobs (fn says whether it did): the transaction
+// then sends NOTIFY, which every other replica's listener receives at the commit, and once it
+// committed this store's own listener channel ticks at once (its own notification, which would
+// come back through PostgreSQL a round trip later, is ignored: listen.go).
+func (db *DB) inTxQueuing(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) (bool, error)) error {
+	queued := false
+	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		if queued, err = fn(ctx, tx); err != nil || !queued {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, db.channel, db.id); err != nil {
+			return fmt.Errorf("notifying queued jobs: %w", err)
+		}
 		return nil
+	})
+	if err == nil && queued {
+		db.tick()
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, db.channel); err != nil {
-		return fmt.Errorf("notifying queued jobs: %w", err)
-	}
-	return nil
+	return err
 }

@@ -15,9 +15,9 @@ import (
 // a record not stored yet is created once), storing what it decides and queueing its jobs.
 func (db *DB) UpdateWorker(ctx context.Context, sid string, fn taskrouter.WorkerUpdateFunc) (taskrouter.WorkerRecord, error) {
 	var out taskrouter.WorkerRecord
-	err := db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.inTxQueuing(ctx, func(ctx context.Context, tx pgx.Tx) (bool, error) {
 		if err := db.lock(ctx, tx, lockWorker, sid); err != nil {
-			return err
+			return false, err
 		}
 		w := taskrouter.WorkerRecord{SID: sid}
 		found := true
@@ -27,34 +27,34 @@ func (db *DB) UpdateWorker(ctx context.Context, sid string, fn taskrouter.Worker
 		case errors.Is(err, pgx.ErrNoRows):
 			found = false
 		case err != nil:
-			return fmt.Errorf("reading worker %s: %w", sid, err)
+			return false, fmt.Errorf("reading worker %s: %w", sid, err)
 		}
 		change, err := fn(w, found)
 		if err != nil {
-			return err
+			return false, err
 		}
 		out = w
 		if nw := change.Worker; nw != nil {
 			if nw.SID != sid {
-				return fmt.Errorf("worker %s: the update returned worker %q", sid, nw.SID)
+				return false, fmt.Errorf("worker %s: the update returned worker %q", sid, nw.SID)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO workers (sid, misses, last_reservation, rested_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sid) DO UPDATE SET misses = excluded.misses,
 				last_reservation = excluded.last_reservation, rested_at = excluded.rested_at, updated_at = excluded.updated_at`,
 				sid, nw.Misses, nw.LastReservation, millis(nw.RestedAt), millis(nw.UpdatedAt)); err != nil {
-				return fmt.Errorf("storing worker %s: %w", sid, err)
+				return false, fmt.Errorf("storing worker %s: %w", sid, err)
 			}
 			out = *nw
 		}
 		for _, j := range change.Jobs {
 			if j.ReservationSID == "" {
-				return fmt.Errorf("worker %s: a %s job names no reservation", sid, j.Kind)
+				return false, fmt.Errorf("worker %s: a %s job names no reservation", sid, j.Kind)
 			}
 		}
 		if err := db.queueJobs(ctx, tx, change.Jobs, ""); err != nil {
-			return err
+			return false, err
 		}
-		return db.notifyIf(ctx, tx, len(change.Jobs) > 0)
+		return len(change.Jobs) > 0, nil
 	})
 	if err != nil {
 		return taskrouter.WorkerRecord{}, err
