@@ -93,6 +93,18 @@ func TestTheCacheHoldsWhatAReadReturns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, taskrouter.StateCompleted, got.State)
 	assert.Equal(t, t0.UnixMilli(), got.CreatedAt.UnixMilli(), "the upsert leaves created_at alone")
+
+	// The same from a reservation not found: the change is not a new row.
+	_, _, err = db.UpdateReservation(ctx, testkit.SID("WR"), task, "", func(s taskrouter.Snapshot) (taskrouter.Change, error) {
+		r := got
+		r.State, r.CreatedAt = taskrouter.StateCanceled, t0.Add(2*time.Hour)
+		return taskrouter.Change{Reservation: &r}, nil
+	})
+	require.NoError(t, err)
+	got, err = db.Reservation(ctx, sid)
+	require.NoError(t, err)
+	assert.Equal(t, taskrouter.StateCanceled, got.State)
+	assert.Equal(t, t0.UnixMilli(), got.CreatedAt.UnixMilli(), "written over a row the write did not find")
 }
 
 // A write that fails is rolled back, rows it stored before failing included: the cache keeps

@@ -295,7 +295,7 @@ func (db *DB) UpdateReservation(ctx context.Context, sid, taskSID, eventSID stri
 		if snap.TaskCanceled, err = db.canceledReason(ctx, tx, taskSID); err != nil {
 			return err
 		}
-		out, err = db.apply(ctx, tx, snap, fn)
+		out, err = db.apply(ctx, tx, sid, snap, fn)
 		return err
 	})
 	return out, dup, err
@@ -321,7 +321,7 @@ func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, 
 			return err
 		}
 		for _, r := range list {
-			if _, err := db.apply(ctx, tx, taskrouter.Snapshot{Reservation: r, Found: true, TaskCanceled: reason}, fn); err != nil {
+			if _, err := db.apply(ctx, tx, r.SID, taskrouter.Snapshot{Reservation: r, Found: true, TaskCanceled: reason}, fn); err != nil {
 				return err
 			}
 		}
@@ -330,8 +330,8 @@ func (db *DB) UpdateTask(ctx context.Context, taskSID, reason, eventSID string, 
 	return dup, err
 }
 
-// apply runs fn and stores what it decides.
-func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, fn taskrouter.UpdateFunc) (taskrouter.Reservation, error) {
+// apply runs fn on the snapshot of reservation sid and stores what it decides.
+func (db *DB) apply(ctx context.Context, tx *sql.Tx, sid string, snap taskrouter.Snapshot, fn taskrouter.UpdateFunc) (taskrouter.Reservation, error) {
 	change, err := fn(snap)
 	if err != nil {
 		return snap.Reservation, err
@@ -339,7 +339,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, f
 	out := snap.Reservation
 	if change.Reservation != nil {
 		out = *change.Reservation
-		if err := db.save(ctx, tx, snap, change.Reservation); err != nil {
+		if err := db.save(ctx, tx, sid, snap, change.Reservation); err != nil {
 			return snap.Reservation, err
 		}
 	}
@@ -369,13 +369,15 @@ func (db *DB) queueJobs(ctx context.Context, tx *sql.Tx, jobs []taskrouter.Job, 
 	return nil
 }
 
-// save writes r with the cheapest statement that will do, given the snapshot it was decided from.
-func (db *DB) save(ctx context.Context, tx *sql.Tx, snap taskrouter.Snapshot, r *taskrouter.Reservation) error {
-	if !snap.Found {
+// save writes r with the cheapest statement that will do, given the snapshot of reservation sid
+// it was decided from.
+func (db *DB) save(ctx context.Context, tx *sql.Tx, sid string, snap taskrouter.Snapshot, r *taskrouter.Reservation) error {
+	switch {
+	case !snap.Found && r.SID == sid:
 		return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r, r) // a new row: r's fixed columns
-	}
-	if r.SID != snap.Reservation.SID {
-		return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r, nil) // fixed columns unknown
+	case !snap.Found || r.SID != snap.Reservation.SID:
+		// Another reservation than the one read: it may exist, its fixed columns unknown here.
+		return db.storeReservation(ctx, tx, db.w.upsert, resSQL.upsert, r, nil)
 	}
 	// A copy, so that only this path pays for the heap allocation sameRow's pointer costs.
 	old := snap.Reservation

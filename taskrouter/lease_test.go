@@ -74,7 +74,8 @@ func TestALongJobKeepsItsLease(t *testing.T) {
 	assert.Equal(t, 1, placed)
 }
 
-// signalStore is a store shared with other processes: it signals jobs they queued.
+// signalStore is a store shared with other processes: it signals jobs they queued. Its
+// JobsQueued hides the SQLite store's own signal: jobs this bridge queues wait for the timer.
 type signalStore struct {
 	*store.DB
 	ch    chan struct{}

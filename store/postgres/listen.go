@@ -30,9 +30,7 @@ type signal struct {
 // JobsQueued returns a channel that receives a value (coalesced: a full buffer already says
 // "claim") when any replica on this database queued jobs, and after the listener reconnected.
 func (db *DB) JobsQueued() <-chan struct{} {
-	db.signal.once.Do(func() {
-		db.signal.ch = make(chan struct{}, 1)
-		db.signal.listening = make(chan struct{})
+	db.signal.once.Do(func() { // the channels are made by Open: commits tick before any listener
 		ctx, cancel := context.WithCancel(context.Background())
 		db.bg.Add(2)
 		go func() {

@@ -117,8 +117,8 @@ func (db *DB) updateReservationPipelined(ctx context.Context, sid, taskSID, even
 		}
 		return nil
 	})
-	if err == nil && queued {
-		db.tick() // this store's own dispatcher, at once (inTxQueuing)
+	if queued {
+		db.tick() // this store's own dispatcher, at once, after an error too (inTxQueuing)
 	}
 	return out, dup, err
 }

@@ -182,6 +182,7 @@ func (db *DB) init(ctx context.Context) error {
 	db.keys.migrate = key64("migrate", db.schema)
 	db.keys.leader = key64("leader", db.schema)
 	db.channel, db.id = channelName(db.schema), rand.Text()
+	db.signal.ch, db.signal.listening = make(chan struct{}, 1), make(chan struct{})
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrating %s (schema %s): %w", db.where, db.schema, err)
 	}

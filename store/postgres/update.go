@@ -244,7 +244,9 @@ func (db *DB) inTxQueuing(ctx context.Context, fn func(ctx context.Context, tx p
 		}
 		return nil
 	})
-	if err == nil && queued {
+	if queued {
+		// Also after an error: the COMMIT may have gone through unacknowledged, and this store
+		// ignores its own NOTIFY; a claim that finds nothing costs less than a job left waiting.
 		db.tick()
 	}
 	return err
