@@ -22,15 +22,24 @@ import (
 // the reason, and once writes succeed again the re-delivered webhooks are processed and every
 // reservation resolves: one agent leg each, none lost.
 
-// readyz returns /readyz's status and body.
+// readyz returns /readyz's status and body (on the test's goroutine: it fails the test).
 func (h *harness) readyz() (int, string) {
 	h.t.Helper()
-	resp, err := http.Get(h.srv.URL + "/readyz")
+	status, body, err := h.tryReadyz()
 	require.NoError(h.t, err)
+	return status, body
+}
+
+// tryReadyz is readyz for a polled condition, which runs off the test's goroutine (and may
+// still run as the harness closes): an error is returned, not a failure.
+func (h *harness) tryReadyz() (int, string, error) {
+	resp, err := http.Get(h.srv.URL + "/readyz")
+	if err != nil {
+		return 0, "", err
+	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	require.NoError(h.t, err)
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(body), err
 }
 
 // waitReady waits until /readyz answers want, and returns its body.
@@ -39,7 +48,7 @@ func (h *harness) waitReady(want int) string {
 	var status int
 	var body string
 	require.Eventually(h.t, func() bool {
-		status, body = h.readyz()
+		status, body, _ = h.tryReadyz()
 		return status == want
 	}, 5*time.Second, 20*time.Millisecond, "/readyz never answered %d (last: %d %s)", want, status, body)
 	return body
@@ -149,7 +158,7 @@ func TestWebhooksRefusedAfterDatabaseDirectoryRemoved(t *testing.T) {
 	assert.Contains(t, log.String(), "path="+path)
 
 	require.NoError(t, os.Mkdir(dir, 0o700)) // the directory back, but not the file the bridge holds
-	assert.Never(t, func() bool { status, _ := h.readyz(); return status == http.StatusOK },
+	assert.Never(t, func() bool { status, _, _ := h.tryReadyz(); return status == http.StatusOK },
 		1500*time.Millisecond, 100*time.Millisecond, "ready again although writes go to an unlinked file")
 	h.refused(created2)
 	assert.Len(t, h.tw.Requests("create_call"), 1, "no agent leg for a reservation that was not stored")
