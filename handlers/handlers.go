@@ -242,11 +242,16 @@ func (s *server) statusCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reservation, callSID := c.Request().URL.Query().Get("reservation"), form.Get("CallSid")
-	if err := checkSIDs(map[string][2]string{
+	q := c.Request().URL.Query()
+	reservation, task, callSID := q.Get("reservation"), q.Get("task"), form.Get("CallSid")
+	sids := map[string][2]string{
 		"reservation": {reservation, taskrouter.PrefixReservation},
 		"CallSid":     {callSID, taskrouter.PrefixCall},
-	}); err != nil {
+	}
+	if task != "" || q.Has("task") { // legs placed before the URL named the task have none
+		sids["task"] = [2]string{task, taskrouter.PrefixTask}
+	}
+	if err := checkSIDs(sids); err != nil {
 		return err
 	}
 	status, err := taskrouter.ParseCallStatus(form.Get("CallStatus"))
@@ -254,7 +259,7 @@ func (s *server) statusCallback(c echo.Context) error {
 		return err
 	}
 	if err := s.Bridge.AgentCallStatus(c.Request().Context(), taskrouter.CallUpdate{
-		ReservationSID: reservation, CallSID: callSID, Status: status,
+		ReservationSID: reservation, TaskSID: task, CallSID: callSID, Status: status,
 	}); err != nil {
 		return err
 	}

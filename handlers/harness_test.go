@@ -241,9 +241,14 @@ func dialQueuePath(r res) string {
 	return "/dial-queue?" + url.Values{"reservation": {r.SID}, "task": {r.Task}}.Encode()
 }
 
+// statusPath is the agent leg's status callback URL as the bridge gives it (handlers.URLs).
+func statusPath(r res) string {
+	return "/status-callback?" + url.Values{"reservation": {r.SID}, "task": {r.Task}}.Encode()
+}
+
 func (h *harness) callStatus(r res, call, status string) {
 	h.t.Helper()
-	code, body := h.post("/status-callback?reservation="+r.SID, url.Values{"CallSid": {call}, "CallStatus": {status}, "AccountSid": {accountSID}})
+	code, body := h.post(statusPath(r), url.Values{"CallSid": {call}, "CallStatus": {status}, "AccountSid": {accountSID}})
 	require.Equal(h.t, http.StatusNoContent, code, body)
 }
 

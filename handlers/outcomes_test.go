@@ -24,7 +24,7 @@ func TestHumanAnswerBridgesThenWrapupCompletesTask(t *testing.T) {
 	assert.Equal(t, agentNumber, f.Get("To"))
 	assert.Equal(t, ourNumber, f.Get("From"), "the number the caller dialed: the account owns it (else 21210)")
 	assert.Equal(t, publicBase+dialQueuePath(r)+handlers.Overrides, f.Get("Url"), "retried by Twilio on 5xx and read time-outs too")
-	assert.Equal(t, publicBase+"/status-callback?reservation="+r.SID+handlers.Overrides, f.Get("StatusCallback"))
+	assert.Equal(t, publicBase+statusPath(r)+handlers.Overrides, f.Get("StatusCallback"), "the task spares PostgreSQL a round trip")
 	assert.ElementsMatch(t, []string{"initiated", "ringing", "answered", "completed"}, f["StatusCallbackEvent"])
 	assert.Equal(t, "Enable", f.Get("MachineDetection"))
 	assert.Equal(t, "60", f.Get("Timeout"))

@@ -231,6 +231,8 @@ func TestMalformedInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"dial-queue with a bad CallSid", dialQueuePath(r), url.Values{"CallSid": {"CAxyz"}}, 400, "CallSid"},
 		{"dial-queue with an unknown AnsweredBy", dialQueuePath(r), url.Values{"CallSid": {testkit.SID("CA")}, "AnsweredBy": {"robot"}}, 400, "AnsweredBy"},
 		{"status-callback with an unknown status", "/status-callback?reservation=" + r.SID, url.Values{"CallSid": {testkit.SID("CA")}, "CallStatus": {"exploded"}}, 400, "CallStatus"},
+		{"status-callback with a task of the wrong shape", "/status-callback?reservation=" + r.SID + "&task=WRx", url.Values{"CallSid": {testkit.SID("CA")}, "CallStatus": {"busy"}}, 400, "task"},
+		{"status-callback with an empty task", "/status-callback?reservation=" + r.SID + "&task=", url.Values{"CallSid": {testkit.SID("CA")}, "CallStatus": {"busy"}}, 400, "task"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -394,7 +394,7 @@ func (b *Bridge) AgentAnswered(ctx context.Context, a Answer) (Instruction, erro
 	wrote := false
 	if err == nil || errors.Is(err, ErrNotFound) {
 		if change, _ := decide(Snapshot{Reservation: res, Found: err == nil}); change.Reservation != nil || len(change.Jobs) > 0 {
-			res, _, err = b.store.UpdateReservation(ctx, a.ReservationSID, "", "", decide)
+			res, _, err = b.store.UpdateReservation(ctx, a.ReservationSID, a.TaskSID, "", decide)
 			wrote = true
 		} else {
 			err = nil
@@ -456,7 +456,7 @@ func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, erro
 	if err != nil {
 		return Instruction{}, fmt.Errorf("dial result for reservation %s (call %s): %w", d.ReservationSID, d.CallSID, err)
 	}
-	res, _, err := b.store.UpdateReservation(ctx, d.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+	res, _, err := b.store.UpdateReservation(ctx, d.ReservationSID, d.TaskSID, "", func(s Snapshot) (Change, error) {
 		r := s.Reservation
 		if !s.Found || r.CallSID != d.CallSID || !r.State.Open() {
 			return Change{}, nil
@@ -487,8 +487,11 @@ func (b *Bridge) DialEnded(ctx context.Context, d DialResult) (Instruction, erro
 // CallUpdate is one status callback of the agent leg.
 type CallUpdate struct {
 	ReservationSID string
-	CallSID        string
-	Status         CallStatus
+	// TaskSID is the reservation's task as the status callback URL names it ("" for a leg
+	// placed before the URL carried it).
+	TaskSID string
+	CallSID string
+	Status  CallStatus
 }
 
 // AgentCallStatus records the agent leg's status. A leg that ends without a human taking the
@@ -498,7 +501,7 @@ func (b *Bridge) AgentCallStatus(ctx context.Context, u CallUpdate) error {
 	now := b.opts.Now()
 	rejected := false // this update, not an earlier one, ended the reservation
 	late := false     // this update found a leg of an interrupted dial, late
-	res, _, err := b.store.UpdateReservation(ctx, u.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+	res, _, err := b.store.UpdateReservation(ctx, u.ReservationSID, u.TaskSID, "", func(s Snapshot) (Change, error) {
 		rejected, late = false, false
 		r := s.Reservation
 		if !s.Found || (r.CallSID != "" && r.CallSID != u.CallSID) {

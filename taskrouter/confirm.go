@@ -198,7 +198,7 @@ func (b *Bridge) AgentConfirmed(ctx context.Context, c Confirmation) (Instructio
 	now := b.opts.Now()
 	var ins Instruction
 	result := ""
-	res, _, err := b.store.UpdateReservation(ctx, c.ReservationSID, "", "", func(s Snapshot) (Change, error) {
+	res, _, err := b.store.UpdateReservation(ctx, c.ReservationSID, c.TaskSID, "", func(s Snapshot) (Change, error) {
 		r := s.Reservation
 		ins, result = Instruction{Kind: Goodbye, Message: MsgNotNeeded}, ""
 		if !s.Found || r.CallSID != c.CallSID {

@@ -325,7 +325,7 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 		return nil // canceled, answered, or rejected meanwhile: nothing to place
 	}
 	now := b.opts.Now()
-	r, _, err := b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
+	r, _, err := b.store.UpdateReservation(ctx, r.SID, r.TaskSID, "", func(s Snapshot) (Change, error) {
 		x := s.Reservation
 		if x.State != StatePending {
 			return Change{}, nil
@@ -342,7 +342,7 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 	req := CallRequest{
 		To: r.ContactURI, From: r.CallerID,
 		URL:            b.opts.URLs.AgentAnswer(r.SID, r.TaskSID),
-		StatusCallback: b.opts.URLs.AgentStatus(r.SID),
+		StatusCallback: b.opts.URLs.AgentStatus(r.SID, r.TaskSID),
 		Timeout:        int(b.opts.RingTimeout.Seconds()),
 	}
 	if b.opts.MachineDetection != AMDOff {
@@ -367,7 +367,7 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 			return nil
 		case FailureOf(err) == NotSent:
 			// Twilio did not create the call: back to pending, and the job retries.
-			_, _, uerr := b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
+			_, _, uerr := b.store.UpdateReservation(ctx, r.SID, r.TaskSID, "", func(s Snapshot) (Change, error) {
 				x := s.Reservation
 				if x.State != StateDialing || x.CallSID != "" {
 					return Change{}, nil
@@ -385,7 +385,7 @@ func (b *Bridge) dial(ctx context.Context, r Reservation) error {
 	if b.hooks.CallPlaced != nil {
 		b.hooks.CallPlaced(b.opts.Now().Sub(r.CreatedAt))
 	}
-	return b.adoptCall(ctx, r.SID, callSID, "")
+	return b.adoptCall(ctx, r.SID, r.TaskSID, callSID, "")
 }
 
 // ErrCodeCallerIDRefused is Twilio's error for a From the account neither owns nor verified.
@@ -410,9 +410,9 @@ func (b *Bridge) callerIDRefused(r Reservation, err error) {
 
 // adoptCall stores the agent leg's SID. If the reservation ended while the call was being
 // created, the fresh leg is hung up at once.
-func (b *Bridge) adoptCall(ctx context.Context, sid, callSID string, status CallStatus) error {
+func (b *Bridge) adoptCall(ctx context.Context, sid, taskSID, callSID string, status CallStatus) error {
 	now := b.opts.Now()
-	res, _, err := b.store.UpdateReservation(ctx, sid, "", "", func(s Snapshot) (Change, error) {
+	res, _, err := b.store.UpdateReservation(ctx, sid, taskSID, "", func(s Snapshot) (Change, error) {
 		x := s.Reservation
 		if x.CallSID == callSID {
 			return Change{}, nil // a status callback or the answer stored it first
@@ -470,12 +470,12 @@ func (b *Bridge) recoverDial(ctx context.Context, r Reservation) error {
 	}
 	b.logger(r).Info("found the agent leg of an interrupted dial", "leg", call.SID, "status", string(call.Status))
 	if call.Status.Final() {
-		if err := b.adoptCall(ctx, r.SID, call.SID, ""); err != nil {
+		if err := b.adoptCall(ctx, r.SID, r.TaskSID, call.SID, ""); err != nil {
 			return err
 		}
 		return b.AgentCallStatus(ctx, CallUpdate{ReservationSID: r.SID, CallSID: call.SID, Status: call.Status})
 	}
-	return b.adoptCall(ctx, r.SID, call.SID, call.Status)
+	return b.adoptCall(ctx, r.SID, r.TaskSID, call.SID, call.Status)
 }
 
 // waitError asks for the job to run again at until, not after the usual backoff: it waits for
@@ -536,7 +536,7 @@ func (b *Bridge) endOrphanDial(ctx context.Context, r Reservation) error {
 		return err
 	}
 	now := b.opts.Now()
-	_, _, err = b.store.UpdateReservation(ctx, r.SID, "", "", func(s Snapshot) (Change, error) {
+	_, _, err = b.store.UpdateReservation(ctx, r.SID, r.TaskSID, "", func(s Snapshot) (Change, error) {
 		x := s.Reservation
 		if x.CallSID != "" {
 			return Change{}, nil

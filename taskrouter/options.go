@@ -39,7 +39,7 @@ type URLs interface {
 	// AgentAnswer is the leg's TwiML URL (and its Dial's action URL), keyed by the reservation.
 	AgentAnswer(reservationSID, taskSID string) string
 	// AgentStatus is the leg's status callback URL.
-	AgentStatus(reservationSID string) string
+	AgentStatus(reservationSID, taskSID string) string
 	// AgentConfirm is the action URL of the confirmation's Gather: the agent's key press, for
 	// the given attempt (1, then 2 after a wrong key).
 	AgentConfirm(reservationSID, taskSID string, attempt int) string

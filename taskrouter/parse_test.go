@@ -161,7 +161,7 @@ func TestOptionsValidateAndTiming(t *testing.T) {
 type fixedURLs struct{}
 
 func (fixedURLs) AgentAnswer(r, t string) string { return "https://bridge.example.com/answer/" + r }
-func (fixedURLs) AgentStatus(r string) string    { return "https://bridge.example.com/status/" + r }
+func (fixedURLs) AgentStatus(r, _ string) string { return "https://bridge.example.com/status/" + r }
 func (fixedURLs) AgentConfirm(r, t string, attempt int) string {
 	return fmt.Sprintf("https://bridge.example.com/confirm/%s/%d", r, attempt)
 }

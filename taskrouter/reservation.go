@@ -136,9 +136,11 @@ type UpdateFunc func(Snapshot) (Change, error)
 // reservation or task (SQLite serializes all writes; PostgreSQL locks), which makes each
 // transition a compare-and-set, also between processes sharing the store.
 type Store interface {
-	// UpdateReservation applies fn to the reservation sid. taskSID, when given, finds a canceled
-	// task for a reservation not stored yet. When eventSID is not empty and was processed before,
-	// fn is not run and duplicate is true.
+	// UpdateReservation applies fn to the reservation sid. taskSID, when given, is its task as the
+	// caller knows it: it finds a canceled task for a reservation not stored yet, and a store that
+	// locks the task (PostgreSQL) takes that lock with the first round trip when it is the stored
+	// task (another one is corrected: the stored task is what counts). When eventSID is not
+	// empty and was processed before, fn is not run and duplicate is true.
 	UpdateReservation(ctx context.Context, sid, taskSID, eventSID string, fn UpdateFunc) (res Reservation, duplicate bool, err error)
 	// UpdateTask applies fn to each stored reservation of the task, in one transaction. A
 	// non-empty canceledReason also records the task as canceled, so that a late

@@ -189,5 +189,5 @@ func loadSMS(env config.Env, p *config.Problems) caller.SMSSettings {
 type noURLs struct{}
 
 func (noURLs) AgentAnswer(string, string) string       { return "" }
-func (noURLs) AgentStatus(string) string               { return "" }
+func (noURLs) AgentStatus(string, string) string       { return "" }
 func (noURLs) AgentConfirm(string, string, int) string { return "" }

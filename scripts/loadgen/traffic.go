@@ -201,7 +201,7 @@ func (g *generator) status(ctx context.Context, r sids, call, status string) err
 	f := callForm(call, status)
 	f.Set("SequenceNumber", "0")
 	f.Set("Timestamp", time.Now().UTC().Format(time.RFC1123Z))
-	_, err := g.post(ctx, "status-callback", "/status-callback?reservation="+r.reservation, f, http.StatusNoContent)
+	_, err := g.post(ctx, "status-callback", "/status-callback?reservation="+r.reservation+"&task="+r.task, f, http.StatusNoContent)
 	return err
 }
 
