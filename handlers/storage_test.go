@@ -45,13 +45,19 @@ func (h *harness) tryReadyz() (int, string, error) {
 // waitReady waits until /readyz answers want, and returns its body.
 func (h *harness) waitReady(want int) string {
 	h.t.Helper()
-	var status int
-	var body string
-	require.Eventually(h.t, func() bool {
-		status, body, _ = h.tryReadyz()
-		return status == want
-	}, 5*time.Second, 20*time.Millisecond, "/readyz never answered %d (last: %d %s)", want, status, body)
-	return body
+	// Polled on the test's goroutine: the last answer is what the failure reports (Eventually's
+	// message arguments would be evaluated before the first poll).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, body, err := h.tryReadyz()
+		if err == nil && status == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			require.Failf(h.t, "/readyz never answered as expected", "want %d, last: %d %q (%v)", want, status, body, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // answerForm is the agent leg's TwiML request once AMD has decided.
