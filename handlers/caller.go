@@ -64,15 +64,22 @@ func (s *server) callerRoutes(e *echo.Echo) {
 	}
 }
 
+// waitRequest verifies a request of the wait (/queue-wait, /queue-wait/key) and reads the wait's
+// settings from its URL.
+func (s *server) waitRequest(c echo.Context) (twilioForm, caller.WaitSettings, error) {
+	form, err := s.verified(c)
+	if err != nil {
+		return twilioForm{}, caller.WaitSettings{}, err
+	}
+	w, err := ParseWaitSettings(c.Request().URL.Query())
+	return form, w, err
+}
+
 // wait answers the queue's waitUrl: an announcement of the caller's place and expected wait,
 // the voicemail key's prompt, then hold music for about the announcement interval, all inside a
 // <Gather> when a key is offered. When the document ends Twilio requests the waitUrl again.
 func (s *server) wait(c echo.Context) error {
-	form, err := s.verified(c)
-	if err != nil {
-		return err
-	}
-	w, err := ParseWaitSettings(c.Request().URL.Query())
+	form, w, err := s.waitRequest(c)
 	if err != nil {
 		return err
 	}
@@ -103,11 +110,7 @@ func (s *server) wait(c echo.Context) error {
 // leaves the queue (<Leave/>): Studio's Enqueue Call widget then sees QueueResult=leave and the
 // flow records the voicemail. Any other key goes back to waiting.
 func (s *server) waitKey(c echo.Context) error {
-	form, err := s.verified(c)
-	if err != nil {
-		return err
-	}
-	w, err := ParseWaitSettings(c.Request().URL.Query())
+	form, w, err := s.waitRequest(c)
 	if err != nil {
 		return err
 	}

@@ -162,14 +162,7 @@ func smsConcurrentClaims(t *testing.T, s caller.SMSStore) {
 		})
 	}
 	wg.Wait()
-	n := 0
-	for i, c := range claims {
-		require.NoError(t, errs[i])
-		if c == caller.Claimed {
-			n++
-		}
-	}
-	assert.Equal(t, 1, n, "claims that succeeded")
+	assert.Equal(t, 1, claimed(t, claims, errs), "claims that succeeded")
 }
 
 // RunSMSShared runs the claim on two stores sharing one database (two replicas): of the claims
@@ -188,17 +181,23 @@ func RunSMSShared(t *testing.T, open func(t *testing.T) (a, b caller.SMSStore)) 
 			wg.Go(func() { claims[i], errs[i] = s.ClaimSMS(ctx, smsClaim(smsCaller, day, 0)) })
 		}
 		wg.Wait()
-		n := 0
-		for i, c := range claims {
-			require.NoError(t, errs[i])
-			if c == caller.Claimed {
-				n++
-			}
-		}
-		assert.Equal(t, 1, n, "round %d: claims that succeeded", round)
+		assert.Equal(t, 1, claimed(t, claims, errs), "round %d: claims that succeeded", round)
 	}
 	require.NoError(t, a.MarkUnreachable(ctx, "+15550100002", caller.ErrUnsubscribed, base))
 	c, err := b.ClaimSMS(ctx, smsClaim("+15550100002", "2024-03-01", 0))
 	require.NoError(t, err)
 	assert.Equal(t, caller.KnownUnreachable, c)
+}
+
+// claimed counts the claims that succeeded, failing on any claim's error.
+func claimed(t *testing.T, claims []caller.Claim, errs []error) int {
+	t.Helper()
+	n := 0
+	for i, c := range claims {
+		require.NoError(t, errs[i])
+		if c == caller.Claimed {
+			n++
+		}
+	}
+	return n
 }
